@@ -1,1 +1,3 @@
 //! Server-Sent Events.
+mod error;
+pub use error::Error;

@@ -1,0 +1,126 @@
+//! Builder methods that every strategy shares, written once.
+//!
+//! Each strategy implements `fn parts(&mut self) -> (&mut Config, &mut Hooks<S, E>)`
+//! and invokes this macro inside its `impl` block, so the knobs and their
+//! documentation are identical everywhere.
+
+macro_rules! shared_setters {
+    ($status:ty, $error:ty) => {
+        /// The jitter applied to every planned delay.
+        ///
+        /// Default: [`Jitter::None`](crate::Jitter::None) (see each strategy
+        /// for its own default where it differs).
+        pub fn jitter(mut self, jitter: crate::Jitter) -> Self {
+            self.parts().0.jitter = jitter;
+            self
+        }
+
+        /// The overall deadline, counted from the first poll.
+        ///
+        /// No wait goes past it: the last one is shortened so that one final
+        /// request is made at the deadline; after it the poller ends with
+        /// [`Error::Timeout`](crate::Error::Timeout). A request already in
+        /// flight is bounded by the per-request timeout, not by the deadline.
+        /// `Duration::MAX` (or any deadline past about 30 years) means none.
+        /// Default: none.
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.parts().0.timeout = Some(timeout);
+            self
+        }
+
+        /// The per-request timeout: a request slower than this is dropped
+        /// (which cancels it) and counts as a transient error. Default: none.
+        pub fn attempt_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.parts().0.attempt_timeout = Some(timeout);
+            self
+        }
+
+        /// The most requests to make; after the last one the poller ends with
+        /// [`Error::Exhausted`](crate::Error::Exhausted). A limit of 0 is taken
+        /// as 1: the first request is always made. Default: no limit.
+        pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+            self.parts().0.max_attempts = Some(max_attempts.max(1));
+            self
+        }
+
+        /// Which errors are transient (retried with backoff) rather than
+        /// permanent (ending polling with [`Error::Fetch`](crate::Error::Fetch)).
+        ///
+        /// Default: every error is transient, and [`Backoff`](crate::Backoff)'s
+        /// retry limit ends one that keeps coming, so neither a blip nor a
+        /// permanent error is mishandled.
+        pub fn retry_if(
+            mut self,
+            is_transient: impl FnMut(&$error) -> bool + Send + Sync + 'static,
+        ) -> Self {
+            self.parts().1.set_retry_if(is_transient);
+            self
+        }
+
+        /// The backoff between retries after transient errors.
+        /// Default: [`Backoff::new()`](crate::Backoff::new).
+        pub fn backoff(mut self, backoff: crate::Backoff) -> Self {
+            self.parts().0.retry = crate::schedule::RetryPolicy::Builtin(backoff);
+            self
+        }
+
+        /// Uses any `backoff::backoff::Backoff` as the retry policy: its
+        /// `next_backoff()` gives each delay, `None` ends polling with the last
+        /// error, and a success calls `reset()`.
+        #[cfg(feature = "backoff")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "backoff")))]
+        pub fn backoff_policy(
+            mut self,
+            policy: impl backoff::backoff::Backoff + Send + Sync + 'static,
+        ) -> Self {
+            self.parts().0.retry = crate::schedule::RetryPolicy::External(
+                crate::schedule::ExternalBackoff(Box::new(policy)),
+            );
+            self
+        }
+
+        /// Reads the server's "ask again in" hint from a status (a
+        /// `poll_after` field, a `Retry-After` header kept in the status).
+        /// The hint replaces the planned delay, clamped to
+        /// [`hint_bounds`](Self::hint_bounds).
+        pub fn poll_after(
+            mut self,
+            hint: impl FnMut(&$status) -> Option<std::time::Duration> + Send + Sync + 'static,
+        ) -> Self {
+            self.parts().1.set_poll_after(hint);
+            self
+        }
+
+        /// Reads the server's "retry after" hint from an error (a 503's or a
+        /// 429's `Retry-After`). The hint replaces the backoff delay, clamped
+        /// to [`hint_bounds`](Self::hint_bounds); the error still counts
+        /// toward the retry limit.
+        pub fn retry_after(
+            mut self,
+            hint: impl FnMut(&$error) -> Option<std::time::Duration> + Send + Sync + 'static,
+        ) -> Self {
+            self.parts().1.set_retry_after(hint);
+            self
+        }
+
+        /// The bounds every server hint is clamped into, so a hostile or
+        /// buggy server can make the client neither hammer it nor sleep for
+        /// a year. Given in either order. Default: 1 s to 10 min.
+        pub fn hint_bounds(mut self, min: std::time::Duration, max: std::time::Duration) -> Self {
+            let config = self.parts().0;
+            config.hint_min = min.min(max);
+            config.hint_max = max.max(min);
+            self
+        }
+
+        /// Seeds the jitter, so that the same seed gives the same delays
+        /// (for tests and simulations). Default: seeded from the process's
+        /// random state, different for every poller.
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.parts().0.seed = Some(seed);
+            self
+        }
+    };
+}
+
+pub(crate) use shared_setters;

@@ -1,0 +1,74 @@
+//! The user's classification and hint functions, shared by every strategy.
+
+use std::fmt;
+use std::time::Duration;
+
+type Classify<E> = Box<dyn FnMut(&E) -> bool + Send + Sync>;
+type Hint<T> = Box<dyn FnMut(&T) -> Option<Duration> + Send + Sync>;
+
+/// Which errors are transient, and what the server hinted about the next request.
+///
+/// The functions are boxed once when the poller is configured. That keeps the
+/// strategies' type signatures short (`ShortPoll<F, Fut>`), costs no allocation
+/// per poll, and a dynamic call per response is noise beside a network request.
+pub(crate) struct Hooks<S, E> {
+    retry_if: Option<Classify<E>>,
+    poll_after: Option<Hint<S>>,
+    retry_after: Option<Hint<E>>,
+}
+
+impl<S, E> Default for Hooks<S, E> {
+    fn default() -> Self {
+        Hooks {
+            retry_if: None,
+            poll_after: None,
+            retry_after: None,
+        }
+    }
+}
+
+impl<S, E> fmt::Debug for Hooks<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("retry_if", &self.retry_if.is_some())
+            .field("poll_after", &self.poll_after.is_some())
+            .field("retry_after", &self.retry_after.is_some())
+            .finish()
+    }
+}
+
+impl<S, E> Hooks<S, E> {
+    pub(crate) fn set_retry_if(&mut self, f: impl FnMut(&E) -> bool + Send + Sync + 'static) {
+        self.retry_if = Some(Box::new(f));
+    }
+
+    pub(crate) fn set_poll_after(
+        &mut self,
+        f: impl FnMut(&S) -> Option<Duration> + Send + Sync + 'static,
+    ) {
+        self.poll_after = Some(Box::new(f));
+    }
+
+    pub(crate) fn set_retry_after(
+        &mut self,
+        f: impl FnMut(&E) -> Option<Duration> + Send + Sync + 'static,
+    ) {
+        self.retry_after = Some(Box::new(f));
+    }
+
+    /// Whether `e` is worth retrying. Without `retry_if`, every error is
+    /// transient: the retry limit still ends a permanent one.
+    pub(crate) fn is_transient(&mut self, e: &E) -> bool {
+        self.retry_if.as_mut().is_none_or(|f| f(e))
+    }
+
+    /// The server's "ask again in" after a success.
+    pub(crate) fn poll_after(&mut self, s: &S) -> Option<Duration> {
+        self.poll_after.as_mut().and_then(|f| f(s))
+    }
+
+    /// The server's "retry after" on an error.
+    pub(crate) fn retry_after(&mut self, e: &E) -> Option<Duration> {
+        self.retry_after.as_mut().and_then(|f| f(e))
+    }
+}

@@ -1,0 +1,183 @@
+//! The [`Poller`] trait that every strategy implements, and its combinators.
+
+mod changes;
+mod fail_with;
+mod map_status;
+mod until;
+
+use futures_core::Stream;
+
+pub use changes::Changes;
+pub use fail_with::FailWith;
+pub use map_status::MapStatus;
+pub use until::Until;
+
+use crate::{BoxPoller, Error};
+
+/// A stream of status updates: `Result<Status, Error<Error>>`, where an `Err`
+/// item is always the last one.
+///
+/// Every strategy ([`ShortPoll`](crate::ShortPoll), [`LongPoll`](crate::LongPoll),
+/// [`SseStream`](crate::SseStream)) is a `Poller`, and so is any stream with
+/// items of that shape (the trait is implemented for all of them). Consume it as
+/// a stream, or finish it with [`until`](Poller::until).
+///
+/// The provided methods' names do not clash with those of futures'
+/// `StreamExt`/`TryStreamExt` or tokio-stream's `StreamExt`, so all of them can
+/// be in scope together.
+pub trait Poller: Stream<Item = Result<<Self as Poller>::Status, Error<<Self as Poller>::Error>>> {
+    /// The status type the poller yields.
+    type Status;
+    /// The user's error type, carried in [`Error::Fetch`].
+    type Error;
+
+    /// A future that resolves to the first status for which `pred` holds.
+    ///
+    /// # Errors
+    /// Resolves to the poller's error if one ends it first, and to
+    /// [`Error::Ended`] if the stream ends first.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the poller and with it any request in flight.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut percent = 0;
+    /// let done = ShortPoll::new(move || {
+    ///         percent += 25;
+    ///         async move { Ok::<_, std::io::Error>(percent) }
+    ///     })
+    ///     .interval(Duration::from_secs(5))
+    ///     .until(|p| *p == 100)
+    ///     .await;
+    /// assert_eq!(done.unwrap(), 100);
+    /// # }
+    /// ```
+    fn until<P>(self, pred: P) -> Until<Self, P>
+    where
+        Self: Sized,
+        P: FnMut(&<Self as Poller>::Status) -> bool,
+    {
+        Until::new(self, pred)
+    }
+
+    /// Yields a status only when it differs from the one before it.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use pollkit::{Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut answers = vec![1, 1, 2, 2, 2, 3].into_iter();
+    /// let seen: Vec<_> = ShortPoll::new(move || {
+    ///         let answer = answers.next();
+    ///         async move { answer.ok_or("no more") }
+    ///     })
+    ///     .retry_if(|_| false)
+    ///     .changes()
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(seen[..3].iter().map(|r| *r.as_ref().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    /// assert!(seen[3].is_err());
+    /// # }
+    /// ```
+    fn changes(self) -> Changes<Self>
+    where
+        Self: Sized,
+        <Self as Poller>::Status: PartialEq + Clone,
+    {
+        Changes::new(self)
+    }
+
+    /// Ends polling with [`Error::Failed`] at the first status that `check`
+    /// recognises as a failure (returning the error to report), instead of
+    /// waiting for a deadline that a failed job will never beat.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Error, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let result = ShortPoll::new(|| async { Ok::<_, String>("failed") })
+    ///     .fail_with(|s| (*s == "failed").then(|| "the export failed".to_string()))
+    ///     .until(|s| *s == "completed")
+    ///     .await;
+    /// assert!(matches!(result, Err(Error::Failed(msg)) if msg == "the export failed"));
+    /// # }
+    /// ```
+    fn fail_with<F>(self, check: F) -> FailWith<Self, F>
+    where
+        Self: Sized,
+        F: FnMut(&<Self as Poller>::Status) -> Option<<Self as Poller>::Error>,
+    {
+        FailWith::new(self, check)
+    }
+
+    /// Maps each status with `f`; the result is still a `Poller`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pollkit::{Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let percent = ShortPoll::new(|| async { Ok::<_, String>(0.75_f64) })
+    ///     .map_status(|fraction| (fraction * 100.0) as u32)
+    ///     .until(|p| *p >= 75)
+    ///     .await;
+    /// assert_eq!(percent.unwrap(), 75);
+    /// # }
+    /// ```
+    fn map_status<T, F>(self, f: F) -> MapStatus<Self, F>
+    where
+        Self: Sized,
+        F: FnMut(<Self as Poller>::Status) -> T,
+    {
+        MapStatus::new(self, f)
+    }
+
+    /// Erases the poller's type, so that pollers of different strategies can
+    /// be chosen at run time and held in one variable.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{BoxPoller, LongPoll, Poller, ShortPoll};
+    /// use pollkit::long::Reply;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let use_long_polling = true;
+    /// let poller: BoxPoller<u32, String> = if use_long_polling {
+    ///     LongPoll::new(|_req| async { Ok(Reply::changed(7, 1_u64)) }).boxed_poller()
+    /// } else {
+    ///     ShortPoll::new(|| async { Ok(7) }).boxed_poller()
+    /// };
+    /// assert_eq!(poller.until(|s| *s == 7).await.unwrap(), 7);
+    /// # }
+    /// ```
+    fn boxed_poller(self) -> BoxPoller<<Self as Poller>::Status, <Self as Poller>::Error>
+    where
+        Self: Sized + Send + 'static,
+    {
+        BoxPoller::new(self)
+    }
+}
+
+impl<St, S, E> Poller for St
+where
+    St: Stream<Item = Result<S, Error<E>>> + ?Sized,
+{
+    type Status = S;
+    type Error = E;
+}

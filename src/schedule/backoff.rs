@@ -1,0 +1,171 @@
+//! Exponential backoff for transient errors.
+
+use std::time::Duration;
+
+use super::jitter::{Jitter, Spread};
+use super::rng::Rng;
+
+/// How long to wait before retrying after a transient error: exponential growth
+/// from a base, by a factor, up to a cap, with jitter, for a bounded number of
+/// consecutive errors. A success resets it.
+///
+/// The `n`-th consecutive error (counting from 1) waits
+/// `min(max_delay, base × factor^(n − 1))`, spread by [`jitter`](Backoff::jitter).
+/// After [`max_retries`](Backoff::max_retries) retries have failed, the next
+/// error ends polling with [`Error::Fetch`](crate::Error::Fetch).
+///
+/// # Default
+/// - `base`: 1 s
+/// - `factor`: 2
+/// - `max_delay`: 60 s
+/// - `jitter`: [`Jitter::Equal`] (never retries at once, still spreads a herd)
+/// - `max_retries`: 5 (so the 6th consecutive error in a row ends polling,
+///   about 31 s after the first with the other defaults)
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use pollkit::{Backoff, Jitter};
+///
+/// let backoff = Backoff::new()
+///     .base(Duration::from_millis(200))
+///     .factor(3.0)
+///     .max_delay(Duration::from_secs(10))
+///     .jitter(Jitter::Full)
+///     .max_retries(8);
+/// assert_eq!(backoff.delay(0), Duration::from_millis(200));
+/// assert_eq!(backoff.delay(2), Duration::from_millis(1800));
+/// assert_eq!(backoff.delay(50), Duration::from_secs(10));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backoff {
+    base: Duration,
+    factor: f64,
+    max_delay: Duration,
+    jitter: Jitter,
+    max_retries: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Backoff {
+    /// The default policy (see the type's `# Default` section).
+    pub const fn new() -> Self {
+        Backoff {
+            base: Duration::from_secs(1),
+            factor: 2.0,
+            max_delay: Duration::from_secs(60),
+            jitter: Jitter::Equal,
+            max_retries: 5,
+        }
+    }
+
+    /// The delay after the first error.
+    pub const fn base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// The growth factor per consecutive error. Values below `1.0` (and NaN)
+    /// are treated as `1.0`: a constant delay, never a shrinking one.
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = if factor >= 1.0 { factor } else { 1.0 };
+        self
+    }
+
+    /// The cap on any one delay (before jitter).
+    pub const fn max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
+        self
+    }
+
+    /// How the delays are spread. For [`Jitter::Decorrelated`], the bounds are
+    /// `base` and `max_delay`.
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// How many retries in a row may fail before the error ends polling.
+    /// `0` means the first error ends polling.
+    pub const fn max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// The configured retry limit.
+    pub const fn retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The nominal delay (before jitter) after `step + 1` consecutive errors:
+    /// `min(max_delay, base × factor^step)`. Never overflows.
+    pub fn delay(&self, step: u32) -> Duration {
+        let cap = self.max_delay;
+        if self.base >= cap {
+            return cap;
+        }
+        // powi takes an i32; past ~1000 steps the product is far beyond any cap.
+        let exp = i32::try_from(step.min(1024)).unwrap_or(1024);
+        let secs = self.base.as_secs_f64() * self.factor.powi(exp);
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) if d < cap => d,
+            _ => cap,
+        }
+    }
+
+    /// The jittered delay for `step`, given the previous delay drawn.
+    pub(crate) fn draw(&self, step: u32, previous: Duration, rng: &mut Rng) -> Duration {
+        let spread = Spread {
+            low: self.base.min(self.max_delay),
+            high: self.max_delay,
+            previous,
+        };
+        self.jitter.apply(self.delay(step), spread, rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_and_caps() {
+        let b = Backoff::new().jitter(Jitter::None);
+        let secs: Vec<u64> = (0..8).map(|n| b.delay(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn silly_factors_do_not_shrink_or_panic() {
+        for f in [0.0, -3.0, f64::NAN, 0.5] {
+            assert_eq!(Backoff::new().factor(f).delay(10), Duration::from_secs(1));
+        }
+        let b = Backoff::new().factor(f64::INFINITY).max_delay(Duration::MAX);
+        assert_eq!(b.delay(3), Duration::MAX);
+        let b = Backoff::new().factor(1e308).max_delay(Duration::MAX);
+        assert_eq!(b.delay(1000), Duration::MAX);
+    }
+
+    #[test]
+    fn base_above_cap_gives_cap() {
+        let b = Backoff::new().base(Duration::from_secs(100));
+        assert_eq!(b.delay(0), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn decorrelated_stays_between_base_and_cap() {
+        let b = Backoff::new().jitter(Jitter::Decorrelated);
+        let mut rng = Rng::seeded(9);
+        let mut prev = Duration::from_secs(1);
+        for step in 0..200 {
+            prev = b.draw(step, prev, &mut rng);
+            assert!(prev >= Duration::from_secs(1) && prev <= Duration::from_secs(60));
+        }
+    }
+}

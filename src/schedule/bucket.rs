@@ -1,0 +1,63 @@
+//! A token bucket that limits how often requests may start.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Limits request starts to a burst of `burst` and then one per `period`, as
+/// the generic cell rate algorithm: one instant of state, no floating point.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenBucket {
+    burst: u32,
+    period: Duration,
+    /// The "theoretical arrival time": when the bucket would be full again.
+    full_at: Option<Instant>,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(burst: u32, period: Duration) -> Self {
+        TokenBucket {
+            burst: burst.max(1),
+            period,
+            full_at: None,
+        }
+    }
+
+    /// Takes a token and returns the earliest instant at which the request it
+    /// pays for may start (`now` when one is available at once).
+    pub(crate) fn take(&mut self, now: Instant) -> Instant {
+        let full_at = self.full_at.unwrap_or(now).max(now);
+        // The bucket holds `burst` tokens, so a start is allowed once the
+        // theoretical arrival time is no more than `burst - 1` periods ahead.
+        let slack = self.period.saturating_mul(self.burst - 1);
+        let start = full_at.checked_sub(slack).map_or(now, |t| t.max(now));
+        self.full_at = Some(full_at.checked_add(self.period).unwrap_or(full_at));
+        start
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_one_per_period() {
+        let now = Instant::now();
+        let mut b = TokenBucket::new(2, Duration::from_secs(1));
+        let starts: Vec<Duration> = (0..5).map(|_| b.take(now) - now).collect();
+        let secs: Vec<u64> = starts.iter().map(|d| d.as_secs()).collect();
+        assert_eq!(secs, [0, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn refills_while_idle() {
+        let now = Instant::now();
+        let mut b = TokenBucket::new(2, Duration::from_secs(1));
+        b.take(now);
+        b.take(now);
+        let later = now + Duration::from_secs(10);
+        assert_eq!(b.take(later), later);
+        assert_eq!(b.take(later), later);
+        assert_eq!(b.take(later), later + Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,298 @@
+//! When to ask next: interval, jitter, error backoff, server hints, deadline.
+//!
+//! This is the one scheduling core every strategy drives. It is plain data and
+//! arithmetic on instants (no futures), so each rule is tested on its own and
+//! every strategy gets the same behaviour.
+
+mod backoff;
+mod bucket;
+mod cadence;
+mod jitter;
+mod retry;
+mod rng;
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use backoff::Backoff;
+pub use cadence::Cadence;
+pub use jitter::Jitter;
+pub(crate) use bucket::TokenBucket;
+pub(crate) use retry::RetryPolicy;
+#[cfg(feature = "backoff")]
+pub(crate) use retry::ExternalBackoff;
+
+use jitter::Spread;
+use rng::Rng;
+
+/// How the next request is paced after a success.
+#[derive(Clone, Debug)]
+pub(crate) enum Pacing {
+    /// Every `interval` (ShortPoll).
+    Interval,
+    /// At once, but no faster than the token bucket allows (LongPoll).
+    Bucket(TokenBucket),
+}
+
+/// Every knob of the schedule, as the builders set them.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) interval: Duration,
+    pub(crate) jitter: Jitter,
+    pub(crate) cadence: Cadence,
+    pub(crate) pacing: Pacing,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) hint_min: Duration,
+    pub(crate) hint_max: Duration,
+    pub(crate) seed: Option<u64>,
+}
+
+/// Default lower bound on a server's "ask again in" hint.
+pub(crate) const HINT_MIN: Duration = Duration::from_secs(1);
+/// Default upper bound on a server's "ask again in" hint.
+pub(crate) const HINT_MAX: Duration = Duration::from_secs(600);
+
+impl Config {
+    pub(crate) fn new(interval: Duration, pacing: Pacing) -> Self {
+        Config {
+            interval,
+            jitter: Jitter::None,
+            cadence: Cadence::FixedDelay,
+            pacing,
+            timeout: None,
+            attempt_timeout: None,
+            max_attempts: None,
+            retry: RetryPolicy::default(),
+            hint_min: HINT_MIN,
+            hint_max: HINT_MAX,
+            seed: None,
+        }
+    }
+
+    /// Clamps a server hint into the user's bounds.
+    pub(crate) fn clamp_hint(&self, hint: Duration) -> Duration {
+        hint.max(self.hint_min).min(self.hint_max)
+    }
+}
+
+/// Why polling stopped on the schedule's account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The overall deadline passed.
+    Timeout { elapsed: Duration, attempts: u32 },
+    /// The attempt limit was reached.
+    Exhausted { attempts: u32 },
+}
+
+/// The running schedule of one poller.
+#[derive(Debug)]
+pub(crate) struct Schedule {
+    pub(crate) config: Config,
+    rng: Rng,
+    started: Option<Instant>,
+    deadline: Option<Instant>,
+    attempts: u32,
+    /// Consecutive transient errors; a success resets it.
+    errors: u32,
+    /// Consecutive quick empty replies (LongPoll); a change resets it.
+    quick_empties: u32,
+    previous_delay: Duration,
+    previous_backoff: Duration,
+    /// The fixed-rate grid: the planned (unjittered) start of the last tick.
+    tick: Option<Instant>,
+}
+
+impl Schedule {
+    pub(crate) fn new(config: Config) -> Self {
+        let rng = config.seed.map_or_else(Rng::from_entropy, Rng::seeded);
+        Schedule {
+            previous_delay: config.interval,
+            previous_backoff: Duration::ZERO,
+            config,
+            rng,
+            started: None,
+            deadline: None,
+            attempts: 0,
+            errors: 0,
+            quick_empties: 0,
+            tick: None,
+        }
+    }
+
+    /// Starts the clock: the deadline counts from here.
+    pub(crate) fn start(&mut self, now: Instant) {
+        if let Some(seed) = self.config.seed {
+            self.rng = Rng::seeded(seed);
+        }
+        self.started = Some(now);
+        self.deadline = self.config.timeout.and_then(|t| now.checked_add(t));
+    }
+
+    /// Whether [`start`](Self::start) ran.
+    pub(crate) fn started(&self) -> bool {
+        self.started.is_some()
+    }
+
+    /// Records that a request starts now.
+    pub(crate) fn attempt(&mut self, now: Instant) {
+        self.attempts = self.attempts.saturating_add(1);
+        if self.tick.is_none() {
+            self.tick = Some(now);
+        }
+    }
+
+    /// Requests started so far.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Time since [`start`](Self::start).
+    pub(crate) fn elapsed(&self, now: Instant) -> Duration {
+        self.started.map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
+    }
+
+    /// Time left before the deadline, if there is one.
+    pub(crate) fn remaining(&self, now: Instant) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_duration_since(now))
+    }
+
+    /// Whether polling may go on after a request that ended at `now`.
+    ///
+    /// The deadline is checked here, after a response, never before a request:
+    /// the last wait is shortened to end at the deadline (see [`cap`](Self::cap)),
+    /// so one final request is always made at the deadline before `Timeout`.
+    pub(crate) fn check(&self, now: Instant) -> Result<(), Stop> {
+        if self.deadline.is_some_and(|d| now >= d) {
+            return Err(Stop::Timeout {
+                elapsed: self.elapsed(now),
+                attempts: self.attempts,
+            });
+        }
+        if self.config.max_attempts.is_some_and(|max| self.attempts >= max) {
+            return Err(Stop::Exhausted {
+                attempts: self.attempts,
+            });
+        }
+        Ok(())
+    }
+
+    /// Never plans past the deadline.
+    pub(crate) fn cap(&self, at: Instant) -> Instant {
+        self.deadline.map_or(at, |d| at.min(d))
+    }
+
+    /// The next start after a success; `hint` is the server's "ask again in".
+    pub(crate) fn after_success(&mut self, now: Instant, hint: Option<Duration>) -> Instant {
+        self.errors = 0;
+        self.quick_empties = 0;
+        self.config.retry.reset();
+        if let Some(hint) = hint {
+            return self.rebase(now, self.config.clamp_hint(hint));
+        }
+        match &mut self.config.pacing {
+            Pacing::Interval => self.next_tick(now),
+            Pacing::Bucket(bucket) => {
+                let start = bucket.take(now);
+                let wait = start.saturating_duration_since(now);
+                if wait.is_zero() {
+                    return now;
+                }
+                let wait = self.jittered(wait);
+                later(now, wait)
+            }
+        }
+    }
+
+    /// The next start after a transient error, or `None` when retries ran out.
+    pub(crate) fn after_error(&mut self, now: Instant, hint: Option<Duration>) -> Option<Instant> {
+        let step = self.errors;
+        self.errors = self.errors.saturating_add(1);
+        let backoff = self
+            .config
+            .retry
+            .next_delay(step, self.previous_backoff, &mut self.rng)?;
+        self.previous_backoff = backoff;
+        let delay = hint.map_or(backoff, |h| self.config.clamp_hint(h));
+        Some(self.rebase(now, delay))
+    }
+
+    /// The next start after an empty reply that came back suspiciously fast (a
+    /// server ignoring the wait): grows like error backoff, but never ends
+    /// polling on its own.
+    pub(crate) fn after_quick_empty(&mut self, now: Instant) -> Instant {
+        let step = self.quick_empties;
+        self.quick_empties = self.quick_empties.saturating_add(1);
+        let delay = self
+            .config
+            .retry
+            .nominal(step, self.previous_backoff, &mut self.rng);
+        self.previous_backoff = delay;
+        self.rebase(now, delay)
+    }
+
+    /// Plans `delay` from now and restarts the fixed-rate grid there.
+    fn rebase(&mut self, now: Instant, delay: Duration) -> Instant {
+        let at = later(now, delay);
+        self.tick = Some(at);
+        at
+    }
+
+    fn jittered(&mut self, d: Duration) -> Duration {
+        let spread = Spread::around(d, self.previous_delay);
+        let delay = self.config.jitter.apply(d, spread, &mut self.rng);
+        self.previous_delay = delay;
+        delay
+    }
+
+    /// The next interval tick after a success at `now`.
+    fn next_tick(&mut self, now: Instant) -> Instant {
+        let interval = self.config.interval;
+        let delay = self.jittered(interval);
+        match self.config.cadence {
+            Cadence::FixedDelay => later(now, delay),
+            Cadence::FixedRate => {
+                let last = self.tick.unwrap_or(now);
+                let mut tick = later(last, interval);
+                if tick < now && !interval.is_zero() {
+                    // Skip the ticks a slow response missed, staying on the grid.
+                    let behind = (now - tick).as_nanos();
+                    let step = interval.as_nanos();
+                    let missed = behind.div_ceil(step);
+                    let skip = u64::try_from(missed.saturating_mul(step)).unwrap_or(u64::MAX);
+                    tick = later(tick, Duration::from_nanos(skip));
+                }
+                self.tick = Some(tick);
+                // The jitter moves this one request around its tick, not the grid.
+                let at = if delay >= interval {
+                    later(tick, delay - interval)
+                } else {
+                    tick.checked_sub(interval - delay).unwrap_or(tick)
+                };
+                at.max(now)
+            }
+        }
+    }
+}
+
+/// `now + d`, saturating at a far-off instant instead of panicking.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    // Like tokio's own `far_future`: about thirty years is "never" for a poller.
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    now.checked_add(d.min(FAR))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
+impl Stop {
+    /// The user-facing error for this stop.
+    pub(crate) fn into_error<E>(self) -> crate::Error<E> {
+        match self {
+            Stop::Timeout { elapsed, attempts } => crate::Error::Timeout { elapsed, attempts },
+            Stop::Exhausted { attempts } => crate::Error::Exhausted { attempts },
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! [`ShortPoll`]: ask at an interval; the server answers at once.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use futures_core::{Stream, TryFuture};
+
+use crate::builder::shared_setters;
+use crate::driver::Driver;
+use crate::hooks::Hooks;
+use crate::schedule::{Config, Pacing, Schedule};
+use crate::{Cadence, Error};
+
+/// Short polling: one request now, then one every interval, until you stop
+/// listening, a condition holds, or a limit is reached.
+///
+/// `fetch` makes one request with your own transport (reqwest, hyper, gRPC, a
+/// database query...) and returns your status type. `ShortPoll` is a
+/// [`Stream`] of `Result<S, Error<E>>` and a [`Poller`](crate::Poller): iterate
+/// it, or finish it with [`until`](crate::Poller::until).
+///
+/// # Default
+/// - interval: 1 s, counted from the end of each response
+///   ([`Cadence::FixedDelay`]); a zero interval sets no timer but still
+///   yields to the runtime once between requests
+/// - jitter: none
+/// - deadline, per-request timeout, attempt limit: none
+/// - errors: all transient, retried by [`Backoff::new()`](crate::Backoff::new)
+///   (1 s doubling to 60 s, equal jitter, 5 retries in a row)
+/// - server hints: not read; once read, clamped to 1 s ..= 10 min
+///
+/// # Cancel safety
+/// Dropping the poller (or a future built from it) drops the request in
+/// flight and its timer; nothing keeps running. The poller spawns no task.
+///
+/// # Panics
+/// Polling it outside a Tokio runtime with the time driver enabled panics, as
+/// every `tokio::time` timer does.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use pollkit::{Poller, ShortPoll};
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum Export { Running(u8), Completed(String) }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), pollkit::Error<std::io::Error>> {
+/// let mut polls = 0;
+/// let export = ShortPoll::new(move || {
+///         polls += 1;
+///         let status = if polls < 3 { Export::Running(polls * 40) }
+///                      else { Export::Completed("https://example.test/e.csv".into()) };
+///         async move { Ok::<_, std::io::Error>(status) }
+///     })
+///     .interval(Duration::from_secs(5))
+///     .timeout(Duration::from_secs(600))
+///     .until(|s| matches!(s, Export::Completed(_)))
+///     .await?;
+/// assert_eq!(export, Export::Completed("https://example.test/e.csv".into()));
+/// # Ok(()) }
+/// ```
+#[must_use = "streams do nothing unless polled"]
+pub struct ShortPoll<F, Fut: TryFuture> {
+    fetch: F,
+    driver: Driver<Fut>,
+    hooks: Hooks<Fut::Ok, Fut::Error>,
+}
+
+// The fetch function is only ever called through `&mut`, never pinned, and
+// the request future lives in the driver's own pinned box.
+impl<F, Fut: TryFuture> Unpin for ShortPoll<F, Fut> {}
+
+impl<F, Fut: TryFuture> fmt::Debug for ShortPoll<F, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShortPoll")
+            .field("fetch", &std::any::type_name::<F>())
+            .field("driver", &self.driver)
+            .field("hooks", &self.hooks)
+            .finish()
+    }
+}
+
+impl<F, Fut, S, E> ShortPoll<F, Fut>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<S, E>>,
+{
+    /// A short poller around `fetch`, which makes one request per call.
+    ///
+    /// Nothing happens until the poller is polled: the first request goes out
+    /// on the first poll, and the clock for `timeout` starts there.
+    pub fn new(fetch: F) -> Self {
+        let config = Config::new(Duration::from_secs(1), Pacing::Interval);
+        ShortPoll {
+            fetch,
+            driver: Driver::new(Schedule::new(config)),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// The time between requests. Default: 1 s.
+    ///
+    /// A zero interval sets no timer: the next request starts as soon as the
+    /// runtime has run its other ready tasks once (the poller yields between
+    /// requests, so a fetch that is always ready cannot starve them).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.parts().0.interval = interval;
+        self
+    }
+
+    /// Whether the interval counts from the end of a response
+    /// ([`Cadence::FixedDelay`], the default) or from the start of a request
+    /// ([`Cadence::FixedRate`]).
+    pub fn cadence(mut self, cadence: Cadence) -> Self {
+        self.parts().0.cadence = cadence;
+        self
+    }
+
+    shared_setters!(S, E);
+
+    fn parts(&mut self) -> (&mut Config, &mut Hooks<S, E>) {
+        (&mut self.driver.schedule.config, &mut self.hooks)
+    }
+}
+
+impl<F, Fut, S, E> Stream for ShortPoll<F, Fut>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<S, E>>,
+{
+    type Item = Result<S, Error<E>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let fetch = &mut this.fetch;
+            let step = this
+                .driver
+                .poll_step(cx, |schedule, _| (fetch(), schedule.config.attempt_timeout));
+            let status = match this.driver.settle(ready!(step), &mut this.hooks) {
+                ControlFlow::Continue(Some(status)) => status,
+                ControlFlow::Continue(None) => continue,
+                ControlFlow::Break(item) => return Poll::Ready(item),
+            };
+            let hint = this.hooks.poll_after(&status);
+            this.driver.succeeded(hint);
+            return Poll::Ready(Some(Ok(status)));
+        }
+    }
+}
