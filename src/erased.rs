@@ -140,7 +140,10 @@ impl ShortPoll<(), FetchFuture<(), ()>> {
     /// `Box<dyn Fetch<..>>` chosen at run time).
     pub fn from_fetch<T>(
         transport: T,
-    ) -> ShortPoll<impl FnMut() -> FetchFuture<T::Status, T::Error> + Send, FetchFuture<T::Status, T::Error>>
+    ) -> ShortPoll<
+        impl FnMut() -> FetchFuture<T::Status, T::Error> + Send,
+        FetchFuture<T::Status, T::Error>,
+    >
     where
         T: Fetch + 'static,
     {

@@ -25,7 +25,9 @@ use crate::{BoxPoller, Error};
 /// The provided methods' names do not clash with those of futures'
 /// `StreamExt`/`TryStreamExt` or tokio-stream's `StreamExt`, so all of them can
 /// be in scope together.
-pub trait Poller: Stream<Item = Result<<Self as Poller>::Status, Error<<Self as Poller>::Error>>> {
+pub trait Poller:
+    Stream<Item = Result<<Self as Poller>::Status, Error<<Self as Poller>::Error>>>
+{
     /// The status type the poller yields.
     type Status;
     /// The user's error type, carried in [`Error::Fetch`].

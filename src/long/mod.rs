@@ -130,7 +130,10 @@ where
 {
     /// A long poller around `fetch`, which makes one held request per call.
     pub fn new(fetch: F) -> Self {
-        let mut config = Config::new(Duration::ZERO, Pacing::Bucket(TokenBucket::new(BURST, PERIOD)));
+        let mut config = Config::new(
+            Duration::ZERO,
+            Pacing::Bucket(TokenBucket::new(BURST, PERIOD)),
+        );
         config.jitter = Jitter::Equal;
         LongPoll {
             fetch,
@@ -193,8 +196,12 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            let (fetch, cursor, wait, in_flight) =
-                (&mut this.fetch, &this.cursor, this.wait, &mut this.in_flight);
+            let (fetch, cursor, wait, in_flight) = (
+                &mut this.fetch,
+                &this.cursor,
+                this.wait,
+                &mut this.in_flight,
+            );
             let step = this.driver.poll_step(cx, |schedule, now| {
                 let wait = schedule.remaining(now).map_or(wait, |left| wait.min(left));
                 *in_flight = (now, wait);

@@ -146,7 +146,9 @@ mod tests {
         for f in [0.0, -3.0, f64::NAN, 0.5] {
             assert_eq!(Backoff::new().factor(f).delay(10), Duration::from_secs(1));
         }
-        let b = Backoff::new().factor(f64::INFINITY).max_delay(Duration::MAX);
+        let b = Backoff::new()
+            .factor(f64::INFINITY)
+            .max_delay(Duration::MAX);
         assert_eq!(b.delay(3), Duration::MAX);
         let b = Backoff::new().factor(1e308).max_delay(Duration::MAX);
         assert_eq!(b.delay(1000), Duration::MAX);

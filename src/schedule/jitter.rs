@@ -143,7 +143,11 @@ mod tests {
     fn proportional_fraction_is_clamped() {
         let (lo, hi) = bounds(&draws(Jitter::Proportional(5.0)));
         assert!(hi <= D * 2 && lo >= Duration::ZERO);
-        assert!(draws(Jitter::Proportional(f64::NAN)).iter().all(|&d| d == D));
+        assert!(
+            draws(Jitter::Proportional(f64::NAN))
+                .iter()
+                .all(|&d| d == D)
+        );
         assert!(draws(Jitter::Proportional(-1.0)).iter().all(|&d| d == D));
     }
 
@@ -171,7 +175,11 @@ mod tests {
             Jitter::Equal,
             Jitter::Decorrelated,
         ] {
-            let d = j.apply(Duration::MAX, Spread::around(Duration::MAX, Duration::MAX), &mut rng);
+            let d = j.apply(
+                Duration::MAX,
+                Spread::around(Duration::MAX, Duration::MAX),
+                &mut rng,
+            );
             assert!(d <= Duration::MAX);
         }
     }

@@ -16,12 +16,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use backoff::Backoff;
+pub(crate) use bucket::TokenBucket;
 pub use cadence::Cadence;
 pub use jitter::Jitter;
-pub(crate) use bucket::TokenBucket;
-pub(crate) use retry::RetryPolicy;
 #[cfg(feature = "backoff")]
 pub(crate) use retry::ExternalBackoff;
+pub(crate) use retry::RetryPolicy;
 
 use jitter::Spread;
 use rng::Rng;
@@ -152,7 +152,8 @@ impl Schedule {
 
     /// Time since [`start`](Self::start).
     pub(crate) fn elapsed(&self, now: Instant) -> Duration {
-        self.started.map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
+        self.started
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
     }
 
     /// Time left before the deadline, if there is one.
@@ -172,7 +173,11 @@ impl Schedule {
                 attempts: self.attempts,
             });
         }
-        if self.config.max_attempts.is_some_and(|max| self.attempts >= max) {
+        if self
+            .config
+            .max_attempts
+            .is_some_and(|max| self.attempts >= max)
+        {
             return Err(Stop::Exhausted {
                 attempts: self.attempts,
             });

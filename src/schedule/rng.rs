@@ -41,7 +41,11 @@ impl Rng {
     /// A duration drawn uniformly from `[low, high]` (either order), in whole
     /// nanoseconds. Durations past `u64::MAX` nanoseconds (584 years) saturate.
     pub(crate) fn between(&mut self, low: Duration, high: Duration) -> Duration {
-        let (low, high) = if low <= high { (low, high) } else { (high, low) };
+        let (low, high) = if low <= high {
+            (low, high)
+        } else {
+            (high, low)
+        };
         let low = nanos(low);
         let span = nanos(high) - low;
         // Multiply-shift maps 64 random bits onto [0, span] without modulo bias
@@ -94,6 +98,9 @@ mod tests {
 
     #[test]
     fn entropy_sources_differ() {
-        assert_ne!(Rng::from_entropy().next_u64(), Rng::from_entropy().next_u64());
+        assert_ne!(
+            Rng::from_entropy().next_u64(),
+            Rng::from_entropy().next_u64()
+        );
     }
 }
