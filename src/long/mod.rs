@@ -51,8 +51,9 @@ const QUICK_MAX: Duration = Duration::from_secs(1);
 ///
 /// # Pacing
 /// There is no interval. Request *starts* are limited by a token bucket (a
-/// burst of 2, then one per second, the shape Consul's documentation advises),
-/// and a wait for a token is spread by the jitter. So a server that ignores
+/// burst of 2, then one per second, the shape Consul's documentation advises).
+/// The jitter spreads each token's refill time, so that waits for a token
+/// are spread too and never exceed the refill period. So a server that ignores
 /// the wait, or a resource that changes all the time, cannot turn the client
 /// into a busy loop, while a quiet resource is asked again at once. An empty
 /// reply that comes back much faster than the wait (under a tenth of it, and
@@ -64,8 +65,10 @@ const QUICK_MAX: Duration = Duration::from_secs(1);
 /// - per-request timeout: the wait + wait/16 + 5 s (Consul's servers add up
 ///   to wait/16 of jitter to the wait), so a connection that hangs silently
 ///   is caught; `.attempt_timeout(d)` replaces it
-/// - rate of request starts: burst 2, then 1 per second; jitter
-///   [`Jitter::Equal`] on the wait for a token (so it never exceeds 1 s)
+/// - rate of request starts: burst 2, then one token per second; jitter
+///   [`Jitter::Equal`] on each token's refill time, so under constant churn
+///   the next request starts 0.5–1 s after the previous one (about 1.3 per
+///   second), and never more than 1 s after a reply
 /// - errors, backoff, hints, deadline, attempt limit: as [`ShortPoll`](crate::ShortPoll)
 ///
 /// # Cancel safety

@@ -23,15 +23,21 @@ impl TokenBucket {
         }
     }
 
-    /// Takes a token and returns the earliest instant at which the request it
-    /// pays for may start (`now` when one is available at once).
-    pub(crate) fn take(&mut self, now: Instant) -> Instant {
+    /// The refill period.
+    pub(crate) fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Takes a token that refills after `cost` (the period, or a jittered
+    /// period) and returns the earliest instant at which the request it pays
+    /// for may start (`now` when one is available at once).
+    pub(crate) fn take(&mut self, now: Instant, cost: Duration) -> Instant {
         let full_at = self.full_at.unwrap_or(now).max(now);
         // The bucket holds `burst` tokens, so a start is allowed once the
         // theoretical arrival time is no more than `burst - 1` periods ahead.
         let slack = self.period.saturating_mul(self.burst - 1);
         let start = full_at.checked_sub(slack).map_or(now, |t| t.max(now));
-        self.full_at = Some(full_at.checked_add(self.period).unwrap_or(full_at));
+        self.full_at = Some(full_at.checked_add(cost).unwrap_or(full_at));
         start
     }
 }
@@ -44,7 +50,7 @@ mod tests {
     fn burst_then_one_per_period() {
         let now = Instant::now();
         let mut b = TokenBucket::new(2, Duration::from_secs(1));
-        let starts: Vec<Duration> = (0..5).map(|_| b.take(now) - now).collect();
+        let starts: Vec<Duration> = (0..5).map(|_| b.take(now, b.period()) - now).collect();
         let secs: Vec<u64> = starts.iter().map(|d| d.as_secs()).collect();
         assert_eq!(secs, [0, 0, 1, 2, 3]);
     }
@@ -53,11 +59,12 @@ mod tests {
     fn refills_while_idle() {
         let now = Instant::now();
         let mut b = TokenBucket::new(2, Duration::from_secs(1));
-        b.take(now);
-        b.take(now);
+        let p = b.period();
+        b.take(now, p);
+        b.take(now, p);
         let later = now + Duration::from_secs(10);
-        assert_eq!(b.take(later), later);
-        assert_eq!(b.take(later), later);
-        assert_eq!(b.take(later), later + Duration::from_secs(1));
+        assert_eq!(b.take(later, p), later);
+        assert_eq!(b.take(later, p), later);
+        assert_eq!(b.take(later, p), later + Duration::from_secs(1));
     }
 }

@@ -130,6 +130,8 @@ impl Schedule {
         }
         self.started = Some(now);
         self.deadline = self.config.timeout.and_then(|t| now.checked_add(t));
+        // The first request pays for its token too.
+        self.take_token(now);
     }
 
     /// Whether [`start`](Self::start) ran.
@@ -198,17 +200,23 @@ impl Schedule {
         if let Some(hint) = hint {
             return self.rebase(now, self.config.clamp_hint(hint));
         }
-        match &mut self.config.pacing {
+        match self.config.pacing {
             Pacing::Interval => self.next_tick(now),
-            Pacing::Bucket(bucket) => {
-                let start = bucket.take(now);
-                let wait = start.saturating_duration_since(now);
-                if wait.is_zero() {
-                    return now;
-                }
-                let wait = self.jittered(wait);
-                later(now, wait)
-            }
+            Pacing::Bucket(_) => self.take_token(now),
+        }
+    }
+
+    /// Takes a token for the next request and returns when it may start. The
+    /// jitter spreads each token's refill time, so the wait for a token never
+    /// exceeds the refill period and no debt builds up.
+    fn take_token(&mut self, now: Instant) -> Instant {
+        let Pacing::Bucket(bucket) = &self.config.pacing else {
+            return now;
+        };
+        let cost = self.jittered(bucket.period());
+        match &mut self.config.pacing {
+            Pacing::Bucket(bucket) => bucket.take(now, cost),
+            Pacing::Interval => now,
         }
     }
 
