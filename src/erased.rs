@@ -138,6 +138,7 @@ pub type FetchFuture<S, E> = Pin<Box<dyn Future<Output = Result<S, E>> + Send + 
 impl ShortPoll<(), FetchFuture<(), ()>> {
     /// A short poller around a [`Fetch`] transport (which may be a
     /// `Box<dyn Fetch<..>>` chosen at run time).
+    #[allow(clippy::type_complexity)]
     pub fn from_fetch<T>(
         transport: T,
     ) -> ShortPoll<

@@ -1,4 +1,38 @@
-#![doc = include_str!("../README.md")]
+//! Polling strategies as streams: short polling, long polling and Server-Sent
+//! Events, over any transport you supply.
+//!
+//! You write one request (a closure around reqwest, hyper, gRPC, a database
+//! query); pollkit turns it into a [`futures_core::Stream`] of status updates
+//! with deadlines, jitter, backoff, server hints and cancellation by drop, or
+//! into a single awaited result with [`Poller::until`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use pollkit::{Poller, ShortPoll};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let mut polls = 0;
+//! let status = ShortPoll::new(move || {
+//!         polls += 1;
+//!         async move { Ok::<_, std::io::Error>(if polls < 3 { "running" } else { "completed" }) }
+//!     })
+//!     .interval(Duration::from_secs(5))
+//!     .timeout(Duration::from_secs(600))
+//!     .until(|s| *s == "completed")
+//!     .await
+//!     .unwrap();
+//! assert_eq!(status, "completed");
+//! # }
+//! ```
+//!
+//! | strategy | use when |
+//! |---|---|
+//! | [`ShortPoll`] | the server answers at once; ask every interval |
+//! | [`LongPoll`] | the server can hold a request until a change (a cursor and a wait) |
+//! | [`SseStream`](crate::sse) | the server streams `text/event-stream` |
+//!
+//! The README has the guide; every item below has its own examples.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -25,3 +59,8 @@ pub use long::LongPoll;
 pub use poller::{Changes, FailWith, MapStatus, Poller, Until};
 pub use schedule::{Backoff, Cadence, Jitter};
 pub use short::ShortPoll;
+
+/// Runs the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

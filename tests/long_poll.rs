@@ -12,18 +12,16 @@ use pollkit::long::{Reply, Request};
 use pollkit::{Backoff, Error, Jitter, LongPoll, Poller};
 
 type Seen = Arc<Mutex<Vec<(Option<u64>, Duration)>>>;
+type Answer = Result<Reply<&'static str, u64>, ApiError>;
+type Pending = std::pin::Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 /// Records each request's cursor and wait, then answers the scripted reply
 /// after the scripted delay.
 fn scripted(
     log: &Log,
     seen: &Seen,
-    script: Vec<(Duration, Result<Reply<&'static str, u64>, ApiError>)>,
-) -> impl FnMut(
-    Request<u64>,
-) -> std::pin::Pin<
-    Box<dyn Future<Output = Result<Reply<&'static str, u64>, ApiError>> + Send>,
-> + use<> {
+    script: Vec<(Duration, Answer)>,
+) -> impl FnMut(Request<u64>) -> Pending + use<> {
     let (log, seen) = (log.clone(), seen.clone());
     let mut script = script.into_iter();
     move |req| {

@@ -245,7 +245,7 @@ async fn attempt_timeout_drops_the_request_and_retries() {
 
 #[tokio::test(start_paused = true)]
 async fn attempt_timeouts_end_with_their_own_error_when_retries_run_out() {
-    let r = ShortPoll::new(|| std::future::pending::<Result<(), ApiError>>())
+    let r = ShortPoll::new(std::future::pending::<Result<(), ApiError>>)
         .attempt_timeout(secs(1))
         .backoff(Backoff::new().jitter(Jitter::None).max_retries(2))
         .until(|_| true)
