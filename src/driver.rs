@@ -18,7 +18,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::Error;
 use crate::hooks::Hooks;
-use crate::schedule::{Schedule, Stop};
+use crate::schedule::{Plan, Schedule, Stop};
 
 pin_project! {
     /// The timer and the request in flight, pinned together in one allocation.
@@ -173,23 +173,17 @@ impl<Fut: Future> Driver<Fut> {
     /// Plans the next request at `at` (capped at the deadline), or the stop
     /// that the deadline or the attempt limit calls for.
     pub(crate) fn plan(&mut self, at: Instant) {
-        let now = Instant::now();
-        if let Err(stop) = self.schedule.check(now) {
-            self.phase = Phase::Stopping(stop);
-            return;
-        }
-        let at = self.schedule.cap(at);
-        if at <= now {
-            self.phase = Phase::Yield;
-            return;
-        }
-        match self.slot.as_mut() {
-            Some(slot) => {
-                slot.as_mut().project().timer.reset(at);
-                self.phase = Phase::Waiting;
-            }
-            // Unreachable in practice: the slot exists once a request ran.
-            None => self.phase = Phase::Fresh,
+        match self.schedule.plan(Instant::now(), at) {
+            Plan::Stop(stop) => self.phase = Phase::Stopping(stop),
+            Plan::Now => self.phase = Phase::Yield,
+            Plan::At(at) => match self.slot.as_mut() {
+                Some(slot) => {
+                    slot.as_mut().project().timer.reset(at);
+                    self.phase = Phase::Waiting;
+                }
+                // Unreachable in practice: the slot exists once a request ran.
+                None => self.phase = Phase::Fresh,
+            },
         }
     }
 

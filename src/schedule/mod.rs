@@ -88,6 +88,30 @@ pub(crate) enum Stop {
     Exhausted { attempts: u32 },
 }
 
+/// What to do next, once a request or connection has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Stop with this error.
+    Stop(Stop),
+    /// Go on at once (after yielding to the runtime).
+    Now,
+    /// Go on at this instant.
+    At(Instant),
+}
+
+/// How a streaming connection ended (SSE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Disconnect {
+    /// It ended after delivering events: reconnect after the reconnection time.
+    Delivered,
+    /// It ended, or went silent, without delivering an event: back off, but
+    /// never give up on this account alone.
+    Empty,
+    /// It failed with a transient error: back off, and give up when the retry
+    /// policy says so. `hint` is the server's "retry after".
+    Failed { hint: Option<Duration> },
+}
+
 /// The running schedule of one poller.
 #[derive(Debug)]
 pub(crate) struct Schedule {
@@ -169,18 +193,77 @@ impl Schedule {
     /// the last wait is shortened to end at the deadline (see [`cap`](Self::cap)),
     /// so one final request is always made at the deadline before `Timeout`.
     pub(crate) fn check(&self, now: Instant) -> Result<(), Stop> {
-        if self.deadline.is_some_and(|d| now >= d) {
-            return Err(Stop::Timeout {
-                elapsed: self.elapsed(now),
-                attempts: self.attempts,
-            });
-        }
+        self.check_deadline(now)?;
         if self
             .config
             .max_attempts
             .is_some_and(|max| self.attempts >= max)
         {
             return Err(Stop::Exhausted {
+                attempts: self.attempts,
+            });
+        }
+        Ok(())
+    }
+
+    /// Turns "the next start is at `at`" into a plan: stop if the deadline or
+    /// the attempt limit says so, else go at `at` capped by the deadline.
+    pub(crate) fn plan(&self, now: Instant, at: Instant) -> Plan {
+        if let Err(stop) = self.check(now) {
+            return Plan::Stop(stop);
+        }
+        let at = self.cap(at);
+        if at <= now { Plan::Now } else { Plan::At(at) }
+    }
+
+    /// The reconnect after a streaming connection ended, `base` being the
+    /// reconnection time in force; `None` when the retry policy gave up.
+    pub(crate) fn after_disconnect(
+        &mut self,
+        now: Instant,
+        base: Duration,
+        how: Disconnect,
+    ) -> Option<Instant> {
+        let delay = match how {
+            Disconnect::Delivered => {
+                self.delivered();
+                base
+            }
+            Disconnect::Empty => {
+                let step = self.quick_empties;
+                self.quick_empties = self.quick_empties.saturating_add(1);
+                base.max(self.config.retry.unjittered(step))
+            }
+            Disconnect::Failed { hint } => {
+                let step = self.errors;
+                self.errors = self.errors.saturating_add(1);
+                let backoff = self
+                    .config
+                    .retry
+                    .next_delay(step, self.previous_backoff, &mut self.rng)?;
+                self.previous_backoff = backoff;
+                if let Some(hint) = hint {
+                    return Some(self.rebase(now, self.config.clamp_hint(hint)));
+                }
+                base.max(backoff)
+            }
+        };
+        let delay = self.jittered(delay);
+        Some(self.rebase(now, delay))
+    }
+
+    /// A connection delivered events: the next failure starts the backoff over.
+    pub(crate) fn delivered(&mut self) {
+        self.errors = 0;
+        self.quick_empties = 0;
+        self.config.retry.reset();
+    }
+
+    /// Whether the deadline has passed.
+    pub(crate) fn check_deadline(&self, now: Instant) -> Result<(), Stop> {
+        if self.deadline.is_some_and(|d| now >= d) {
+            return Err(Stop::Timeout {
+                elapsed: self.elapsed(now),
                 attempts: self.attempts,
             });
         }

@@ -44,6 +44,15 @@ impl RetryPolicy {
         }
     }
 
+    /// The unjittered growing delay for `step` (for quiet reconnects).
+    pub(crate) fn unjittered(&self, step: u32) -> Duration {
+        match self {
+            RetryPolicy::Builtin(b) => b.delay(step),
+            #[cfg(feature = "backoff")]
+            RetryPolicy::External(_) => Backoff::new().delay(step),
+        }
+    }
+
     /// A success: the next error starts from the base again.
     pub(crate) fn reset(&mut self) {
         #[cfg(feature = "backoff")]
