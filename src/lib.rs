@@ -30,7 +30,7 @@
 //! |---|---|
 //! | [`ShortPoll`] | the server answers at once; ask every interval |
 //! | [`LongPoll`] | the server can hold a request until a change (a cursor and a wait) |
-//! | [`SseStream`](crate::sse) | the server streams `text/event-stream` |
+//! | [`SseStream`] | the server streams `text/event-stream` |
 //!
 //! The README has the guide; every item below has its own examples.
 #![forbid(unsafe_code)]
@@ -59,6 +59,7 @@ pub use long::LongPoll;
 pub use poller::{Changes, FailWith, MapStatus, Poller, Until};
 pub use schedule::{Backoff, Cadence, Jitter};
 pub use short::ShortPoll;
+pub use sse::SseStream;
 
 /// Runs the README's examples as doctests.
 #[cfg(doctest)]

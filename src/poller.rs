@@ -18,7 +18,7 @@ use crate::{BoxPoller, Error};
 /// item is always the last one.
 ///
 /// Every strategy ([`ShortPoll`](crate::ShortPoll), [`LongPoll`](crate::LongPoll),
-/// `SseStream`) is a `Poller`, and so is any stream with
+/// [`SseStream`](crate::SseStream)) is a `Poller`, and so is any stream with
 /// items of that shape (the trait is implemented for all of them). Consume it as
 /// a stream, or finish it with [`until`](Poller::until).
 ///

@@ -1,0 +1,139 @@
+//! One dispatched server-sent event.
+
+use std::fmt;
+
+/// A server-sent event: its type, data and last event ID (R22).
+///
+/// An `Event` owns exactly one heap allocation: the three strings are stored
+/// back to back in one buffer of exact size, so dispatching an event costs one
+/// allocation, and the value is small (a boxed `str` and two offsets).
+///
+/// The type `"message"` and the empty type are the same event type (R22): both
+/// read back as `"message"` and compare equal.
+///
+/// # Examples
+///
+/// ```
+/// use pollkit::sse::{Event, Parser};
+///
+/// let mut parser = Parser::new();
+/// parser.feed(b"event: progress\nid: 7\ndata: {\"percent\":40}\n\n")?;
+/// let event = parser.next_event().expect("one event");
+/// assert_eq!(event.event_type(), "progress");
+/// assert_eq!(event.data(), r#"{"percent":40}"#);
+/// assert_eq!(event.last_event_id(), "7");
+/// assert_eq!(event, Event::new("progress", r#"{"percent":40}"#, "7"));
+///
+/// // No `event` field: the type is "message".
+/// assert_eq!(Event::new("", "x", "").event_type(), "message");
+/// assert_eq!(Event::new("", "x", ""), Event::new("message", "x", ""));
+/// # Ok::<(), pollkit::sse::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Event {
+    /// `data`, then the event type (empty for "message"), then the id.
+    buf: Box<str>,
+    /// End of the data in `buf`.
+    data_end: usize,
+    /// End of the event type in `buf`; the id runs from here to the end.
+    type_end: usize,
+}
+
+impl Event {
+    /// Creates an event, for example to compare with a parsed one in tests.
+    ///
+    /// An empty `event_type` means `"message"` (R22). `id` is the last event ID
+    /// the event carries, `""` for none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pollkit::sse::Event;
+    ///
+    /// let event = Event::new("update", "line 1\nline 2", "42");
+    /// assert_eq!(event.data().lines().count(), 2);
+    /// ```
+    pub fn new(event_type: &str, data: &str, id: &str) -> Self {
+        // Normalise so that derived equality and hashing agree with
+        // `event_type()`, which reports an empty type as "message".
+        let event_type = if event_type == "message" {
+            ""
+        } else {
+            event_type
+        };
+        let data_end = data.len();
+        let type_end = data_end.saturating_add(event_type.len());
+        let mut buf = String::with_capacity(type_end.saturating_add(id.len()));
+        buf.push_str(data);
+        buf.push_str(event_type);
+        buf.push_str(id);
+        Self {
+            // Exact capacity, so this does not reallocate.
+            buf: buf.into_boxed_str(),
+            data_end,
+            type_end,
+        }
+    }
+
+    /// The event type: the last `event` field of the block, or `"message"` when
+    /// there was none or it was empty (R15, R22).
+    pub fn event_type(&self) -> &str {
+        match &self.buf[self.data_end..self.type_end] {
+            "" => "message",
+            event_type => event_type,
+        }
+    }
+
+    /// The data: the `data` fields of the block joined by `\n` (R16, R21).
+    pub fn data(&self) -> &str {
+        &self.buf[..self.data_end]
+    }
+
+    /// The last event ID when the event was dispatched (R22, R23), `""` if none
+    /// was set. This is the ID to resume from once this event is handled.
+    pub fn last_event_id(&self) -> &str {
+        &self.buf[self.type_end..]
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("event_type", &self.event_type())
+            .field("data", &self.data())
+            .field("last_event_id", &self.last_event_id())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    #[test]
+    fn parts_round_trip() {
+        let event = Event::new("t", "d", "i");
+        assert_eq!(
+            (event.event_type(), event.data(), event.last_event_id()),
+            ("t", "d", "i")
+        );
+        let event = Event::new("", "", "");
+        assert_eq!(
+            (event.event_type(), event.data(), event.last_event_id()),
+            ("message", "", "")
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_fields() {
+        assert_eq!(
+            format!("{:?}", Event::new("", "d", "7")),
+            r#"Event { event_type: "message", data: "d", last_event_id: "7" }"#
+        );
+    }
+
+    #[test]
+    fn stays_small() {
+        assert!(size_of::<Event>() <= 4 * size_of::<usize>());
+    }
+}

@@ -1,0 +1,355 @@
+//! The incremental event-stream parser: lines in, events out (R8–R25).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::buf::reserve_string;
+use super::field::{parse_retry, push_lossy, split_field};
+use super::lines::{Line, LineSplitter};
+use super::{Error, Event};
+
+/// The default for [`Parser::max_event_size`]: 1 MiB.
+const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
+
+/// An incremental, sans-IO parser for the WHATWG "event stream" format.
+///
+/// Feed the body of a `text/event-stream` response with [`feed`](Self::feed), in
+/// chunks split anywhere (inside a UTF-8 sequence, the BOM, a CR LF pair; empty
+/// chunks are fine), and take complete events with
+/// [`next_event`](Self::next_event). An event is available as soon as its blank
+/// line has been fed. Call [`finish`](Self::finish) when the body ends.
+///
+/// The parser follows the WHATWG rules exactly, with the browser dispatch steps:
+/// a block without `data` dispatches nothing, invalid UTF-8 becomes U+FFFD, a
+/// block left unfinished at the end of the stream is dropped.
+///
+/// # Default
+///
+/// - maximum size of one line and of one event's data: 1 MiB
+///   ([`max_event_size`](Self::max_event_size));
+/// - last event ID: `""` ([`with_last_event_id`](Self::with_last_event_id));
+/// - reconnection time: `None` until the server sends `retry`.
+///
+/// # Reconnecting
+///
+/// The committed [`last_event_id`](Self::last_event_id) is what to send as
+/// `Last-Event-ID` on the next request. For the next connection either call
+/// [`finish`](Self::finish) and keep feeding the same parser, or create a new
+/// one with [`with_last_event_id`](Self::with_last_event_id). Either way the new
+/// stream's ID buffer starts from that ID, as browsers do, so a response that
+/// opens with `retry: 3000` and a blank line does not erase the resume position.
+///
+/// # Examples
+///
+/// ```
+/// use pollkit::sse::{Event, Parser};
+/// use std::time::Duration;
+///
+/// let mut parser = Parser::new();
+/// for chunk in [&b"retry: 3000\nid: 1\nda"[..], b"ta: a\n", b"\n: keep-alive\n", b"id: 2\ndata: b\n"] {
+///     parser.feed(chunk)?;
+///     while let Some(event) = parser.next_event() {
+///         assert_eq!(event, Event::new("message", "a", "1"));
+///     }
+/// }
+/// parser.finish(); // the stream ended inside the second block: it is dropped
+/// assert_eq!(parser.next_event(), None);
+/// assert_eq!(parser.last_event_id(), "1"); // resume after "a"
+/// assert_eq!(parser.retry(), Some(Duration::from_millis(3000)));
+/// # Ok::<(), pollkit::sse::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Parser {
+    lines: LineSplitter,
+    interpreter: Interpreter,
+}
+
+/// Everything after line splitting: the spec's buffers and the event queue.
+#[derive(Debug, Clone)]
+struct Interpreter {
+    /// Upper bound on one line and on one event's data, in bytes.
+    max: usize,
+    /// The data buffer (R16): every `data` value followed by LF.
+    data: String,
+    /// The event type buffer (R15).
+    event_type: String,
+    /// The last-event-ID buffer (R17).
+    id_buffer: String,
+    /// The last event ID string: the buffer as committed at the last blank line
+    /// (R19). At the start of every block it equals `id_buffer`.
+    last_id: String,
+    /// The reconnection time (R18).
+    retry: Option<Duration>,
+    /// Inside a block that was refused for its size: ignore lines until the
+    /// blank line that ends it.
+    skipping: bool,
+    /// A block was refused during the current `feed`.
+    refused: bool,
+    /// Dispatched events not yet taken.
+    queue: VecDeque<Event>,
+}
+
+impl Parser {
+    /// A parser at the start of a stream, with the [defaults](Self#default).
+    pub const fn new() -> Self {
+        Self {
+            lines: LineSplitter::new(),
+            interpreter: Interpreter {
+                max: DEFAULT_MAX_EVENT_SIZE,
+                data: String::new(),
+                event_type: String::new(),
+                id_buffer: String::new(),
+                last_id: String::new(),
+                retry: None,
+                skipping: false,
+                refused: false,
+                queue: VecDeque::new(),
+            },
+        }
+    }
+
+    /// Sets the maximum size, in bytes, of one line and of the data of one event.
+    ///
+    /// Default: 1 MiB. This bounds the parser's memory whatever the input (a line
+    /// without end, a block of endless `data` lines): content beyond it is
+    /// refused before it is copied, and [`feed`](Self::feed) returns
+    /// [`Error::EventTooLarge`]. Lines are measured in raw bytes without their
+    /// terminator, data after UTF-8 decoding without its final LF. Comment lines
+    /// (`:` first) are never stored, so they may be of any length.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pollkit::sse::{Error, Parser};
+    ///
+    /// let mut parser = Parser::new().max_event_size(8);
+    /// assert_eq!(parser.feed(b"data: 0123456789\n\n"), Err(Error::EventTooLarge { limit: 8 }));
+    /// ```
+    #[must_use]
+    pub const fn max_event_size(mut self, bytes: usize) -> Self {
+        self.interpreter.max = bytes;
+        self
+    }
+
+    /// Seeds the last event ID, to resume a stream on a new connection.
+    ///
+    /// Sets both the committed [`last_event_id`](Self::last_event_id) and the
+    /// ID buffer the stream starts with (decision 7), so events of the new stream
+    /// carry this ID until the server sends another `id`. Use it on a parser that
+    /// has not been fed yet; a parser reused through [`finish`](Self::finish)
+    /// already carries its ID over.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pollkit::sse::Parser;
+    ///
+    /// let mut parser = Parser::new().with_last_event_id("41");
+    /// parser.feed(b"retry: 3000\n\ndata: x\n\n")?;
+    /// assert_eq!(parser.next_event().expect("one event").last_event_id(), "41");
+    /// assert_eq!(parser.last_event_id(), "41");
+    /// # Ok::<(), pollkit::sse::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.set_last_event_id(id);
+        self
+    }
+
+    /// Sets the last event ID in place; see
+    /// [`with_last_event_id`](Self::with_last_event_id).
+    ///
+    /// Meant for the start of a stream (before the first `feed`, or right after
+    /// [`finish`](Self::finish)): called in the middle of a block it also replaces
+    /// an `id` that block has set.
+    pub fn set_last_event_id(&mut self, id: impl Into<String>) {
+        let it = &mut self.interpreter;
+        it.last_id = id.into();
+        it.id_buffer.clone_from(&it.last_id);
+    }
+
+    /// Parses the next chunk of the stream.
+    ///
+    /// Every complete event in it is queued for [`next_event`](Self::next_event)
+    /// at once, without waiting for the next chunk; a `retry` field takes effect
+    /// as soon as its line ends. Any split of the stream into chunks gives the
+    /// same events, IDs and retry values (R26).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EventTooLarge`] when a line or the data of an event grows past
+    /// [`max_event_size`](Self::max_event_size). The chunk is still consumed in
+    /// full and the parser stays usable: the refused block is discarded (no
+    /// event, its `id` is not committed, like a block cut by the end of the
+    /// stream), the rest of it is skipped up to its blank line, and parsing goes
+    /// on with the next block. Events completed before and after the refused one,
+    /// in this chunk too, are queued normally. One error is returned per call
+    /// even if several blocks were refused in it.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let Self { lines, interpreter } = self;
+        interpreter.refused = false;
+        lines.split(chunk, interpreter.max, |line| interpreter.line(line));
+        if interpreter.refused {
+            Err(Error::EventTooLarge {
+                limit: interpreter.max,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Ends the stream and makes the parser ready for the next connection.
+    ///
+    /// An unfinished line is never processed (R7) and an unfinished block is
+    /// dropped, not dispatched, its `id` not committed (R24). A final blank line
+    /// made of a lone CR has already dispatched its event, so nothing is lost.
+    /// Already queued events stay queued.
+    ///
+    /// Afterwards the parser is at the start of a new stream (a BOM is stripped
+    /// again) and keeps the committed [`last_event_id`](Self::last_event_id),
+    /// which seeds the new stream's ID buffer (decision 7), and the
+    /// [`retry`](Self::retry) value.
+    pub fn finish(&mut self) {
+        self.lines.reset();
+        self.interpreter.drop_block();
+        self.interpreter.skipping = false;
+    }
+
+    /// Takes the next dispatched event, oldest first.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.interpreter.queue.pop_front()
+    }
+
+    /// The last event ID string: the ID committed by the last blank line (R19),
+    /// `""` if none. Send it as `Last-Event-ID` when reconnecting.
+    ///
+    /// An `id` in a block that has not ended yet does not count (decision 6).
+    pub fn last_event_id(&self) -> &str {
+        &self.interpreter.last_id
+    }
+
+    /// The last reconnection time the server set with `retry` (R18), `None` if it
+    /// never did.
+    ///
+    /// A `retry` value too large for a `u64` of milliseconds is ignored, as
+    /// Chromium does (decision 2): the previous value stays.
+    pub fn retry(&self) -> Option<Duration> {
+        self.interpreter.retry
+    }
+
+    /// Heap memory held by the parser's buffers, excluding queued events. For
+    /// tests of the memory bound.
+    #[doc(hidden)]
+    pub fn buffered_capacity(&self) -> usize {
+        let it = &self.interpreter;
+        self.lines.capacity()
+            + it.data.capacity()
+            + it.event_type.capacity()
+            + it.id_buffer.capacity()
+            + it.last_id.capacity()
+    }
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Interpreter {
+    /// Processes one line from the splitter.
+    fn line(&mut self, line: Line<'_>) {
+        match line {
+            Line::Complete(line) if self.skipping => {
+                // The blank line that ends a refused block ends the skipping;
+                // it dispatches nothing, like the end of stream would not (R24).
+                self.skipping = !line.is_empty();
+            }
+            // R8: a blank line dispatches.
+            Line::Complete([]) => self.dispatch(),
+            // R9: a comment, whatever follows.
+            Line::Complete([b':', ..]) => {}
+            Line::Complete(line) => self.field(line),
+            // Already refused: one error per block.
+            Line::TooLong(_) if self.skipping => {}
+            // A comment needs no memory, so its length is harmless.
+            Line::TooLong([b':', ..]) => {}
+            Line::TooLong(_) => self.refuse(),
+        }
+    }
+
+    /// Processes a field line (R10–R18).
+    fn field(&mut self, line: &[u8]) {
+        let (name, value) = split_field(line);
+        // R13, R14: exact names only; anything else changes nothing.
+        match name {
+            b"data" => self.data(value),
+            b"event" => {
+                // R15: the last one wins, empty allowed.
+                self.event_type.clear();
+                push_lossy(&mut self.event_type, value);
+            }
+            // R17: an id containing NUL is ignored as a whole.
+            b"id" if memchr::memchr(0, value).is_none() => {
+                self.id_buffer.clear();
+                push_lossy(&mut self.id_buffer, value);
+            }
+            b"retry" => {
+                // R18: applies at once, no dispatch needed.
+                if let Some(millis) = parse_retry(value) {
+                    self.retry = Some(Duration::from_millis(millis));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Appends a `data` value and LF (R16), within the size limit.
+    fn data(&mut self, value: &[u8]) {
+        // The data so far (with its LFs) plus this value is what would be
+        // dispatched now (R21 drops the new LF). Decoding never shrinks bytes, so
+        // refusing on the raw length first never copies what cannot fit.
+        if self.data.len().saturating_add(value.len()) > self.max {
+            self.refuse();
+            return;
+        }
+        reserve_string(&mut self.data, value.len() + 1, self.max.saturating_add(1));
+        push_lossy(&mut self.data, value);
+        if self.data.len() > self.max {
+            // Invalid UTF-8 grew into U+FFFD past the limit.
+            self.refuse();
+            return;
+        }
+        self.data.push('\n');
+    }
+
+    /// Dispatches on a blank line (R19–R23).
+    fn dispatch(&mut self) {
+        // R19: commit the ID first, even when no event fires.
+        self.last_id.clone_from(&self.id_buffer);
+        // R21: the data buffer is empty or ends with the LF of its last line.
+        if let Some(data) = self.data.strip_suffix('\n') {
+            // R22: the one allocation of this event.
+            self.queue
+                .push_back(Event::new(&self.event_type, data, &self.last_id));
+        }
+        // R20, R22: clear data and type, but not the ID buffer.
+        self.data.clear();
+        self.event_type.clear();
+    }
+
+    /// Refuses the current block for its size: drop it and skip to its end.
+    fn refuse(&mut self) {
+        self.drop_block();
+        self.skipping = true;
+        self.refused = true;
+    }
+
+    /// Drops the pending block as at the end of a stream (R24): its `id` is not
+    /// committed, so the ID buffer goes back to the committed ID (decision 7).
+    fn drop_block(&mut self) {
+        self.data.clear();
+        self.event_type.clear();
+        self.id_buffer.clone_from(&self.last_id);
+    }
+}
