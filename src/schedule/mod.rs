@@ -237,10 +237,10 @@ impl Schedule {
             Disconnect::Failed { hint } => {
                 let step = self.errors;
                 self.errors = self.errors.saturating_add(1);
-                let backoff = self
-                    .config
-                    .retry
-                    .next_delay(step, self.previous_backoff, &mut self.rng)?;
+                let backoff =
+                    self.config
+                        .retry
+                        .next_delay(step, self.previous_backoff, &mut self.rng)?;
                 self.previous_backoff = backoff;
                 if let Some(hint) = hint {
                     return Some(self.rebase(now, self.config.clamp_hint(hint)));

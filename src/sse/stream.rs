@@ -39,10 +39,14 @@ enum Phase {
     Ready,
     Yield,
     Waiting,
-    Connecting { limit: Option<Duration> },
+    Connecting {
+        limit: Option<Duration>,
+    },
     /// Reading the body; `timer` is whether the timer is armed (deadline or
     /// idle timeout).
-    Streaming { timer: bool },
+    Streaming {
+        timer: bool,
+    },
     Stopping(Stop),
     Done,
 }
@@ -80,7 +84,8 @@ enum Phase {
 ///   1 s ..= 10 min; jitter [`Jitter::Proportional(0.2)`](Jitter::Proportional)
 /// - backoff and error classification as [`ShortPoll`](crate::ShortPoll)
 /// - maximum size of one event: 1 MiB ([`max_event_size`](Self::max_event_size));
-///   a larger one ends the stream with [`Error::Sse`]
+///   a larger one is discarded and ends the stream with [`Error::Sse`], after
+///   the complete events that arrived in the same chunk
 /// - no idle timeout, no deadline, no connect timeout (`attempt_timeout`)
 ///
 /// # Cancel safety
@@ -121,6 +126,9 @@ pub struct SseStream<F, Fut: TryFuture, B> {
     last_bytes: Instant,
     /// Whether the current connection delivered an event.
     delivered: bool,
+    /// An event refused for its size: yielded once the events queued before
+    /// it are out, then the stream ends.
+    refused: Option<super::Error>,
 }
 
 // The connect function is only called through `&mut`; the futures and the
@@ -160,6 +168,7 @@ where
             idle_timeout: None,
             last_bytes: Instant::now(),
             delivered: false,
+            refused: None,
         }
     }
 
@@ -295,6 +304,9 @@ where
                 }
                 return Poll::Ready(Some(Ok(event)));
             }
+            if let Some(e) = this.refused.take() {
+                return Poll::Ready(Some(Err(Error::Sse(e))));
+            }
             match this.phase {
                 Phase::Fresh => {
                     let now = Instant::now();
@@ -393,9 +405,11 @@ where
                                 this.last_bytes = Instant::now();
                             }
                             if let Err(e) = this.parser.feed(chunk) {
+                                // The events complete in this chunk still go
+                                // out first; then the error ends the stream.
                                 this.phase = Phase::Done;
                                 slot.body.set(None);
-                                return Poll::Ready(Some(Err(Error::Sse(e))));
+                                this.refused = Some(e);
                             }
                         }
                         Poll::Ready(Some(Err(e))) => {
