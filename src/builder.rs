@@ -19,10 +19,11 @@ macro_rules! shared_setters {
         ///
         /// No wait goes past it: the last one is shortened so that one final
         /// request is made at the deadline; after it the poller ends with
-        /// [`Error::Timeout`](crate::Error::Timeout). A request already in
-        /// flight is bounded by the per-request timeout, not by the deadline.
-        /// `Duration::MAX` (or any deadline past about 30 years) means none.
-        /// Default: none.
+        /// [`Error::Timeout`](crate::Error::Timeout). A request in flight is
+        /// bounded by the per-request timeout; without one, no request runs
+        /// more than 5 s past the deadline, so a request that never answers
+        /// cannot outlive the deadline either. `Duration::MAX` (or any
+        /// deadline past about 30 years) means none. Default: none.
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.parts().0.timeout = Some(timeout);
             self

@@ -142,7 +142,7 @@ where
             let fetch = &mut this.fetch;
             let step = this
                 .driver
-                .poll_step(cx, |schedule, _| (fetch(), schedule.config.attempt_timeout));
+                .poll_step(cx, |schedule, now| (fetch(), schedule.request_limit(now)));
             let status = match this.driver.settle(ready!(step), &mut this.hooks) {
                 ControlFlow::Continue(Some(status)) => status,
                 ControlFlow::Continue(None) => continue,

@@ -562,3 +562,25 @@ async fn errors_display_for_a_person_reading_a_log() {
     );
     assert!(e.ran_out());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_bounds_a_request_that_never_answers() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let r = ShortPoll::new(move || {
+        let flag = DropFlag(d.clone());
+        async move {
+            let _flag = flag;
+            std::future::pending::<Result<(), ApiError>>().await
+        }
+    })
+    .timeout(secs(10))
+    .until(|_| true)
+    .await;
+    // Cut 5 s past the deadline: Timeout, not a hang.
+    match r {
+        Err(Error::Timeout { elapsed, attempts }) => assert_eq!((elapsed, attempts), (secs(15), 1)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}

@@ -212,8 +212,9 @@ async fn failing_reconnects_back_off_and_reset_after_events() {
         .await
         .unwrap();
     assert_eq!(data(&events), ["a", "b", "c"]);
-    // After a: 3 s. Failures: max(3, 1)=3, max(3, 2)=3, max(3, 4)=4, max(3, 8)=8.
-    // b delivered, then failed: back to max(3, 1)=3; the refusal after it: 3.
+    // After a: 3 s. Refusals in a row: 3 (the reconnection time), then the
+    // backoff once it is longer: max(3, 2)=3, max(3, 4)=4, max(3, 8)=8.
+    // b delivered, then failed: back to 3; the refusal after it: max(3, 2)=3.
     assert_eq!(server.secs(), [0, 3, 6, 9, 13, 21, 24, 27]);
 }
 
@@ -280,7 +281,8 @@ async fn a_silent_connection_is_dropped_after_the_idle_timeout() {
         .unwrap();
     assert_eq!(data(&events), ["a", "b"]);
     // Silent for 30 s -> reconnect 1 s later; the second connection sent a
-    // comment then went silent too (no event, so it backs off: max(1, 1 s)).
+    // comment then went silent too (no event: the first such reconnect waits
+    // the reconnection time, later ones back off).
     assert_eq!(server.secs(), [0, 31, 62]);
     // Both silent connections were dropped, and the last one with the stream.
     assert_eq!(server.bodies_dropped.load(Ordering::SeqCst), 3);

@@ -40,7 +40,13 @@ impl<C> Request<C> {
 
     /// How long to ask the server to hold the request. Never more than the
     /// time left before the poller's deadline, so the client never asks the
-    /// server to hold past it (zero for the final request at the deadline).
+    /// server to hold past it.
+    ///
+    /// It is zero for the final request at the deadline, and can be under a
+    /// second near it. Some servers read a zero wait as "use my default"
+    /// (Consul's is 5 minutes): for those, send at least their smallest wait
+    /// (e.g. `wait().max(Duration::from_secs(1))`) and rely on the
+    /// per-request timeout.
     pub fn wait(&self) -> Duration {
         self.wait
     }

@@ -51,6 +51,10 @@ pub(crate) struct Config {
     pub(crate) seed: Option<u64>,
 }
 
+/// How long a request may run past the deadline when there is no per-request
+/// timeout: the final request, made at the deadline, gets this long to answer.
+pub(crate) const FINAL_GRACE: Duration = Duration::from_secs(5);
+
 /// Default lower bound on a server's "ask again in" hint.
 pub(crate) const HINT_MIN: Duration = Duration::from_secs(1);
 /// Default upper bound on a server's "ask again in" hint.
@@ -232,7 +236,12 @@ impl Schedule {
             Disconnect::Empty => {
                 let step = self.quick_empties;
                 self.quick_empties = self.quick_empties.saturating_add(1);
-                base.max(self.config.retry.unjittered(step))
+                // The first reconnect waits the reconnection time; the backoff
+                // only grows the delay while reconnects keep failing.
+                match step.checked_sub(1) {
+                    None => base,
+                    Some(step) => base.max(self.config.retry.unjittered(step)),
+                }
             }
             Disconnect::Failed { hint } => {
                 let step = self.errors;
@@ -245,7 +254,7 @@ impl Schedule {
                 if let Some(hint) = hint {
                     return Some(self.rebase(now, self.config.clamp_hint(hint)));
                 }
-                base.max(backoff)
+                if step == 0 { base } else { base.max(backoff) }
             }
         };
         let delay = self.jittered(delay);
@@ -257,6 +266,16 @@ impl Schedule {
         self.errors = 0;
         self.quick_empties = 0;
         self.config.retry.reset();
+    }
+
+    /// The time limit of a request starting now: the per-request timeout, or,
+    /// without one, the time left before the deadline plus [`FINAL_GRACE`],
+    /// so that `timeout` bounds a request that never answers too.
+    pub(crate) fn request_limit(&self, now: Instant) -> Option<Duration> {
+        self.config.attempt_timeout.or_else(|| {
+            self.remaining(now)
+                .map(|left| left.saturating_add(FINAL_GRACE))
+        })
     }
 
     /// Whether the deadline has passed.

@@ -339,7 +339,7 @@ where
                     let now = Instant::now();
                     this.schedule.attempt(now);
                     let resume = this.resume_id();
-                    let limit = this.schedule.config.attempt_timeout;
+                    let limit = this.schedule.request_limit(now);
                     let Some(slot) = this.slot.as_mut() else {
                         this.phase = Phase::Fresh;
                         continue;
