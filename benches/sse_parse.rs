@@ -97,7 +97,9 @@ fn group(c: &mut Criterion, name: &str, input: &[u8], chunk_size: usize) {
     group.bench_function("eventsource-stream", |b| {
         b.iter(|| eventsource_stream(black_box(&chunks)))
     });
-    group.bench_function("memchr2-scan", |b| b.iter(|| memchr_scan(black_box(&chunks))));
+    group.bench_function("memchr2-scan", |b| {
+        b.iter(|| memchr_scan(black_box(&chunks)))
+    });
     group.finish();
 }
 

@@ -7,7 +7,12 @@
 /// `limit` unless the request itself does: the parser refuses content beyond its
 /// maximum before copying it, so this keeps a buffer's capacity at most `limit`
 /// instead of up to twice that.
-pub(crate) fn grow_target(len: usize, cap: usize, additional: usize, limit: usize) -> Option<usize> {
+pub(crate) fn grow_target(
+    len: usize,
+    cap: usize,
+    additional: usize,
+    limit: usize,
+) -> Option<usize> {
     let needed = len.saturating_add(additional);
     if needed <= cap {
         return None;

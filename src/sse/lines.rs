@@ -172,7 +172,11 @@ impl LineSplitter {
         if self.line.len() + partial.len() > max {
             // Refuse before copying, so memory stays bounded by `max` whatever
             // the input (a line without end, for instance).
-            let prefix = if self.line.is_empty() { partial } else { &self.line };
+            let prefix = if self.line.is_empty() {
+                partial
+            } else {
+                &self.line
+            };
             emit(Line::TooLong(prefix));
             self.line.clear();
             self.discarding = true;
@@ -217,10 +221,10 @@ mod tests {
 
     #[test]
     fn bom_once_even_split() {
-        assert_eq!(lines(&[b"\xEF", b"", b"\xBB", b"\xBFx\n\xEF\xBB\xBFy\n"], 99), [
-            "x",
-            "\u{FEFF}y"
-        ]);
+        assert_eq!(
+            lines(&[b"\xEF", b"", b"\xBB", b"\xBFx\n\xEF\xBB\xBFy\n"], 99),
+            ["x", "\u{FEFF}y"]
+        );
         assert_eq!(lines(&[b"\xEF\xBB", b"x\n"], 99), ["\u{FFFD}x"]);
     }
 
