@@ -352,17 +352,12 @@ fn reference(input: &[u8]) -> Reference {
                 data.push_str(value);
                 data.push('\n');
             }
-            "id" => {
-                if !value.contains('\0') {
-                    id_buffer = value.to_owned();
-                }
-            }
-            "retry" => {
-                // Digits only; a value too large for u64 is ignored.
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    if let Ok(ms) = value.parse::<u64>() {
-                        retries.push(ms);
-                    }
+            "id" if !value.contains('\0') => id_buffer = value.to_owned(),
+            // Digits only (str::parse would also take "+5"); a value too large
+            // for u64 is ignored.
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                if let Ok(ms) = value.parse::<u64>() {
+                    retries.push(ms);
                 }
             }
             _ => {}
@@ -742,6 +737,95 @@ fn event_equality_and_hash_agree() {
 }
 
 // ---------------------------------------------------------------------------
+// Allocations: one per dispatched event in steady state
+// ---------------------------------------------------------------------------
+
+/// Counts the allocations made by the current thread, so tests running in
+/// parallel do not disturb each other.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn count_allocation() {
+    // try_with: the thread-local may already be gone while a thread exits.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: forwards every call to the system allocator unchanged.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        count_allocation();
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Allocations made while `parser` parses `input` in `chunk`-sized pieces, and
+/// the number of events it dispatched.
+fn allocations_per_pass(parser: &mut Parser, input: &[u8], chunk: usize) -> (usize, usize) {
+    let before = ALLOCATIONS.with(std::cell::Cell::get);
+    let mut events = 0;
+    for piece in input.chunks(chunk) {
+        parser.feed(piece).expect("within limits");
+        while let Some(event) = parser.next_event() {
+            events += 1;
+            drop(event);
+        }
+    }
+    parser.finish();
+    (ALLOCATIONS.with(std::cell::Cell::get) - before, events)
+}
+
+#[test]
+fn one_allocation_per_event_in_steady_state() {
+    let mut small = Vec::new();
+    for i in 0..2000 {
+        small.extend_from_slice(
+            format!(
+                "id: {i}\r\nevent: progress\r\ndata: {{\"percent\":{}}}\r\n: ping\r\n\r\n",
+                i % 101
+            )
+            .as_bytes(),
+        );
+    }
+    let mut large = Vec::new();
+    for i in 0..8 {
+        large.extend_from_slice(format!("id: {i}\ndata: ").as_bytes());
+        large.extend(std::iter::repeat_n(b'x', 64 * 1024));
+        large.extend_from_slice(b"\n\n");
+    }
+    for (input, chunk) in [
+        (&small, 16 * 1024),
+        (&small, 7),
+        (&small, 1),
+        (&large, 16 * 1024),
+    ] {
+        let mut parser = Parser::new();
+        // The first pass sizes the reused buffers and the queue.
+        allocations_per_pass(&mut parser, input, chunk);
+        let (allocations, events) = allocations_per_pass(&mut parser, input, chunk);
+        assert!(events > 0);
+        assert_eq!(allocations, events, "chunk size {chunk}");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Properties
 // ---------------------------------------------------------------------------
 
@@ -787,7 +871,7 @@ fn stream_and_cuts() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn chunked_matches_reference_and_whole((bytes, cuts) in stream_and_cuts()) {

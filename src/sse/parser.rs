@@ -23,6 +23,16 @@ const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
 /// a block without `data` dispatches nothing, invalid UTF-8 becomes U+FFFD, a
 /// block left unfinished at the end of the stream is dropped.
 ///
+/// It never panics, whatever the bytes, and its memory stays bounded by
+/// [`max_event_size`](Self::max_event_size).
+///
+/// # Performance
+///
+/// Each byte is scanned once with `memchr`. A line inside one chunk is parsed in
+/// place; only a line split across chunks is copied into a reused buffer. Each
+/// dispatched event costs one allocation (the [`Event`] itself); the parser's
+/// buffers and queue are reused.
+///
 /// # Default
 ///
 /// - maximum size of one line and of one event's data: 1 MiB
