@@ -56,7 +56,7 @@ pub mod sse;
 pub use erased::{BoxPoller, Fetch, FetchFuture};
 pub use error::Error;
 pub use long::LongPoll;
-pub use poller::{Changes, FailWith, MapStatus, Poller, Until};
+pub use poller::{Changes, FailWith, MapStatus, Poller, Until, UntilHeld, UntilStable};
 pub use schedule::{Backoff, Cadence, Jitter};
 pub use short::ShortPoll;
 pub use sse::SseStream;

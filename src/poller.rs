@@ -4,6 +4,9 @@ mod changes;
 mod fail_with;
 mod map_status;
 mod until;
+mod until_stable;
+
+use std::time::Duration;
 
 use futures_core::Stream;
 
@@ -11,6 +14,7 @@ pub use changes::Changes;
 pub use fail_with::FailWith;
 pub use map_status::MapStatus;
 pub use until::Until;
+pub use until_stable::{UntilHeld, UntilStable};
 
 use crate::{BoxPoller, Error};
 
@@ -66,6 +70,78 @@ pub trait Poller:
         P: FnMut(&<Self as Poller>::Status) -> bool,
     {
         Until::new(self, pred)
+    }
+
+    /// A future that resolves once `pred` has held for `n` statuses in a row
+    /// ("healthy on three checks in a row"); a status for which it does not
+    /// hold starts the count over. `n` of 0 is taken as 1.
+    ///
+    /// # Errors
+    /// As [`until`](Poller::until).
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the poller and any request in flight.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut checks = ["ok", "down", "ok", "ok", "ok", "down"].into_iter();
+    /// let healthy = ShortPoll::new(move || {
+    ///         let status = checks.next().unwrap_or("down");
+    ///         async move { Ok::<_, std::io::Error>(status) }
+    ///     })
+    ///     .interval(Duration::from_secs(10))
+    ///     .until_stable(3, |s| *s == "ok")
+    ///     .await;
+    /// assert!(healthy.is_ok());
+    /// # }
+    /// ```
+    fn until_stable<P>(self, n: u32, pred: P) -> UntilStable<Self, P>
+    where
+        Self: Sized,
+        P: FnMut(&<Self as Poller>::Status) -> bool,
+    {
+        UntilStable::new(self, n, pred)
+    }
+
+    /// A future that resolves at the first status for which `pred` holds when
+    /// it has held, on every status since, for at least `duration` ("caught up
+    /// for a minute"); a status for which it does not hold starts the clock
+    /// over. A poller can only confirm this when a status arrives, so it
+    /// resolves at the first status at or after the time is up.
+    ///
+    /// # Errors
+    /// As [`until`](Poller::until).
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the poller and any request in flight.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// let lag = ShortPoll::new(|| async { Ok::<u32, std::io::Error>(0) })
+    ///     .interval(Duration::from_secs(10))
+    ///     .until_held(Duration::from_secs(30), |lag| *lag == 0)
+    ///     .await;
+    /// assert!(lag.is_ok());
+    /// assert_eq!(start.elapsed(), Duration::from_secs(30));
+    /// # }
+    /// ```
+    fn until_held<P>(self, duration: Duration, pred: P) -> UntilHeld<Self, P>
+    where
+        Self: Sized,
+        P: FnMut(&<Self as Poller>::Status) -> bool,
+    {
+        UntilHeld::new(self, duration, pred)
     }
 
     /// Yields a status only when it differs from the one before it.
