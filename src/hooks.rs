@@ -5,6 +5,7 @@ use std::time::Duration;
 
 type Classify<E> = Box<dyn FnMut(&E) -> bool + Send + Sync>;
 type Hint<T> = Box<dyn FnMut(&T) -> Option<Duration> + Send + Sync>;
+type Changed<S> = Box<dyn FnMut(&S) -> bool + Send + Sync>;
 
 /// Which errors are transient, and what the server hinted about the next request.
 ///
@@ -15,6 +16,8 @@ pub(crate) struct Hooks<S, E> {
     retry_if: Option<Classify<E>>,
     poll_after: Option<Hint<S>>,
     retry_after: Option<Hint<E>>,
+    changed: Option<Changed<S>>,
+    eta: Option<Hint<S>>,
 }
 
 impl<S, E> Default for Hooks<S, E> {
@@ -23,6 +26,8 @@ impl<S, E> Default for Hooks<S, E> {
             retry_if: None,
             poll_after: None,
             retry_after: None,
+            changed: None,
+            eta: None,
         }
     }
 }
@@ -33,6 +38,8 @@ impl<S, E> fmt::Debug for Hooks<S, E> {
             .field("retry_if", &self.retry_if.is_some())
             .field("poll_after", &self.poll_after.is_some())
             .field("retry_after", &self.retry_after.is_some())
+            .field("changed", &self.changed.is_some())
+            .field("eta", &self.eta.is_some())
             .finish()
     }
 }
@@ -54,6 +61,37 @@ impl<S, E> Hooks<S, E> {
         f: impl FnMut(&E) -> Option<Duration> + Send + Sync + 'static,
     ) {
         self.retry_after = Some(Box::new(f));
+    }
+
+    /// Tracks changes between statuses (adaptive pacing).
+    pub(crate) fn track_changes(&mut self)
+    where
+        S: PartialEq + Clone + Send + Sync + 'static,
+    {
+        let mut last: Option<S> = None;
+        self.changed = Some(Box::new(move |s: &S| {
+            // The first status is the starting point, not a change.
+            let changed = last.as_ref().is_some_and(|last| last != s);
+            if last.as_ref() != Some(s) {
+                last = Some(s.clone());
+            }
+            changed
+        }));
+    }
+
+    pub(crate) fn set_eta(
+        &mut self,
+        f: impl FnMut(&S) -> Option<Duration> + Send + Sync + 'static,
+    ) {
+        self.eta = Some(Box::new(f));
+    }
+
+    /// For adaptive pacing: whether `s` differs from the status before, and
+    /// the expected time left it reports. `None` when pacing is not adaptive.
+    pub(crate) fn observe(&mut self, s: &S) -> Option<(bool, Option<Duration>)> {
+        let changed = self.changed.as_mut()?(s);
+        let eta = self.eta.as_mut().and_then(|f| f(s));
+        Some((changed, eta))
     }
 
     /// Whether `e` is worth retrying. Without `retry_if`, every error is

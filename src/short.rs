@@ -122,6 +122,75 @@ where
         self
     }
 
+    /// Adaptive pacing: the interval shortens (halving, down to `floor`)
+    /// after a status that differs from the one before, and lengthens (by
+    /// half, up to `cap`) while the status stays the same. So a job is polled
+    /// often while it moves and rarely while it sits in a queue. The interval
+    /// set by [`interval`](Self::interval) is the starting point.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut polls = 0;
+    /// let done = ShortPoll::new(move || {
+    ///         polls += 1;
+    ///         let state = if polls < 4 { "queued" } else if polls < 8 { "running" } else { "done" };
+    ///         async move { Ok::<_, std::io::Error>(state) }
+    ///     })
+    ///     .interval(Duration::from_secs(4))
+    ///     .adaptive(Duration::from_secs(1), Duration::from_secs(30))
+    ///     .until(|s| *s == "done")
+    ///     .await;
+    /// assert_eq!(done.unwrap(), "done");
+    /// # }
+    /// ```
+    pub fn adaptive(mut self, floor: Duration, cap: Duration) -> Self
+    where
+        S: PartialEq + Clone + Send + Sync + 'static,
+    {
+        self.parts().0.adaptive = Some((floor.min(cap), cap.max(floor)));
+        self.hooks.track_changes();
+        self
+    }
+
+    /// Progress-aware pacing: `eta` maps a status to the time it expects the
+    /// work to need ("40 %, about 30 s left"), and the next request is planned
+    /// then, clamped to the [`adaptive`](Self::adaptive) bounds (which this
+    /// needs; without them it has no effect). A status without an estimate
+    /// falls back to the adaptive interval.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// let mut polls = 0;
+    /// let done = ShortPoll::new(move || {
+    ///         polls += 1;
+    ///         // (percent, seconds left): the first answer says "about 40 s left".
+    ///         let status = if polls == 1 { (20, Some(40)) } else { (100, None) };
+    ///         async move { Ok::<_, std::io::Error>(status) }
+    ///     })
+    ///     .adaptive(Duration::from_secs(1), Duration::from_secs(60))
+    ///     .eta(|(_, left)| left.map(Duration::from_secs))
+    ///     .until(|(percent, _)| *percent == 100)
+    ///     .await;
+    /// assert!(done.is_ok());
+    /// assert_eq!(start.elapsed(), Duration::from_secs(40));
+    /// # }
+    /// ```
+    pub fn eta(mut self, eta: impl FnMut(&S) -> Option<Duration> + Send + Sync + 'static) -> Self {
+        self.hooks.set_eta(eta);
+        self
+    }
+
     shared_setters!(S, E);
 
     fn parts(&mut self) -> (&mut Config, &mut Hooks<S, E>) {
@@ -148,6 +217,9 @@ where
                 ControlFlow::Continue(None) => continue,
                 ControlFlow::Break(item) => return Poll::Ready(item),
             };
+            if let Some((changed, eta)) = this.hooks.observe(&status) {
+                this.driver.schedule.observe(changed, eta);
+            }
             let hint = this.hooks.poll_after(&status);
             this.driver.succeeded(hint);
             return Poll::Ready(Some(Ok(status)));

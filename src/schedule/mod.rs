@@ -49,6 +49,8 @@ pub(crate) struct Config {
     pub(crate) hint_min: Duration,
     pub(crate) hint_max: Duration,
     pub(crate) seed: Option<u64>,
+    /// Adaptive interval bounds (ShortPoll): `(floor, cap)`.
+    pub(crate) adaptive: Option<(Duration, Duration)>,
 }
 
 /// How long a request may run past the deadline when there is no per-request
@@ -74,6 +76,7 @@ impl Config {
             hint_min: HINT_MIN,
             hint_max: HINT_MAX,
             seed: None,
+            adaptive: None,
         }
     }
 
@@ -132,6 +135,10 @@ pub(crate) struct Schedule {
     previous_backoff: Duration,
     /// The fixed-rate grid: the planned (unjittered) start of the last tick.
     tick: Option<Instant>,
+    /// The adaptive interval in force (equals `config.interval` otherwise).
+    current: Duration,
+    /// The expected time left that the last status reported, for the next tick.
+    eta: Option<Duration>,
 }
 
 impl Schedule {
@@ -148,6 +155,8 @@ impl Schedule {
             errors: 0,
             quick_empties: 0,
             tick: None,
+            current: Duration::ZERO,
+            eta: None,
         }
     }
 
@@ -157,6 +166,10 @@ impl Schedule {
             self.rng = Rng::seeded(seed);
         }
         self.started = Some(now);
+        self.current = match self.config.adaptive {
+            Some((floor, cap)) => self.config.interval.max(floor).min(cap),
+            None => self.config.interval,
+        };
         self.deadline = self.config.timeout.and_then(|t| now.checked_add(t));
         // The first request pays for its token too.
         self.take_token(now);
@@ -294,6 +307,25 @@ impl Schedule {
         self.deadline.map_or(at, |d| at.min(d))
     }
 
+    /// Adaptive pacing: what the last status said. A change shortens the
+    /// interval (halving it, down to the floor), no change lengthens it (by
+    /// half, up to the cap); `eta`, the status's expected time left, plans the
+    /// next tick near it, within the same bounds.
+    pub(crate) fn observe(&mut self, changed: bool, eta: Option<Duration>) {
+        let Some((floor, cap)) = self.config.adaptive else {
+            return;
+        };
+        self.current = if changed {
+            (self.current / 2).max(floor)
+        } else {
+            self.current
+                .saturating_add(self.current / 2)
+                .max(floor)
+                .min(cap)
+        };
+        self.eta = eta.map(|d| d.max(floor).min(cap));
+    }
+
     /// The next start after a success; `hint` is the server's "ask again in".
     pub(crate) fn after_success(&mut self, now: Instant, hint: Option<Duration>) -> Instant {
         self.errors = 0;
@@ -365,7 +397,7 @@ impl Schedule {
 
     /// The next interval tick after a success at `now`.
     fn next_tick(&mut self, now: Instant) -> Instant {
-        let interval = self.config.interval;
+        let interval = self.eta.take().unwrap_or(self.current);
         let delay = self.jittered(interval);
         match self.config.cadence {
             Cadence::FixedDelay => later(now, delay),
