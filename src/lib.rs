@@ -46,6 +46,7 @@ mod builder;
 mod driver;
 mod erased;
 mod error;
+mod fallback;
 mod hooks;
 pub mod long;
 mod poller;
@@ -55,6 +56,7 @@ pub mod sse;
 
 pub use erased::{BoxPoller, Fetch, FetchFuture};
 pub use error::Error;
+pub use fallback::Fallback;
 pub use long::LongPoll;
 pub use poller::{Changes, FailWith, MapStatus, Poller, Until, UntilHeld, UntilStable};
 pub use schedule::{Backoff, Cadence, Jitter};

@@ -1,0 +1,257 @@
+//! [`Fallback`]: watch one resource through an ordered list of strategies.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::time::{Instant, Sleep};
+
+use crate::{BoxPoller, Error};
+
+type Build<S, E> = Box<dyn FnMut(Option<&S>) -> BoxPoller<S, E> + Send>;
+type Unusable<E> = Box<dyn FnMut(&Error<E>) -> bool + Send>;
+
+/// Default time on a worse transport before the better ones are tried again.
+const RETRY_BETTER_AFTER: Duration = Duration::from_secs(300);
+
+/// Watches one resource through an ordered list of strategies, best first
+/// (say SSE, then long polling, then short polling), falling back when one
+/// turns out not to be usable here and going back when it works again.
+///
+/// Each transport is a function that builds a poller from the last status
+/// seen (`None` at first): map that status to a cursor for
+/// [`LongPoll::cursor`](crate::LongPoll::cursor) or an event id for
+/// [`SseStream::last_event_id`](crate::SseStream::last_event_id), so the next
+/// transport resumes where the previous one was.
+///
+/// When the active poller ends with an error that [`unusable_if`](Self::unusable_if)
+/// classifies as "this transport is not usable" (by default any error but
+/// [`Error::Timeout`], [`Error::Exhausted`] and [`Error::Failed`], which are
+/// about the resource rather than the transport), or simply ends, the next
+/// transport takes over. After [`retry_better_after`](Self::retry_better_after)
+/// on a worse transport, the best one is tried again. The status stream has
+/// no duplicate at a switch: the first status of the new transport is dropped
+/// when it equals the last one seen. When the last transport fails too, its
+/// error ends the stream.
+///
+/// # Cancel safety
+/// Dropping it drops the active poller and its request in flight.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use pollkit::{Error, Fallback, Poller, ShortPoll};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let watch = Fallback::new()
+///     // A "better" transport that is refused here (a proxy that kills streams).
+///     .then("sse", |_last: Option<&u32>| {
+///         ShortPoll::new(|| async { Err::<u32, _>("406 from the proxy") })
+///             .retry_if(|_| false)
+///             .boxed_poller()
+///     })
+///     .then("short", |last: Option<&u32>| {
+///         let mut n = last.copied().unwrap_or(0);
+///         ShortPoll::new(move || { n += 1; async move { Ok(n) } }).boxed_poller()
+///     })
+///     .retry_better_after(Duration::from_secs(60));
+/// assert_eq!(watch.until(|n| *n == 3).await.unwrap(), 3);
+/// # }
+/// ```
+#[must_use = "streams do nothing unless polled"]
+pub struct Fallback<S, E> {
+    transports: Vec<(&'static str, Build<S, E>)>,
+    unusable: Unusable<E>,
+    retry_better_after: Duration,
+    current: Option<(usize, BoxPoller<S, E>)>,
+    last: Option<S>,
+    /// Drop the next status if it repeats `last` (right after a switch).
+    skip_repeat: bool,
+    /// Fires when it is time to try the best transport again.
+    promote: Option<Pin<Box<Sleep>>>,
+    switches: u32,
+    done: bool,
+}
+
+impl<S, E> fmt::Debug for Fallback<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fallback")
+            .field(
+                "transports",
+                &self.transports.iter().map(|t| t.0).collect::<Vec<_>>(),
+            )
+            .field("active", &self.active())
+            .field("switches", &self.switches)
+            .field("retry_better_after", &self.retry_better_after)
+            .finish_non_exhaustive()
+    }
+}
+
+// The active poller is boxed and never pinned in place; statuses are moved.
+impl<S, E> Unpin for Fallback<S, E> {}
+
+impl<S, E> Fallback<S, E> {
+    /// The name of the transport in use, `None` before the first poll.
+    pub fn active(&self) -> Option<&'static str> {
+        let (index, _) = self.current.as_ref()?;
+        self.transports.get(*index).map(|t| t.0)
+    }
+
+    /// How many times it switched transports.
+    pub fn switches(&self) -> u32 {
+        self.switches
+    }
+}
+
+impl<S, E> Default for Fallback<S, E>
+where
+    S: Clone + PartialEq + Send + 'static,
+    E: Send + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S, E> Fallback<S, E>
+where
+    S: Clone + PartialEq + Send + 'static,
+    E: Send + 'static,
+{
+    /// A fallback with no transports yet; add them best first with
+    /// [`then`](Self::then).
+    pub fn new() -> Self {
+        Fallback {
+            transports: Vec::new(),
+            unusable: Box::new(|e| {
+                !matches!(
+                    e,
+                    Error::Timeout { .. } | Error::Exhausted { .. } | Error::Failed(_)
+                )
+            }),
+            retry_better_after: RETRY_BETTER_AFTER,
+            current: None,
+            last: None,
+            skip_repeat: false,
+            promote: None,
+            switches: 0,
+            done: false,
+        }
+    }
+
+    /// Adds the next transport, worse than those before it. `build` makes a
+    /// poller that resumes after the last status seen.
+    pub fn then(
+        mut self,
+        name: &'static str,
+        build: impl FnMut(Option<&S>) -> BoxPoller<S, E> + Send + 'static,
+    ) -> Self {
+        self.transports.push((name, Box::new(build)));
+        self
+    }
+
+    /// Which errors mean "this transport is not usable here" and move on to
+    /// the next one (the others end the stream).
+    pub fn unusable_if(mut self, unusable: impl FnMut(&Error<E>) -> bool + Send + 'static) -> Self {
+        self.unusable = Box::new(unusable);
+        self
+    }
+
+    /// How long to stay on a worse transport before trying the best one
+    /// again. Default: 5 min.
+    pub fn retry_better_after(mut self, after: Duration) -> Self {
+        self.retry_better_after = after;
+        self
+    }
+
+    /// Builds transport `index`, resuming after the last status seen.
+    fn switch_to(&mut self, index: usize) {
+        let Some((_, build)) = self.transports.get_mut(index) else {
+            self.current = None;
+            return;
+        };
+        let poller = build(self.last.as_ref());
+        if self.current.is_some() {
+            self.switches = self.switches.saturating_add(1);
+            self.skip_repeat = self.last.is_some();
+        }
+        self.current = Some((index, poller));
+        if index > 0 {
+            let at = crate::schedule::later(Instant::now(), self.retry_better_after);
+            match self.promote.as_mut() {
+                Some(timer) => timer.as_mut().reset(at),
+                None => self.promote = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
+    }
+}
+
+impl<S, E> Stream for Fallback<S, E>
+where
+    S: Clone + PartialEq + Send + 'static,
+    E: Send + 'static,
+{
+    type Item = Result<S, Error<E>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let Some((index, poller)) = this.current.as_mut() else {
+                if this.transports.is_empty() {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                this.switch_to(0);
+                continue;
+            };
+            let index = *index;
+            if index > 0 {
+                if let Some(timer) = this.promote.as_mut() {
+                    if timer.as_mut().poll(cx).is_ready() {
+                        this.switch_to(0);
+                        continue;
+                    }
+                }
+            }
+            let item = match Pin::new(poller).poll_next(cx) {
+                Poll::Ready(item) => item,
+                Poll::Pending => return Poll::Pending,
+            };
+            match item {
+                Some(Ok(status)) => {
+                    let repeat = std::mem::take(&mut this.skip_repeat)
+                        && this.last.as_ref() == Some(&status);
+                    if repeat {
+                        continue;
+                    }
+                    this.last = Some(status.clone());
+                    return Poll::Ready(Some(Ok(status)));
+                }
+                Some(Err(e)) => {
+                    if index + 1 < this.transports.len() && (this.unusable)(&e) {
+                        this.switch_to(index + 1);
+                        continue;
+                    }
+                    this.done = true;
+                    this.current = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {
+                    if index + 1 < this.transports.len() {
+                        this.switch_to(index + 1);
+                        continue;
+                    }
+                    this.done = true;
+                    this.current = None;
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}
