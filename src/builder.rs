@@ -114,6 +114,27 @@ macro_rules! shared_setters {
             self
         }
 
+        /// Draws every request from a shared [`Budget`](crate::Budget), so that
+        /// a fleet of pollers never exceeds its rate. Default: none.
+        pub fn budget(mut self, budget: crate::Budget) -> Self {
+            self.parts().0.budget = Some(budget);
+            self
+        }
+
+        /// Adds this poller's requests, errors, reconnects and waits to
+        /// `stats` (which other pollers may share). Default: none.
+        pub fn stats(mut self, stats: crate::Stats) -> Self {
+            self.parts().0.stats = Some(stats);
+            self
+        }
+
+        /// Names the watched resource (a job id, a key) in this poller's
+        /// tracing span (with the `tracing` feature). Default: none.
+        pub fn key(mut self, key: impl Into<String>) -> Self {
+            self.parts().0.key = Some(key.into());
+            self
+        }
+
         /// Seeds the jitter, so that the same seed gives the same delays
         /// (for tests and simulations). Default: seeded from the process's
         /// random state, different for every poller.

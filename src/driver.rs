@@ -66,6 +66,11 @@ pub(crate) struct Driver<Fut> {
     pub(crate) schedule: Schedule,
     slot: Option<Pin<Box<Slot<Fut>>>>,
     phase: Phase,
+    /// When the current wait began (for the user's stats).
+    wait_began: Option<Instant>,
+    /// The next request already holds its slot in the shared budget.
+    admitted: bool,
+    trace: crate::trace::Trace,
 }
 
 impl<Fut> std::fmt::Debug for Driver<Fut> {
@@ -78,11 +83,14 @@ impl<Fut> std::fmt::Debug for Driver<Fut> {
 }
 
 impl<Fut: Future> Driver<Fut> {
-    pub(crate) fn new(schedule: Schedule) -> Self {
+    pub(crate) fn new(schedule: Schedule, strategy: &'static str) -> Self {
         Driver {
             schedule,
             slot: None,
             phase: Phase::Fresh,
+            wait_began: None,
+            admitted: false,
+            trace: crate::trace::Trace::new(strategy),
         }
     }
 
@@ -93,6 +101,7 @@ impl<Fut: Future> Driver<Fut> {
         cx: &mut Context<'_>,
         mut start: impl FnMut(&mut Schedule, Instant) -> (Fut, Option<Duration>),
     ) -> Poll<Step<Fut::Output>> {
+        let _entered = self.trace.enter(&self.schedule);
         loop {
             match self.phase {
                 Phase::Fresh => {
@@ -121,6 +130,10 @@ impl<Fut: Future> Driver<Fut> {
                         continue;
                     };
                     ready!(slot.as_mut().project().timer.poll(cx));
+                    if let Some(began) = self.wait_began.take() {
+                        self.schedule
+                            .waited(Instant::now().saturating_duration_since(began));
+                    }
                     self.phase = Phase::Ready;
                 }
                 Phase::Ready => {
@@ -129,7 +142,20 @@ impl<Fut: Future> Driver<Fut> {
                         continue;
                     };
                     let now = Instant::now();
+                    if !std::mem::replace(&mut self.admitted, true) {
+                        let at = self.schedule.admit(now);
+                        if at > now {
+                            // The shared budget is spent: wait for our slot.
+                            self.trace.plan(&self.schedule, now, Plan::At(at));
+                            slot.as_mut().project().timer.reset(at);
+                            self.wait_began = Some(now);
+                            self.phase = Phase::Waiting;
+                            continue;
+                        }
+                    }
+                    self.admitted = false;
                     self.schedule.attempt(now);
+                    self.trace.attempt(&self.schedule);
                     let (request, limit) = start(&mut self.schedule, now);
                     let mut slot = slot.as_mut().project();
                     slot.request.set(Some(request));
@@ -173,12 +199,16 @@ impl<Fut: Future> Driver<Fut> {
     /// Plans the next request at `at` (capped at the deadline), or the stop
     /// that the deadline or the attempt limit calls for.
     pub(crate) fn plan(&mut self, at: Instant) {
-        match self.schedule.plan(Instant::now(), at) {
+        let now = Instant::now();
+        let plan = self.schedule.plan(now, at);
+        self.trace.plan(&self.schedule, now, plan);
+        match plan {
             Plan::Stop(stop) => self.phase = Phase::Stopping(stop),
             Plan::Now => self.phase = Phase::Yield,
             Plan::At(at) => match self.slot.as_mut() {
                 Some(slot) => {
                     slot.as_mut().project().timer.reset(at);
+                    self.wait_began = Some(now);
                     self.phase = Phase::Waiting;
                 }
                 // Unreachable in practice: the slot exists once a request ran.

@@ -53,15 +53,18 @@ mod poller;
 mod schedule;
 mod short;
 pub mod sse;
+mod stats;
+mod trace;
 
 pub use erased::{BoxPoller, Fetch, FetchFuture};
 pub use error::Error;
 pub use fallback::Fallback;
 pub use long::LongPoll;
 pub use poller::{Changes, FailWith, MapStatus, Poller, Until, UntilHeld, UntilStable};
-pub use schedule::{Backoff, Cadence, Jitter};
+pub use schedule::{Backoff, Budget, Cadence, Jitter};
 pub use short::ShortPoll;
 pub use sse::SseStream;
+pub use stats::Stats;
 
 /// Runs the README's examples as doctests.
 #[cfg(doctest)]

@@ -99,7 +99,7 @@ where
         let config = Config::new(Duration::from_secs(1), Pacing::Interval);
         ShortPoll {
             fetch,
-            driver: Driver::new(Schedule::new(config)),
+            driver: Driver::new(Schedule::new(config), "short"),
             hooks: Hooks::default(),
         }
     }

@@ -5,7 +5,6 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use common::{ApiError, secs};
 use futures::{StreamExt, TryStreamExt};
@@ -161,6 +160,7 @@ async fn a_transport_written_as_a_type_and_held_as_a_trait_object() {
 #[tokio::test(start_paused = true)]
 async fn any_backoff_crate_policy_can_space_retries() {
     use backoff::backoff::Constant;
+    use std::time::Duration;
     let log = common::Log::new();
     let l = log.clone();
     let r = ShortPoll::new(move || {

@@ -140,7 +140,7 @@ where
         config.jitter = Jitter::Equal;
         LongPoll {
             fetch,
-            driver: Driver::new(Schedule::new(config)),
+            driver: Driver::new(Schedule::new(config), "long"),
             hooks: Hooks::default(),
             cursor: None,
             wait: WAIT,

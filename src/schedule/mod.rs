@@ -6,6 +6,7 @@
 
 mod backoff;
 mod bucket;
+mod budget;
 mod cadence;
 mod jitter;
 mod retry;
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 
 pub use backoff::Backoff;
 pub(crate) use bucket::TokenBucket;
+pub use budget::Budget;
 pub use cadence::Cadence;
 pub use jitter::Jitter;
 #[cfg(feature = "backoff")]
@@ -51,6 +53,12 @@ pub(crate) struct Config {
     pub(crate) seed: Option<u64>,
     /// Adaptive interval bounds (ShortPoll): `(floor, cap)`.
     pub(crate) adaptive: Option<(Duration, Duration)>,
+    /// A request rate shared with other pollers.
+    pub(crate) budget: Option<Budget>,
+    /// Counters shared with the user.
+    pub(crate) stats: Option<crate::Stats>,
+    /// The poller's name in traces.
+    pub(crate) key: Option<String>,
 }
 
 /// How long a request may run past the deadline when there is no per-request
@@ -77,6 +85,9 @@ impl Config {
             hint_max: HINT_MAX,
             seed: None,
             adaptive: None,
+            budget: None,
+            stats: None,
+            key: None,
         }
     }
 
@@ -119,6 +130,44 @@ pub(crate) enum Disconnect {
     Failed { hint: Option<Duration> },
 }
 
+/// Why the next request waits as long as it does (for traces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// The first request.
+    Start,
+    /// The interval (adaptive or not).
+    Interval,
+    /// The status's expected time left.
+    Eta,
+    /// Error backoff, or backoff after quick empty replies or quiet connections.
+    Backoff,
+    /// A server hint (`Retry-After`, a poll-after field).
+    Hint,
+    /// The long-poll token bucket.
+    Pacing,
+    /// The SSE reconnection time.
+    Reconnect,
+    /// The shared request budget pushed it later.
+    Budget,
+}
+
+impl Reason {
+    /// The reason as a word for logs.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Reason::Start => "start",
+            Reason::Interval => "interval",
+            Reason::Eta => "eta",
+            Reason::Backoff => "backoff",
+            Reason::Hint => "hint",
+            Reason::Pacing => "pacing",
+            Reason::Reconnect => "reconnect",
+            Reason::Budget => "budget",
+        }
+    }
+}
+
 /// The running schedule of one poller.
 #[derive(Debug)]
 pub(crate) struct Schedule {
@@ -139,6 +188,8 @@ pub(crate) struct Schedule {
     current: Duration,
     /// The expected time left that the last status reported, for the next tick.
     eta: Option<Duration>,
+    /// Why the last planned wait is as long as it is.
+    reason: Reason,
 }
 
 impl Schedule {
@@ -157,6 +208,7 @@ impl Schedule {
             tick: None,
             current: Duration::ZERO,
             eta: None,
+            reason: Reason::Start,
         }
     }
 
@@ -183,6 +235,9 @@ impl Schedule {
     /// Records that a request starts now.
     pub(crate) fn attempt(&mut self, now: Instant) {
         self.attempts = self.attempts.saturating_add(1);
+        if let Some(stats) = &self.config.stats {
+            stats.request();
+        }
         if self.tick.is_none() {
             self.tick = Some(now);
         }
@@ -225,12 +280,40 @@ impl Schedule {
 
     /// Turns "the next start is at `at`" into a plan: stop if the deadline or
     /// the attempt limit says so, else go at `at` capped by the deadline.
-    pub(crate) fn plan(&self, now: Instant, at: Instant) -> Plan {
+    pub(crate) fn plan(&mut self, now: Instant, at: Instant) -> Plan {
         if let Err(stop) = self.check(now) {
             return Plan::Stop(stop);
         }
         let at = self.cap(at);
         if at <= now { Plan::Now } else { Plan::At(at) }
+    }
+
+    /// When a request that is due now may start: now, or the slot the
+    /// shared budget reserves for it (never past the deadline). Called once
+    /// per request, right before it would start, so that only requests that
+    /// are really made draw from the budget.
+    pub(crate) fn admit(&mut self, now: Instant) -> Instant {
+        let Some(budget) = &self.config.budget else {
+            return now;
+        };
+        let slot = budget.reserve(now);
+        if slot > now {
+            self.reason = Reason::Budget;
+        }
+        self.cap(slot)
+    }
+
+    /// Why the last planned wait is as long as it is.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// Counts an actual wait in the user's stats.
+    pub(crate) fn waited(&self, d: Duration) {
+        if let Some(stats) = &self.config.stats {
+            stats.wait(d);
+        }
     }
 
     /// The reconnect after a streaming connection ended, `base` being the
@@ -241,6 +324,7 @@ impl Schedule {
         base: Duration,
         how: Disconnect,
     ) -> Option<Instant> {
+        self.reason = Reason::Reconnect;
         let delay = match how {
             Disconnect::Delivered => {
                 self.delivered();
@@ -259,15 +343,24 @@ impl Schedule {
             Disconnect::Failed { hint } => {
                 let step = self.errors;
                 self.errors = self.errors.saturating_add(1);
+                if let Some(stats) = &self.config.stats {
+                    stats.error();
+                }
                 let backoff =
                     self.config
                         .retry
                         .next_delay(step, self.previous_backoff, &mut self.rng)?;
                 self.previous_backoff = backoff;
                 if let Some(hint) = hint {
+                    self.reason = Reason::Hint;
                     return Some(self.rebase(now, self.config.clamp_hint(hint)));
                 }
-                if step == 0 { base } else { base.max(backoff) }
+                if step == 0 {
+                    base
+                } else {
+                    self.reason = Reason::Backoff;
+                    base.max(backoff)
+                }
             }
         };
         let delay = self.jittered(delay);
@@ -332,11 +425,22 @@ impl Schedule {
         self.quick_empties = 0;
         self.config.retry.reset();
         if let Some(hint) = hint {
+            self.reason = Reason::Hint;
             return self.rebase(now, self.config.clamp_hint(hint));
         }
         match self.config.pacing {
-            Pacing::Interval => self.next_tick(now),
-            Pacing::Bucket(_) => self.take_token(now),
+            Pacing::Interval => {
+                self.reason = if self.eta.is_some() {
+                    Reason::Eta
+                } else {
+                    Reason::Interval
+                };
+                self.next_tick(now)
+            }
+            Pacing::Bucket(_) => {
+                self.reason = Reason::Pacing;
+                self.take_token(now)
+            }
         }
     }
 
@@ -358,11 +462,19 @@ impl Schedule {
     pub(crate) fn after_error(&mut self, now: Instant, hint: Option<Duration>) -> Option<Instant> {
         let step = self.errors;
         self.errors = self.errors.saturating_add(1);
+        if let Some(stats) = &self.config.stats {
+            stats.error();
+        }
         let backoff = self
             .config
             .retry
             .next_delay(step, self.previous_backoff, &mut self.rng)?;
         self.previous_backoff = backoff;
+        self.reason = if hint.is_some() {
+            Reason::Hint
+        } else {
+            Reason::Backoff
+        };
         let delay = hint.map_or(backoff, |h| self.config.clamp_hint(h));
         Some(self.rebase(now, delay))
     }
@@ -373,6 +485,7 @@ impl Schedule {
     pub(crate) fn after_quick_empty(&mut self, now: Instant) -> Instant {
         let step = self.quick_empties;
         self.quick_empties = self.quick_empties.saturating_add(1);
+        self.reason = Reason::Backoff;
         let delay = self
             .config
             .retry

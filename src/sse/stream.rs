@@ -129,6 +129,11 @@ pub struct SseStream<F, Fut: TryFuture, B> {
     /// An event refused for its size: yielded once the events queued before
     /// it are out, then the stream ends.
     refused: Option<super::Error>,
+    /// When the current wait began (for the user's stats).
+    wait_began: Option<Instant>,
+    /// The next connection already holds its slot in the shared budget.
+    admitted: bool,
+    trace: crate::trace::Trace,
 }
 
 // The connect function is only called through `&mut`; the futures and the
@@ -169,6 +174,9 @@ where
             last_bytes: Instant::now(),
             delivered: false,
             refused: None,
+            wait_began: None,
+            admitted: false,
+            trace: crate::trace::Trace::new("sse"),
         }
     }
 
@@ -248,16 +256,20 @@ where
                 (Disconnect::Failed { hint }, Some(Error::Fetch(e)))
             }
         };
+        self.trace.reconnect(&self.schedule, self.delivered);
         let Some(at) = self.schedule.after_disconnect(now, base, how) else {
             self.phase = Phase::Done;
             return error;
         };
-        self.phase = match self.schedule.plan(now, at) {
+        let plan = self.schedule.plan(now, at);
+        self.trace.plan(&self.schedule, now, plan);
+        self.phase = match plan {
             Plan::Stop(stop) => Phase::Stopping(stop),
             Plan::Now => Phase::Yield,
             Plan::At(at) => match self.slot.as_mut() {
                 Some(slot) => {
                     slot.as_mut().project().timer.reset(at);
+                    self.wait_began = Some(now);
                     Phase::Waiting
                 }
                 None => Phase::Ready,
@@ -296,6 +308,7 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        let _entered = this.trace.enter(&this.schedule);
         loop {
             if let Some(event) = this.parser.next_event() {
                 if !this.delivered {
@@ -333,11 +346,35 @@ where
                         continue;
                     };
                     ready!(slot.as_mut().project().timer.poll(cx));
+                    if let Some(began) = this.wait_began.take() {
+                        this.schedule
+                            .waited(Instant::now().saturating_duration_since(began));
+                    }
                     this.phase = Phase::Ready;
                 }
                 Phase::Ready => {
                     let now = Instant::now();
+                    if !std::mem::replace(&mut this.admitted, true) {
+                        let at = this.schedule.admit(now);
+                        if at > now {
+                            // The shared budget is spent: wait for our slot.
+                            this.trace.plan(&this.schedule, now, Plan::At(at));
+                            if let Some(slot) = this.slot.as_mut() {
+                                slot.as_mut().project().timer.reset(at);
+                            }
+                            this.wait_began = Some(now);
+                            this.phase = Phase::Waiting;
+                            continue;
+                        }
+                    }
+                    this.admitted = false;
+                    if this.schedule.attempts() > 0 {
+                        if let Some(stats) = &this.schedule.config.stats {
+                            stats.reconnect();
+                        }
+                    }
                     this.schedule.attempt(now);
+                    this.trace.attempt(&this.schedule);
                     let resume = this.resume_id();
                     let limit = this.schedule.request_limit(now);
                     let Some(slot) = this.slot.as_mut() else {

@@ -1,0 +1,104 @@
+//! A shared request budget on the paused clock: the rate holds across a
+//! fleet, every poller gets its turn, deadlines are honoured.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{ApiError, secs};
+use futures::StreamExt;
+use pollkit::{Budget, Error, Poller, ShortPoll, Stats};
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_pollers_share_a_budget_of_100_per_second_fairly() {
+    const POLLERS: usize = 10_000;
+    let budget = Budget::per_second(100).burst(10);
+    let start = Instant::now();
+    // (poller, instant) of every request.
+    let log: Arc<Mutex<Vec<(usize, Duration)>>> = Arc::default();
+    let pollers = (0..POLLERS).map(|p| {
+        let log = log.clone();
+        // Each poller wants 3 requests, 1 s apart: 30,000 requests wanted at
+        // 10,000 per second, 100 times what the budget allows.
+        ShortPoll::new(move || {
+            log.lock().unwrap().push((p, start.elapsed()));
+            std::future::ready(Ok::<_, ApiError>(()))
+        })
+        .interval(secs(1))
+        .budget(budget.clone())
+        .take(3)
+        .for_each(|_| async {})
+    });
+    futures::future::join_all(pollers).await;
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 3 * POLLERS, "every poller got all its turns");
+    // The rate holds: in any one-second window at most 100 requests plus the burst.
+    let mut per_second = vec![0_usize; 400];
+    for (_, at) in log.iter() {
+        per_second[at.as_secs() as usize] += 1;
+    }
+    let busiest = per_second.iter().max().unwrap();
+    assert!(*busiest <= 110, "busiest second had {busiest} requests");
+    // 30,000 requests at 100/s take about 300 s, not less.
+    let last = log.iter().map(|(_, at)| *at).max().unwrap();
+    assert!(last >= secs(299) && last <= secs(301), "{last:?}");
+    // Fair: every poller's first request came before any poller's third one
+    // had to wait behind it (FIFO by the time each asked).
+    let mut firsts = vec![Duration::MAX; POLLERS];
+    for (p, at) in log.iter() {
+        firsts[*p] = firsts[*p].min(*at);
+    }
+    let last_first = firsts.iter().max().unwrap();
+    assert!(
+        *last_first <= secs(100),
+        "the last poller started at {last_first:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_never_pushes_a_request_past_the_deadline() {
+    let budget = Budget::every(secs(100));
+    let stats = Stats::new();
+    let results = futures::future::join_all((0..3).map(|_| {
+        ShortPoll::new(|| std::future::ready(Ok::<_, ApiError>(false)))
+            .budget(budget.clone())
+            .stats(stats.clone())
+            .timeout(secs(10))
+            .until(|done| *done)
+    }))
+    .await;
+    // The first poller goes at once; the others are held by the budget until
+    // their deadline, make their final request there, and time out on time.
+    for r in &results {
+        match r {
+            Err(Error::Timeout { elapsed, .. }) => assert!(*elapsed <= secs(10)),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(stats.requests() <= 5, "{}", stats.requests());
+}
+
+#[tokio::test(start_paused = true)]
+async fn stats_count_requests_errors_and_waits_across_a_fleet() {
+    let stats = Stats::new();
+    let mut answers = vec![
+        Err(ApiError::Unavailable { retry_after: None }),
+        Ok(1),
+        Ok(2),
+    ]
+    .into_iter();
+    let r = ShortPoll::new(move || std::future::ready(answers.next().unwrap_or(Ok(3))))
+        .interval(secs(5))
+        .backoff(pollkit::Backoff::new().jitter(pollkit::Jitter::None))
+        .stats(stats.clone())
+        .until(|n| *n == 2)
+        .await;
+    assert_eq!(r.unwrap(), 2);
+    assert_eq!(stats.requests(), 3);
+    assert_eq!(stats.errors(), 1);
+    // 1 s backoff, then one 5 s interval.
+    assert_eq!(stats.waited(), secs(6));
+    assert_eq!(stats.reconnects(), 0);
+}
