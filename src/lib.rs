@@ -43,6 +43,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod checkpoint;
 mod driver;
 mod erased;
 mod error;
@@ -56,6 +57,7 @@ pub mod sse;
 mod stats;
 mod trace;
 
+pub use checkpoint::Checkpoint;
 pub use erased::{BoxPoller, Fetch, FetchFuture};
 pub use error::Error;
 pub use fallback::Fallback;

@@ -13,7 +13,7 @@ use crate::builder::shared_setters;
 use crate::driver::Driver;
 use crate::hooks::Hooks;
 use crate::schedule::{Config, Pacing, Schedule};
-use crate::{Cadence, Error};
+use crate::{Cadence, Checkpoint, Error};
 
 /// Short polling: one request now, then one every interval, until you stop
 /// listening, a condition holds, or a limit is reached.
@@ -192,6 +192,21 @@ where
     }
 
     shared_setters!(S, E);
+
+    /// Where this wait stands (requests made, time spent), to
+    /// [`resume`](Self::resume) it after a restart.
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.driver.checkpoint(None)
+    }
+
+    /// Goes on from a [`Checkpoint`]: the requests made and the time spent
+    /// count toward `max_attempts` and `timeout`.
+    pub fn resume(mut self, checkpoint: Checkpoint) -> Self {
+        self.driver
+            .schedule
+            .resume(checkpoint.attempts, checkpoint.elapsed);
+        self
+    }
 
     fn parts(&mut self) -> (&mut Config, &mut Hooks<S, E>) {
         (&mut self.driver.schedule.config, &mut self.hooks)

@@ -23,7 +23,7 @@ use crate::builder::shared_setters;
 use crate::driver::Driver;
 use crate::hooks::Hooks;
 use crate::schedule::{Config, Pacing, Schedule, TokenBucket};
-use crate::{Error, Jitter};
+use crate::{Checkpoint, Error, Jitter};
 
 /// Default wait the server is asked to hold each request.
 const WAIT: Duration = Duration::from_secs(30);
@@ -168,6 +168,24 @@ where
     }
 
     shared_setters!(S, E);
+
+    /// Where this wait stands (requests made, time spent, the cursor), to
+    /// [`resume`](Self::resume) it after a restart.
+    pub fn checkpoint(&self) -> Checkpoint<C> {
+        self.driver.checkpoint(self.cursor.clone())
+    }
+
+    /// Goes on from a [`Checkpoint`]: from its cursor, with the requests made
+    /// and the time spent counting toward `max_attempts` and `timeout`.
+    pub fn resume(mut self, checkpoint: Checkpoint<C>) -> Self {
+        self.driver
+            .schedule
+            .resume(checkpoint.attempts, checkpoint.elapsed);
+        if checkpoint.cursor.is_some() {
+            self.cursor = checkpoint.cursor;
+        }
+        self
+    }
 
     fn parts(&mut self) -> (&mut Config, &mut Hooks<S, E>) {
         (&mut self.driver.schedule.config, &mut self.hooks)

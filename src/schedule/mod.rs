@@ -190,6 +190,8 @@ pub(crate) struct Schedule {
     eta: Option<Duration>,
     /// Why the last planned wait is as long as it is.
     reason: Reason,
+    /// Time already spent waiting before a restart (from a checkpoint).
+    carried: Duration,
 }
 
 impl Schedule {
@@ -209,6 +211,7 @@ impl Schedule {
             current: Duration::ZERO,
             eta: None,
             reason: Reason::Start,
+            carried: Duration::ZERO,
         }
     }
 
@@ -222,7 +225,10 @@ impl Schedule {
             Some((floor, cap)) => self.config.interval.max(floor).min(cap),
             None => self.config.interval,
         };
-        self.deadline = self.config.timeout.and_then(|t| now.checked_add(t));
+        self.deadline = self
+            .config
+            .timeout
+            .and_then(|t| now.checked_add(t.saturating_sub(self.carried)));
         // The first request pays for its token too.
         self.take_token(now);
     }
@@ -248,10 +254,19 @@ impl Schedule {
         self.attempts
     }
 
-    /// Time since [`start`](Self::start).
+    /// Time since [`start`](Self::start), plus any carried over by a checkpoint.
     pub(crate) fn elapsed(&self, now: Instant) -> Duration {
-        self.started
-            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
+        let here = self
+            .started
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        here.saturating_add(self.carried)
+    }
+
+    /// Goes on from a checkpoint: the attempts made and the time spent count
+    /// toward the limits as if the wait had never stopped.
+    pub(crate) fn resume(&mut self, attempts: u32, elapsed: Duration) {
+        self.attempts = attempts;
+        self.carried = elapsed;
     }
 
     /// Time left before the deadline, if there is one.

@@ -15,7 +15,7 @@ use super::{Event, Parser};
 use crate::builder::shared_setters;
 use crate::hooks::Hooks;
 use crate::schedule::{Config, Disconnect, Pacing, Plan, Schedule, Stop, later};
-use crate::{Error, Jitter};
+use crate::{Checkpoint, Error, Jitter};
 
 /// Default reconnection time until the server sends `retry` (as browsers).
 const RECONNECT: Duration = Duration::from_secs(3);
@@ -204,6 +204,28 @@ where
     /// events carry it until the server sends another.
     pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
         self.parser.set_last_event_id(id);
+        self
+    }
+
+    /// Where this stream stands (connections made, time spent, the last
+    /// event id), to [`resume`](Self::resume) it after a restart.
+    pub fn checkpoint(&self) -> Checkpoint<String> {
+        Checkpoint {
+            attempts: self.schedule.attempts(),
+            elapsed: self.schedule.elapsed(Instant::now()),
+            cursor: self.resume_id(),
+        }
+    }
+
+    /// Goes on from a [`Checkpoint`]: after its last event id, with the
+    /// connections made and the time spent counting toward `max_attempts`
+    /// and `timeout`.
+    pub fn resume(mut self, checkpoint: Checkpoint<String>) -> Self {
+        self.schedule
+            .resume(checkpoint.attempts, checkpoint.elapsed);
+        if let Some(id) = checkpoint.cursor {
+            self.parser.set_last_event_id(id);
+        }
         self
     }
 
