@@ -25,7 +25,7 @@ use std::time::Duration;
 ///     "gave up waiting after 600s and 120 requests: the deadline passed",
 /// );
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<E> {
     /// The fetch function failed with an error that is permanent, or transient
@@ -87,6 +87,32 @@ impl<E> Error<E> {
         match self {
             Error::Fetch(e) | Error::Failed(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// Maps the user's error (in [`Fetch`](Error::Fetch) and
+    /// [`Failed`](Error::Failed)) with `f`, keeping every other variant.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use pollkit::Error;
+    ///
+    /// let e: Error<std::io::Error> = Error::Fetch(std::io::Error::other("reset"));
+    /// let shared: Error<Arc<std::io::Error>> = e.map(Arc::new);
+    /// assert_eq!(shared.to_string(), "request failed: reset");
+    /// ```
+    pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Error<F> {
+        match self {
+            Error::Fetch(e) => Error::Fetch(f(e)),
+            Error::Failed(e) => Error::Failed(f(e)),
+            Error::Timeout { elapsed, attempts } => Error::Timeout { elapsed, attempts },
+            Error::Exhausted { attempts } => Error::Exhausted { attempts },
+            Error::AttemptTimeout { timeout, attempts } => {
+                Error::AttemptTimeout { timeout, attempts }
+            }
+            Error::Ended => Error::Ended,
+            Error::Sse(e) => Error::Sse(e),
         }
     }
 

@@ -49,6 +49,9 @@ mod erased;
 mod error;
 mod fallback;
 mod hooks;
+#[cfg(feature = "hub")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
+mod hub;
 pub mod long;
 mod poller;
 mod schedule;
@@ -61,6 +64,9 @@ pub use checkpoint::Checkpoint;
 pub use erased::{BoxPoller, Fetch, FetchFuture};
 pub use error::Error;
 pub use fallback::Fallback;
+#[cfg(feature = "hub")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
+pub use hub::{Hub, Watch};
 pub use long::LongPoll;
 pub use poller::{Changes, FailWith, MapStatus, Poller, Until, UntilHeld, UntilStable};
 pub use schedule::{Backoff, Budget, Cadence, Jitter};

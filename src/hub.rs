@@ -1,0 +1,262 @@
+//! [`Hub`]: many waiters, one poller per resource.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::{Error, Poller};
+
+/// What the hub hands to every waiter of a key.
+type Item<S, E> = Result<S, Error<Arc<E>>>;
+
+/// How many statuses a slow waiter may fall behind before it skips to the
+/// newest ones (statuses describe a state, so the newest is what counts).
+const CAPACITY: usize = 64;
+
+/// Many waiters, one request: a hub keyed by resource (a job id, a key) in
+/// which any number of waiters share one poller per key.
+///
+/// The first [`watch`](Hub::watch) of a key starts its poller (on a task of
+/// the current Tokio runtime); later ones join it. Each waiter gets every
+/// status from the moment it joined, the latest one at once, and can
+/// [`until`](Poller::until) on its own predicate. The poller stops when the
+/// last waiter of its key leaves (its [`Watch`] is dropped). A waiter that
+/// falls more than 64 statuses behind skips to the newest.
+///
+/// The user's error is shared between waiters as an `Arc<E>`.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+/// use pollkit::{Hub, Poller, ShortPoll};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let requests = Arc::new(AtomicU32::new(0));
+/// let hub: Hub<String, u32, std::io::Error> = Hub::new();
+/// let watch = |hub: &Hub<String, u32, std::io::Error>| {
+///     let requests = requests.clone();
+///     hub.watch("job-7".to_string(), move || {
+///         ShortPoll::new(move || {
+///             let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
+///             async move { Ok(n * 25) }
+///         })
+///         .interval(Duration::from_secs(5))
+///     })
+/// };
+/// // Ten callers wait for the same job: one request per interval in all.
+/// let waiters: Vec<_> = (0..10).map(|_| watch(&hub).until(|p| *p == 100)).collect();
+/// for done in futures::future::join_all(waiters).await {
+///     assert_eq!(done.unwrap(), 100);
+/// }
+/// assert_eq!(requests.load(Ordering::SeqCst), 4);
+/// # }
+/// ```
+pub struct Hub<K, S, E> {
+    entries: Arc<Mutex<HashMap<K, Entry<S, E>>>>,
+}
+
+struct Entry<S, E> {
+    id: u64,
+    tx: broadcast::Sender<Item<S, E>>,
+    latest: Option<Item<S, E>>,
+    waiters: usize,
+    task: AbortHandle,
+}
+
+impl<K, S, E> Clone for Hub<K, S, E> {
+    fn clone(&self) -> Self {
+        Hub {
+            entries: Arc::clone(&self.entries),
+        }
+    }
+}
+
+impl<K, S, E> fmt::Debug for Hub<K, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("pollers", &lock(&self.entries).len())
+            .finish()
+    }
+}
+
+impl<K, S, E> Default for Hub<K, S, E>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    S: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<K, S, E> Hub<K, S, E>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    S: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    /// An empty hub. Clones share the same pollers.
+    pub fn new() -> Self {
+        Hub {
+            entries: Arc::default(),
+        }
+    }
+
+    /// Joins the watch of `key`, starting its poller with `make` if nobody
+    /// watches it yet (`make` is not called otherwise).
+    ///
+    /// # Panics
+    /// Starting a poller outside a Tokio runtime panics, as `tokio::spawn` does.
+    pub fn watch<P>(&self, key: K, make: impl FnOnce() -> P) -> Watch<K, S, E>
+    where
+        P: Poller<Status = S, Error = E> + Send + 'static,
+    {
+        let mut entries = lock(&self.entries);
+        let entry = entries
+            .entry(key.clone())
+            .or_insert_with(|| self.start(key.clone(), make()));
+        entry.waiters += 1;
+        Watch {
+            key: Some(key),
+            id: entry.id,
+            latest: entry.latest.clone(),
+            rx: BroadcastStream::new(entry.tx.subscribe()),
+            entries: Arc::clone(&self.entries),
+        }
+    }
+
+    /// How many pollers are running (one per watched key).
+    pub fn pollers(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
+    /// Spawns the poller of `key`; it publishes under the hub's lock, so a
+    /// waiter that joins sees the latest status and every one after it.
+    fn start<P>(&self, key: K, poller: P) -> Entry<S, E>
+    where
+        P: Poller<Status = S, Error = E> + Send + 'static,
+    {
+        static IDS: AtomicU64 = AtomicU64::new(0);
+        let id = IDS.fetch_add(1, Ordering::Relaxed);
+        let (tx, _) = broadcast::channel(CAPACITY);
+        let entries = Arc::downgrade(&self.entries);
+        let task = tokio::spawn(async move {
+            let mut poller = std::pin::pin!(poller);
+            while let Some(item) = poller.next().await {
+                let item = item.map_err(|e| e.map(Arc::new));
+                let Some(entries) = entries.upgrade() else {
+                    return;
+                };
+                let mut entries = lock(&entries);
+                let Some(entry) = entries.get_mut(&key).filter(|e| e.id == id) else {
+                    return;
+                };
+                entry.latest = Some(item.clone());
+                // No receiver is fine: the latest is kept for the next waiter.
+                let _ = entry.tx.send(item);
+            }
+            // The poller ended (after its last item, an error or not): the
+            // next watch of this key starts afresh; waiters see the end.
+            if let Some(entries) = entries.upgrade() {
+                let mut entries = lock(&entries);
+                if entries.get(&key).is_some_and(|e| e.id == id) {
+                    entries.remove(&key);
+                }
+            }
+        });
+        Entry {
+            id,
+            tx,
+            latest: None,
+            waiters: 0,
+            task: task.abort_handle(),
+        }
+    }
+}
+
+/// One waiter's view of a shared poller; a [`Poller`] itself. Dropping the
+/// last `Watch` of a key stops its poller.
+#[must_use = "streams do nothing unless polled"]
+pub struct Watch<K: Hash + Eq, S, E> {
+    key: Option<K>,
+    id: u64,
+    latest: Option<Item<S, E>>,
+    rx: BroadcastStream<Item<S, E>>,
+    entries: Arc<Mutex<HashMap<K, Entry<S, E>>>>,
+}
+
+impl<K: Hash + Eq + fmt::Debug, S, E> fmt::Debug for Watch<K, S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watch")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+// Nothing in a `Watch` is pinned in place: the receiver boxes its own future.
+impl<K: Hash + Eq, S, E> Unpin for Watch<K, S, E> {}
+
+impl<K, S, E> Stream for Watch<K, S, E>
+where
+    K: Hash + Eq,
+    S: Clone + Send + 'static,
+    E: Send + Sync + 'static,
+{
+    type Item = Item<S, E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(latest) = this.latest.take() {
+            return Poll::Ready(Some(latest));
+        }
+        loop {
+            match this.rx.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(item))) => return Poll::Ready(Some(item)),
+                // Fell behind: skip to the newest statuses.
+                Poll::Ready(Some(Err(_lagged))) => continue,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<K: Hash + Eq, S, E> Drop for Watch<K, S, E> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else {
+            return;
+        };
+        let mut entries = lock(&self.entries);
+        let last = match entries.get_mut(&key) {
+            Some(entry) if entry.id == self.id => {
+                entry.waiters = entry.waiters.saturating_sub(1);
+                entry.waiters == 0
+            }
+            _ => false,
+        };
+        if last {
+            if let Some(entry) = entries.remove(&key) {
+                // Stops the poller and drops its request in flight.
+                entry.task.abort();
+            }
+        }
+    }
+}
