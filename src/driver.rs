@@ -148,7 +148,7 @@ impl<Fut: Future> Driver<Fut> {
                             // The shared budget is spent: wait for our slot.
                             self.trace.plan(&self.schedule, now, Plan::At(at));
                             slot.as_mut().project().timer.reset(at);
-                            self.wait_began = Some(now);
+                            self.wait_began = self.schedule.counting().then_some(now);
                             self.phase = Phase::Waiting;
                             continue;
                         }
@@ -198,8 +198,7 @@ impl<Fut: Future> Driver<Fut> {
 
     /// Plans the next request at `at` (capped at the deadline), or the stop
     /// that the deadline or the attempt limit calls for.
-    pub(crate) fn plan(&mut self, at: Instant) {
-        let now = Instant::now();
+    pub(crate) fn plan(&mut self, now: Instant, at: Instant) {
         let plan = self.schedule.plan(now, at);
         self.trace.plan(&self.schedule, now, plan);
         match plan {
@@ -208,7 +207,7 @@ impl<Fut: Future> Driver<Fut> {
             Plan::At(at) => match self.slot.as_mut() {
                 Some(slot) => {
                     slot.as_mut().project().timer.reset(at);
-                    self.wait_began = Some(now);
+                    self.wait_began = self.schedule.counting().then_some(now);
                     self.phase = Phase::Waiting;
                 }
                 // Unreachable in practice: the slot exists once a request ran.
@@ -219,16 +218,18 @@ impl<Fut: Future> Driver<Fut> {
 
     /// After a success: plans the next request by interval, pacing or `hint`.
     pub(crate) fn succeeded(&mut self, hint: Option<Duration>) {
-        let at = self.schedule.after_success(Instant::now(), hint);
-        self.plan(at);
+        let now = Instant::now();
+        let at = self.schedule.after_success(now, hint);
+        self.plan(now, at);
     }
 
     /// After a transient error: plans a retry and returns `true`, or returns
     /// `false` when retries ran out (the caller then yields the error).
     pub(crate) fn failed(&mut self, hint: Option<Duration>) -> bool {
-        match self.schedule.after_error(Instant::now(), hint) {
+        let now = Instant::now();
+        match self.schedule.after_error(now, hint) {
             Some(at) => {
-                self.plan(at);
+                self.plan(now, at);
                 true
             }
             None => false,

@@ -245,7 +245,7 @@ where
                     let now = Instant::now();
                     if this.was_quick(now) {
                         let at = this.driver.schedule.after_quick_empty(now);
-                        this.driver.plan(at);
+                        this.driver.plan(now, at);
                     } else {
                         this.driver.succeeded(None);
                     }

@@ -324,6 +324,11 @@ impl Schedule {
         self.reason
     }
 
+    /// Whether the user asked for stats (so waits are worth timing).
+    pub(crate) fn counting(&self) -> bool {
+        self.config.stats.is_some()
+    }
+
     /// Counts an actual wait in the user's stats.
     pub(crate) fn waited(&self, d: Duration) {
         if let Some(stats) = &self.config.stats {

@@ -291,7 +291,7 @@ where
             Plan::At(at) => match self.slot.as_mut() {
                 Some(slot) => {
                     slot.as_mut().project().timer.reset(at);
-                    self.wait_began = Some(now);
+                    self.wait_began = self.schedule.counting().then_some(now);
                     Phase::Waiting
                 }
                 None => Phase::Ready,
@@ -384,7 +384,7 @@ where
                             if let Some(slot) = this.slot.as_mut() {
                                 slot.as_mut().project().timer.reset(at);
                             }
-                            this.wait_began = Some(now);
+                            this.wait_began = this.schedule.counting().then_some(now);
                             this.phase = Phase::Waiting;
                             continue;
                         }
