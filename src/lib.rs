@@ -68,7 +68,9 @@ pub use fallback::Fallback;
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 pub use hub::{Hub, Watch};
 pub use long::LongPoll;
-pub use poller::{Changes, FailWith, MapStatus, Poller, Until, UntilHeld, UntilStable};
+pub use poller::{
+    Changes, FailWith, MapStatus, Poller, TryMapStatus, Until, UntilHeld, UntilStable,
+};
 pub use schedule::{Backoff, Budget, Cadence, Jitter};
 pub use short::ShortPoll;
 pub use sse::SseStream;

@@ -3,6 +3,7 @@
 mod changes;
 mod fail_with;
 mod map_status;
+mod try_map_status;
 mod until;
 mod until_stable;
 
@@ -13,6 +14,7 @@ use futures_core::Stream;
 pub use changes::Changes;
 pub use fail_with::FailWith;
 pub use map_status::MapStatus;
+pub use try_map_status::TryMapStatus;
 pub use until::Until;
 pub use until_stable::{UntilHeld, UntilStable};
 
@@ -222,6 +224,38 @@ pub trait Poller:
         F: FnMut(<Self as Poller>::Status) -> T,
     {
         MapStatus::new(self, f)
+    }
+
+    /// Maps each status with `f`, which can fail (decoding an event's JSON,
+    /// say): an `Err` ends the poller with [`Error::Fetch`], as a failed
+    /// request would. The result is still a `Poller`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pollkit::{Error, Poller, SseStream};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// #[derive(Debug)]
+    /// enum MyError { Io(std::io::Error), BadJson(String) }
+    ///
+    /// let body = "data: 40\n\ndata: 100\n\n";
+    /// let percent = SseStream::new(|_| async move {
+    ///         Ok::<_, MyError>(futures::stream::iter([Ok(body.as_bytes())]))
+    ///     })
+    ///     .try_map_status(|event| event.data().parse::<u8>().map_err(|e| MyError::BadJson(e.to_string())))
+    ///     .until(|percent| *percent == 100)
+    ///     .await;
+    /// assert_eq!(percent.unwrap(), 100);
+    /// # let _ = MyError::Io(std::io::Error::other(""));
+    /// # }
+    /// ```
+    fn try_map_status<T, F>(self, f: F) -> TryMapStatus<Self, F>
+    where
+        Self: Sized,
+        F: FnMut(<Self as Poller>::Status) -> Result<T, <Self as Poller>::Error>,
+    {
+        TryMapStatus::new(self, f)
     }
 
     /// Erases the poller's type, so that pollers of different strategies can

@@ -584,3 +584,23 @@ async fn the_deadline_bounds_a_request_that_never_answers() {
     }
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn try_map_status_ends_with_the_mapping_error() {
+    let log = Log::new();
+    let mut poller = ShortPoll::new(counter(&log, Duration::ZERO)).try_map_status(|n| {
+        if n < 3 {
+            Ok(n * 10)
+        } else {
+            Err(ApiError::NotFound)
+        }
+    });
+    assert!(matches!(poller.next().await, Some(Ok(10))));
+    assert!(matches!(poller.next().await, Some(Ok(20))));
+    assert!(matches!(
+        poller.next().await,
+        Some(Err(Error::Fetch(ApiError::NotFound)))
+    ));
+    assert!(poller.next().await.is_none());
+    assert_eq!(log.count(), 3);
+}

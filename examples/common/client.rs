@@ -191,7 +191,7 @@ pub async fn watch_sse(
     mut on_status: impl FnMut(&Job),
 ) -> Result<Job, Error<ApiError>> {
     let url = format!("{base}/jobs/{id}/events");
-    let job = SseStream::new(|last_event_id: Option<String>| {
+    SseStream::new(|last_event_id: Option<String>| {
         let mut request = client.get(&url).header(ACCEPT, "text/event-stream");
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
@@ -209,14 +209,11 @@ pub async fn watch_sse(
     .seed(seed)
     .timeout(DEADLINE)
     .retry_if(ApiError::is_transient)
-    .map_status(|event| serde_json::from_str::<Job>(event.data()))
-    // Stop at the final status, or at an event that is not a job status.
+    // An event that is not a job status ends watching with `Error::Fetch`.
+    .try_map_status(|event| Ok(serde_json::from_str::<Job>(event.data())?))
     .until(|job| {
-        job.as_ref().map_or(true, |job| {
-            on_status(job);
-            job.is_finished()
-        })
+        on_status(job);
+        job.is_finished()
     })
-    .await?;
-    job.map_err(|e| Error::Fetch(e.into()))
+    .await
 }
