@@ -97,3 +97,32 @@ fn the_counter_sees_allocations() {
     assert_eq!(allocations() - before, 1);
     drop(v);
 }
+
+#[test]
+fn sse_stream_allocates_at_most_one_block_per_event() {
+    paused_runtime().block_on(async {
+        const EVENTS: usize = 1000;
+        let body: Vec<u8> = (0..EVENTS)
+            .flat_map(|i| format!("id: {i}\ndata: {{\"percent\":{}}}\n\n", i % 100).into_bytes())
+            .collect();
+        let body: &'static [u8] = Box::leak(body.into_boxed_slice());
+        let mut stream = pollkit::SseStream::new(move |_id: Option<String>| {
+            // The body arrives in 512-byte chunks, so events straddle them.
+            std::future::ready(Ok::<_, std::io::Error>(futures::stream::iter(
+                body.chunks(512).map(Ok::<_, std::io::Error>),
+            )))
+        });
+        // The first event pays for the stream's slot and the parser's buffers.
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!(first.last_event_id(), "0");
+        let before = allocations();
+        let mut events = 1;
+        while events < EVENTS {
+            let event = stream.next().await.unwrap().unwrap();
+            assert_eq!(event.last_event_id().parse::<usize>().unwrap(), events);
+            events += 1;
+        }
+        let per_event = (allocations() - before) as f64 / (EVENTS - 1) as f64;
+        assert!(per_event <= 1.0, "{per_event} allocations per event");
+    });
+}
