@@ -42,7 +42,10 @@ enum Phase {
     /// Sleeping on the timer until the next request.
     Waiting,
     /// A request is in flight; `limit` is its per-request timeout.
-    Requesting { limit: Option<Duration> },
+    Requesting {
+        limit: Option<(Duration, Instant)>,
+        armed: bool,
+    },
     /// Polling must stop with this error on the next poll.
     Stopping(Stop),
     /// An error was yielded or the stream ended.
@@ -71,6 +74,10 @@ pub(crate) struct Driver<Fut> {
     /// The next request already holds its slot in the shared budget.
     admitted: bool,
     trace: crate::trace::Trace,
+    /// The strategy reads the request start time itself (LongPoll).
+    pub(crate) start_clock: bool,
+    /// The last clock read, at the end of the last response.
+    last_now: Option<Instant>,
 }
 
 impl<Fut> std::fmt::Debug for Driver<Fut> {
@@ -91,6 +98,8 @@ impl<Fut: Future> Driver<Fut> {
             wait_began: None,
             admitted: false,
             trace: crate::trace::Trace::new(strategy),
+            start_clock: true,
+            last_now: None,
         }
     }
 
@@ -141,7 +150,12 @@ impl<Fut: Future> Driver<Fut> {
                         self.phase = Phase::Fresh;
                         continue;
                     };
-                    let now = Instant::now();
+                    let now = match self.last_now.take() {
+                        Some(last) if !self.start_clock && !self.schedule.needs_start_clock() => {
+                            last
+                        }
+                        _ => Instant::now(),
+                    };
                     if !std::mem::replace(&mut self.admitted, true) {
                         let at = self.schedule.admit(now);
                         if at > now {
@@ -159,12 +173,14 @@ impl<Fut: Future> Driver<Fut> {
                     let (request, limit) = start(&mut self.schedule, now);
                     let mut slot = slot.as_mut().project();
                     slot.request.set(Some(request));
-                    if let Some(limit) = limit {
-                        slot.timer.reset(crate::schedule::later(now, limit));
-                    }
-                    self.phase = Phase::Requesting { limit };
+                    // The timeout timer is armed only if the request is pending.
+                    let limit = limit.map(|limit| (limit, crate::schedule::later(now, limit)));
+                    self.phase = Phase::Requesting {
+                        limit,
+                        armed: false,
+                    };
                 }
-                Phase::Requesting { limit } => {
+                Phase::Requesting { limit, armed } => {
                     let Some(slot) = self.slot.as_mut() else {
                         self.phase = Phase::Done;
                         return Poll::Ready(Step::Done);
@@ -178,7 +194,14 @@ impl<Fut: Future> Driver<Fut> {
                         slot.request.set(None);
                         return Poll::Ready(Step::Output(output));
                     }
-                    if let Some(limit) = limit {
+                    if let Some((limit, deadline)) = limit {
+                        if !armed {
+                            slot.timer.as_mut().reset(deadline);
+                            self.phase = Phase::Requesting {
+                                limit: Some((limit, deadline)),
+                                armed: true,
+                            };
+                        }
                         if slot.timer.poll(cx).is_ready() {
                             // Dropping the future cancels the request.
                             slot.request.set(None);
@@ -198,6 +221,7 @@ impl<Fut: Future> Driver<Fut> {
 
     /// Plans the next request at `at` (capped at the deadline), or the stop
     /// that the deadline or the attempt limit calls for.
+    #[inline]
     pub(crate) fn plan(&mut self, now: Instant, at: Instant) {
         let plan = self.schedule.plan(now, at);
         self.trace.plan(&self.schedule, now, plan);
@@ -217,8 +241,10 @@ impl<Fut: Future> Driver<Fut> {
     }
 
     /// After a success: plans the next request by interval, pacing or `hint`.
+    #[inline]
     pub(crate) fn succeeded(&mut self, hint: Option<Duration>) {
         let now = Instant::now();
+        self.last_now = Some(now);
         let at = self.schedule.after_success(now, hint);
         self.plan(now, at);
     }
@@ -241,6 +267,7 @@ impl<Fut: Future> Driver<Fut> {
     /// retry (`Continue(None)`) until retries run out; anything else ends the
     /// poller with the item to yield (`Break`). A success is handed back as
     /// `Continue(Some(value))` for the strategy to interpret.
+    #[inline]
     pub(crate) fn settle<T, S, E>(
         &mut self,
         step: Step<Result<T, E>>,

@@ -99,7 +99,11 @@ where
         let config = Config::new(Duration::from_secs(1), Pacing::Interval);
         ShortPoll {
             fetch,
-            driver: Driver::new(Schedule::new(config), "short"),
+            driver: {
+                let mut driver = Driver::new(Schedule::new(config), "short");
+                driver.start_clock = false;
+                driver
+            },
             hooks: Hooks::default(),
         }
     }

@@ -31,7 +31,11 @@ impl TokenBucket {
     /// Takes a token that refills after `cost` (the period, or a jittered
     /// period) and returns the earliest instant at which the request it pays
     /// for may start (`now` when one is available at once).
+    #[inline]
     pub(crate) fn take(&mut self, now: Instant, cost: Duration) -> Instant {
+        if self.period.is_zero() && cost.is_zero() {
+            return now;
+        }
         let full_at = self.full_at.unwrap_or(now).max(now);
         // The bucket holds `burst` tokens, so a start is allowed once the
         // theoretical arrival time is no more than `burst - 1` periods ahead.

@@ -82,6 +82,7 @@ impl Jitter {
     }
 
     /// Draws the delay for the nominal delay `d`.
+    #[inline]
     pub(crate) fn apply(self, d: Duration, spread: Spread, rng: &mut Rng) -> Duration {
         match self {
             Jitter::None => d,

@@ -239,6 +239,7 @@ impl Schedule {
     }
 
     /// Records that a request starts now.
+    #[inline]
     pub(crate) fn attempt(&mut self, now: Instant) {
         self.attempts = self.attempts.saturating_add(1);
         if let Some(stats) = &self.config.stats {
@@ -249,7 +250,18 @@ impl Schedule {
         }
     }
 
+    /// Whether anything reads the clock at a request start.
+    #[inline]
+    pub(crate) fn needs_start_clock(&self) -> bool {
+        self.tick.is_none()
+            || self.deadline.is_some()
+            || self.config.attempt_timeout.is_some()
+            || self.config.budget.is_some()
+            || self.config.stats.is_some()
+    }
+
     /// Requests started so far.
+    #[inline]
     pub(crate) fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -270,6 +282,7 @@ impl Schedule {
     }
 
     /// Time left before the deadline, if there is one.
+    #[inline]
     pub(crate) fn remaining(&self, now: Instant) -> Option<Duration> {
         self.deadline.map(|d| d.saturating_duration_since(now))
     }
@@ -279,6 +292,7 @@ impl Schedule {
     /// The deadline is checked here, after a response, never before a request:
     /// the last wait is shortened to end at the deadline (see [`cap`](Self::cap)),
     /// so one final request is always made at the deadline before `Timeout`.
+    #[inline]
     pub(crate) fn check(&self, now: Instant) -> Result<(), Stop> {
         self.check_deadline(now)?;
         if self
@@ -295,6 +309,7 @@ impl Schedule {
 
     /// Turns "the next start is at `at`" into a plan: stop if the deadline or
     /// the attempt limit says so, else go at `at` capped by the deadline.
+    #[inline]
     pub(crate) fn plan(&mut self, now: Instant, at: Instant) -> Plan {
         if let Err(stop) = self.check(now) {
             return Plan::Stop(stop);
@@ -307,6 +322,7 @@ impl Schedule {
     /// shared budget reserves for it (never past the deadline). Called once
     /// per request, right before it would start, so that only requests that
     /// are really made draw from the budget.
+    #[inline]
     pub(crate) fn admit(&mut self, now: Instant) -> Instant {
         let Some(budget) = &self.config.budget else {
             return now;
@@ -330,6 +346,7 @@ impl Schedule {
     }
 
     /// Counts an actual wait in the user's stats.
+    #[inline]
     pub(crate) fn waited(&self, d: Duration) {
         if let Some(stats) = &self.config.stats {
             stats.wait(d);
@@ -397,6 +414,7 @@ impl Schedule {
     /// The time limit of a request starting now: the per-request timeout, or,
     /// without one, the time left before the deadline plus [`FINAL_GRACE`],
     /// so that `timeout` bounds a request that never answers too.
+    #[inline]
     pub(crate) fn request_limit(&self, now: Instant) -> Option<Duration> {
         self.config.attempt_timeout.or_else(|| {
             self.remaining(now)
@@ -416,6 +434,7 @@ impl Schedule {
     }
 
     /// Never plans past the deadline.
+    #[inline]
     pub(crate) fn cap(&self, at: Instant) -> Instant {
         self.deadline.map_or(at, |d| at.min(d))
     }
@@ -440,6 +459,7 @@ impl Schedule {
     }
 
     /// The next start after a success; `hint` is the server's "ask again in".
+    #[inline]
     pub(crate) fn after_success(&mut self, now: Instant, hint: Option<Duration>) -> Instant {
         self.errors = 0;
         self.quick_empties = 0;
@@ -467,6 +487,7 @@ impl Schedule {
     /// Takes a token for the next request and returns when it may start. The
     /// jitter spreads each token's refill time, so the wait for a token never
     /// exceeds the refill period and no debt builds up.
+    #[inline]
     fn take_token(&mut self, now: Instant) -> Instant {
         let Pacing::Bucket(bucket) = &self.config.pacing else {
             return now;
@@ -521,7 +542,12 @@ impl Schedule {
         at
     }
 
+    #[inline]
     fn jittered(&mut self, d: Duration) -> Duration {
+        if matches!(self.config.jitter, Jitter::None) {
+            self.previous_delay = d;
+            return d;
+        }
         let spread = Spread::around(d, self.previous_delay);
         let delay = self.config.jitter.apply(d, spread, &mut self.rng);
         self.previous_delay = delay;
@@ -529,6 +555,7 @@ impl Schedule {
     }
 
     /// The next interval tick after a success at `now`.
+    #[inline]
     fn next_tick(&mut self, now: Instant) -> Instant {
         let interval = self.eta.take().unwrap_or(self.current);
         let delay = self.jittered(interval);
@@ -559,9 +586,13 @@ impl Schedule {
 }
 
 /// `now + d`, saturating at a far-off instant instead of panicking.
+#[inline]
 pub(crate) fn later(now: Instant, d: Duration) -> Instant {
     // Like tokio's own `far_future`: about thirty years is "never" for a poller.
     const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    if d.is_zero() {
+        return now;
+    }
     now.checked_add(d.min(FAR))
         .or_else(|| now.checked_add(Duration::from_secs(86_400)))
         .unwrap_or(now)
