@@ -286,6 +286,12 @@ impl<Fut: Future> Driver<Fut> {
                 ControlFlow::Break(Some(Err(Error::Fetch(e))))
             }
             Step::TimedOut(timeout) => {
+                // Cut by the deadline's grace rather than a per-request timeout:
+                // that is the deadline passing, and says so.
+                if let Err(stop) = self.schedule.check_deadline(Instant::now()) {
+                    self.finish();
+                    return ControlFlow::Break(Some(Err(stop.into_error())));
+                }
                 if self.failed(None) {
                     return ControlFlow::Continue(None);
                 }

@@ -72,6 +72,10 @@ pub struct Fallback<S, E> {
     skip_repeat: bool,
     /// Fires when it is time to try the best transport again.
     promote: Option<Pin<Box<Sleep>>>,
+    /// A transport that yields nothing for this long is not usable here.
+    silence: Option<Duration>,
+    /// Fires when the active transport has been silent for `silence`.
+    silent: Option<Pin<Box<Sleep>>>,
     switches: u32,
     done: bool,
 }
@@ -137,6 +141,8 @@ where
             last: None,
             skip_repeat: false,
             promote: None,
+            silence: None,
+            silent: None,
             switches: 0,
             done: false,
         }
@@ -160,11 +166,52 @@ where
         self
     }
 
+    /// Moves on to the next transport when the active one yields nothing at
+    /// all (no status, no error) for this long: an event stream behind a proxy
+    /// that buffers it, or held requests that a proxy swallows, reconnect
+    /// forever without ever failing. Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Fallback, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let watch = Fallback::new()
+    ///     // Never says anything: a stream buffered by a proxy.
+    ///     .then("sse", |_: Option<&u8>| {
+    ///         ShortPoll::new(|| std::future::pending::<Result<u8, String>>()).boxed_poller()
+    ///     })
+    ///     .then("short", |_: Option<&u8>| ShortPoll::new(|| async { Ok(1) }).boxed_poller())
+    ///     .unusable_after(Duration::from_secs(30));
+    /// let start = tokio::time::Instant::now();
+    /// assert_eq!(watch.until(|n| *n == 1).await.unwrap(), 1);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(30));
+    /// # }
+    /// ```
+    pub fn unusable_after(mut self, silence: Duration) -> Self {
+        self.silence = Some(silence);
+        self
+    }
+
     /// How long to stay on a worse transport before trying the best one
     /// again. Default: 5 min.
     pub fn retry_better_after(mut self, after: Duration) -> Self {
         self.retry_better_after = after;
         self
+    }
+
+    /// The active transport said something: restart its silence timer.
+    fn heard_from(&mut self) {
+        let Some(silence) = self.silence else {
+            return;
+        };
+        let at = crate::schedule::later(Instant::now(), silence);
+        match self.silent.as_mut() {
+            Some(timer) => timer.as_mut().reset(at),
+            None => self.silent = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
     }
 
     /// Builds transport `index`, resuming after the last status seen.
@@ -179,6 +226,7 @@ where
             self.skip_repeat = self.last.is_some();
         }
         self.current = Some((index, poller));
+        self.heard_from();
         if index > 0 {
             let at = crate::schedule::later(Instant::now(), self.retry_better_after);
             match self.promote.as_mut() {
@@ -221,8 +269,19 @@ where
             }
             let item = match Pin::new(poller).poll_next(cx) {
                 Poll::Ready(item) => item,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    let silent = this
+                        .silent
+                        .as_mut()
+                        .is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
+                    if silent && index + 1 < this.transports.len() {
+                        this.switch_to(index + 1);
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
             };
+            this.heard_from();
             match item {
                 Some(Ok(status)) => {
                     let repeat = std::mem::take(&mut this.skip_repeat)

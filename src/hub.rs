@@ -129,17 +129,42 @@ where
     where
         P: Poller<Status = S, Error = E> + Send + 'static,
     {
+        if let Some(watch) = self.join(&key) {
+            return watch;
+        }
+        // `make` runs without the hub's lock: it may be slow, or watch
+        // another key itself.
+        let poller = make();
         let mut entries = lock(&self.entries);
-        let entry = entries
-            .entry(key.clone())
-            .or_insert_with(|| self.start(key.clone(), make()));
+        let entry = match entries.entry(key.clone()) {
+            // Another caller started this key meanwhile: join theirs.
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(self.start(key.clone(), poller))
+            }
+        };
+        Self::subscribe(key, entry, &self.entries)
+    }
+
+    /// Joins the running poller of `key`, if there is one.
+    fn join(&self, key: &K) -> Option<Watch<K, S, E>> {
+        let mut entries = lock(&self.entries);
+        let entry = entries.get_mut(key)?;
+        Some(Self::subscribe(key.clone(), entry, &self.entries))
+    }
+
+    fn subscribe(
+        key: K,
+        entry: &mut Entry<S, E>,
+        entries: &Arc<Mutex<HashMap<K, Entry<S, E>>>>,
+    ) -> Watch<K, S, E> {
         entry.waiters += 1;
         Watch {
             key: Some(key),
             id: entry.id,
             latest: entry.latest.clone(),
             rx: BroadcastStream::new(entry.tx.subscribe()),
-            entries: Arc::clone(&self.entries),
+            entries: Arc::clone(entries),
         }
     }
 
@@ -159,6 +184,14 @@ where
         let (tx, _) = broadcast::channel(CAPACITY);
         let entries = Arc::downgrade(&self.entries);
         let task = tokio::spawn(async move {
+            // Removes this key's entry however the task ends, a panic in the
+            // user's fetch included, so its waiters see the end and the next
+            // watch of the key starts afresh instead of joining a dead one.
+            let _cleanup = Cleanup {
+                entries: entries.clone(),
+                key: Some(key.clone()),
+                id,
+            };
             let mut poller = std::pin::pin!(poller);
             while let Some(item) = poller.next().await {
                 let item = item.map_err(|e| e.map(Arc::new));
@@ -173,14 +206,6 @@ where
                 // No receiver is fine: the latest is kept for the next waiter.
                 let _ = entry.tx.send(item);
             }
-            // The poller ended (after its last item, an error or not): the
-            // next watch of this key starts afresh; waiters see the end.
-            if let Some(entries) = entries.upgrade() {
-                let mut entries = lock(&entries);
-                if entries.get(&key).is_some_and(|e| e.id == id) {
-                    entries.remove(&key);
-                }
-            }
         });
         Entry {
             id,
@@ -188,6 +213,25 @@ where
             latest: None,
             waiters: 0,
             task: task.abort_handle(),
+        }
+    }
+}
+
+/// Removes a poller's entry when its task ends (if it is still the same entry).
+struct Cleanup<K: Hash + Eq, S, E> {
+    entries: std::sync::Weak<Mutex<HashMap<K, Entry<S, E>>>>,
+    key: Option<K>,
+    id: u64,
+}
+
+impl<K: Hash + Eq, S, E> Drop for Cleanup<K, S, E> {
+    fn drop(&mut self) {
+        let (Some(entries), Some(key)) = (self.entries.upgrade(), self.key.take()) else {
+            return;
+        };
+        let mut entries = lock(&entries);
+        if entries.get(&key).is_some_and(|e| e.id == self.id) {
+            entries.remove(&key);
         }
     }
 }
@@ -244,19 +288,21 @@ impl<K: Hash + Eq, S, E> Drop for Watch<K, S, E> {
         let Some(key) = self.key.take() else {
             return;
         };
-        let mut entries = lock(&self.entries);
-        let last = match entries.get_mut(&key) {
-            Some(entry) if entry.id == self.id => {
-                entry.waiters = entry.waiters.saturating_sub(1);
-                entry.waiters == 0
-            }
-            _ => false,
+        let removed = {
+            let mut entries = lock(&self.entries);
+            let last = match entries.get_mut(&key) {
+                Some(entry) if entry.id == self.id => {
+                    entry.waiters = entry.waiters.saturating_sub(1);
+                    entry.waiters == 0
+                }
+                _ => false,
+            };
+            if last { entries.remove(&key) } else { None }
         };
-        if last {
-            if let Some(entry) = entries.remove(&key) {
-                // Stops the poller and drops its request in flight.
-                entry.task.abort();
-            }
+        // Stops the poller and drops its request in flight (outside the lock:
+        // the task's own cleanup takes it too).
+        if let Some(entry) = removed {
+            entry.task.abort();
         }
     }
 }

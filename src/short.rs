@@ -86,6 +86,9 @@ impl<F, Fut: TryFuture> fmt::Debug for ShortPoll<F, Fut> {
     }
 }
 
+/// The least an adaptive interval may shrink to.
+const MIN_ADAPTIVE: Duration = Duration::from_millis(1);
+
 impl<F, Fut, S, E> ShortPoll<F, Fut>
 where
     F: FnMut() -> Fut,
@@ -126,7 +129,8 @@ where
         self
     }
 
-    /// Adaptive pacing: the interval shortens (halving, down to `floor`)
+    /// Adaptive pacing: the interval shortens (halving, down to `floor`, at
+    /// least 1 ms)
     /// after a status that differs from the one before, and lengthens (by
     /// half, up to `cap`) while the status stays the same. So a job is polled
     /// often while it moves and rarely while it sits in a queue. The interval
@@ -156,6 +160,9 @@ where
     where
         S: PartialEq + Clone + Send + Sync + 'static,
     {
+        // A zero floor would let the interval halve to zero and never grow
+        // back (half of zero is zero): 1 ms is the least it may shrink to.
+        let floor = floor.max(MIN_ADAPTIVE);
         self.parts().0.adaptive = Some((floor.min(cap), cap.max(floor)));
         self.hooks.track_changes();
         self
@@ -228,9 +235,10 @@ where
         let this = self.get_mut();
         loop {
             let fetch = &mut this.fetch;
-            let step = this
-                .driver
-                .poll_step(cx, |schedule, now| (fetch(), schedule.request_limit(now)));
+            let step = this.driver.poll_step(cx, |schedule, now| {
+                let own = schedule.config.attempt_timeout;
+                (fetch(), schedule.request_limit(now, own))
+            });
             let status = match this.driver.settle(ready!(step), &mut this.hooks) {
                 ControlFlow::Continue(Some(status)) => status,
                 ControlFlow::Continue(None) => continue,

@@ -64,13 +64,13 @@ impl Trace {
         match plan {
             Plan::Stop(stop) => tracing::debug!(?stop, "stop"),
             Plan::Now => tracing::debug!(
-                attempt = schedule.attempts() + 1,
+                attempt = schedule.attempts().saturating_add(1),
                 delay_ms = 0u64,
                 reason = schedule.reason().as_str(),
                 "next request"
             ),
             Plan::At(at) => tracing::debug!(
-                attempt = schedule.attempts() + 1,
+                attempt = schedule.attempts().saturating_add(1),
                 delay_ms = u64::try_from(at.saturating_duration_since(now).as_millis())
                     .unwrap_or(u64::MAX),
                 reason = schedule.reason().as_str(),

@@ -153,3 +153,24 @@ async fn long_polls_and_event_streams_can_be_shared_too() {
     }
     assert_eq!(connects.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_poller_that_panics_ends_its_waiters_and_the_key_starts_afresh() {
+    let hub: Hub<u8, u32, ApiError> = Hub::new();
+    let panicking = || {
+        ShortPoll::new(|| -> std::future::Ready<Result<u32, ApiError>> {
+            panic!("a bug in the user's fetch")
+        })
+    };
+    let mut w = hub.watch(1, panicking);
+    // The waiter sees the end instead of hanging.
+    let r = tokio::time::timeout(secs(3600), w.next()).await;
+    assert!(matches!(r, Ok(None)), "{r:?}");
+    assert_eq!(hub.pollers(), 0);
+    // The next watch of the key starts a new poller.
+    let r = hub
+        .watch(1, || ShortPoll::new(|| async { Ok::<u32, ApiError>(5) }))
+        .until(|n| *n == 5)
+        .await;
+    assert_eq!(r.unwrap(), 5);
+}

@@ -7,6 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{ApiError, secs};
+use futures::StreamExt;
 use pollkit::{Backoff, Budget, Jitter, Poller, ShortPoll};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -80,4 +81,21 @@ async fn spans_and_events_say_what_was_planned_and_why() {
     assert!(text.contains("delay_ms=2000 reason=budget"), "{text}");
     assert!(text.contains("delay_ms=5000 reason=interval"), "{text}");
     assert!(text.contains("event message=request attempt=3"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_checkpoint_at_the_attempt_limit_does_not_overflow() {
+    let recorder = Recorder::default();
+    let _guard = tracing::subscriber::set_default(recorder.clone());
+    let saved = pollkit::Checkpoint {
+        attempts: u32::MAX,
+        elapsed: std::time::Duration::ZERO,
+        cursor: None,
+    };
+    let r = ShortPoll::new(|| async { Ok::<_, ApiError>(1) })
+        .resume(saved)
+        .take(2)
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(r.len(), 2);
 }

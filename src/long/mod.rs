@@ -227,7 +227,8 @@ where
                 let wait = schedule.remaining(now).map_or(wait, |left| wait.min(left));
                 *in_flight = (now, wait);
                 let request = Request::new(cursor.clone(), wait, schedule.attempts());
-                (fetch(request), Some(Self::limit(&schedule.config, wait)))
+                let own = Self::limit(&schedule.config, wait);
+                (fetch(request), schedule.request_limit(now, Some(own)))
             });
             let reply = match this.driver.settle(ready!(step), &mut this.hooks) {
                 ControlFlow::Continue(Some(reply)) => reply,

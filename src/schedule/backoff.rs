@@ -20,7 +20,7 @@ use super::rng::Rng;
 /// - `max_delay`: 60 s
 /// - `jitter`: [`Jitter::Equal`] (never retries at once, still spreads a herd)
 /// - `max_retries`: 5 (so the 6th consecutive error in a row ends polling,
-///   about 31 s after the first with the other defaults)
+///   15.5 to 31 s after the first with the other defaults)
 ///
 /// # Examples
 /// ```

@@ -28,6 +28,13 @@ impl TokenBucket {
         self.period
     }
 
+    /// The instant `take(now, ..)` would return, without taking a token.
+    pub(crate) fn peek(&self, now: Instant) -> Instant {
+        let full_at = self.full_at.unwrap_or(now).max(now);
+        let slack = self.period.saturating_mul(self.burst - 1);
+        full_at.checked_sub(slack).map_or(now, |t| t.max(now))
+    }
+
     /// Takes a token that refills after `cost` (the period, or a jittered
     /// period) and returns the earliest instant at which the request it pays
     /// for may start (`now` when one is available at once).

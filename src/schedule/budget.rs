@@ -64,8 +64,9 @@ impl Budget {
         Self::every(period)
     }
 
-    /// A budget of one request per `period`.
+    /// A budget of one request per `period` (at least one nanosecond).
     pub fn every(period: Duration) -> Self {
+        let period = period.max(Duration::from_nanos(1));
         Budget {
             bucket: Arc::new(Mutex::new(TokenBucket::new(1, period))),
             period,
@@ -73,16 +74,22 @@ impl Budget {
     }
 
     /// How many requests may go out at once when the budget is full.
-    /// A burst of 0 is taken as 1.
+    /// A burst of 0 is taken as 1. Set it before cloning the budget into
+    /// pollers: it resets the bucket that every clone shares.
     pub fn burst(self, burst: u32) -> Self {
         let bucket = TokenBucket::new(burst, self.period);
         *self.bucket.lock().unwrap_or_else(PoisonError::into_inner) = bucket;
         self
     }
 
-    /// Reserves the earliest slot at or after `at`.
-    pub(crate) fn reserve(&self, at: Instant) -> Instant {
+    /// Reserves the earliest slot at or after `at`, unless it falls after
+    /// `limit`: then nothing is reserved and `limit` is returned.
+    pub(crate) fn reserve_before(&self, at: Instant, limit: Option<Instant>) -> Instant {
         let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
-        bucket.take(at, self.period)
+        let slot = bucket.peek(at);
+        match limit {
+            Some(limit) if slot > limit => limit.max(at),
+            _ => bucket.take(at, self.period),
+        }
     }
 }

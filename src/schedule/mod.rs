@@ -221,6 +221,12 @@ impl Schedule {
             self.rng = Rng::seeded(seed);
         }
         self.started = Some(now);
+        // Decorrelated jitter grows from the previous delay: start it from
+        // the configured interval (or refill period), not the default one.
+        self.previous_delay = match &self.config.pacing {
+            Pacing::Interval => self.config.interval,
+            Pacing::Bucket(bucket) => bucket.period(),
+        };
         self.current = match self.config.adaptive {
             Some((floor, cap)) => self.config.interval.max(floor).min(cap),
             None => self.config.interval,
@@ -327,11 +333,13 @@ impl Schedule {
         let Some(budget) = &self.config.budget else {
             return now;
         };
-        let slot = budget.reserve(now);
+        // A slot past the deadline is not taken: the final request goes out
+        // at the deadline without holding back other pollers' slots.
+        let slot = budget.reserve_before(now, self.deadline);
         if slot > now {
             self.reason = Reason::Budget;
         }
-        self.cap(slot)
+        slot
     }
 
     /// Why the last planned wait is as long as it is.
@@ -411,15 +419,19 @@ impl Schedule {
         self.config.retry.reset();
     }
 
-    /// The time limit of a request starting now: the per-request timeout, or,
-    /// without one, the time left before the deadline plus [`FINAL_GRACE`],
-    /// so that `timeout` bounds a request that never answers too.
+    /// The time limit of a request starting now: the strategy's own limit
+    /// (`own`: the per-request timeout, or LongPoll's wait + margin), but
+    /// never more than [`FINAL_GRACE`] past the deadline, so that `timeout`
+    /// also bounds a request that never answers.
     #[inline]
-    pub(crate) fn request_limit(&self, now: Instant) -> Option<Duration> {
-        self.config.attempt_timeout.or_else(|| {
-            self.remaining(now)
-                .map(|left| left.saturating_add(FINAL_GRACE))
-        })
+    pub(crate) fn request_limit(&self, now: Instant, own: Option<Duration>) -> Option<Duration> {
+        let by_deadline = self
+            .remaining(now)
+            .map(|left| left.saturating_add(FINAL_GRACE));
+        match (own, by_deadline) {
+            (Some(own), Some(by_deadline)) => Some(own.min(by_deadline)),
+            (own, by_deadline) => own.or(by_deadline),
+        }
     }
 
     /// Whether the deadline has passed.

@@ -230,6 +230,11 @@ impl Parser {
         self.interpreter.queue.pop_front()
     }
 
+    /// Whether dispatched events wait to be taken.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.interpreter.queue.is_empty()
+    }
+
     /// The last event ID string: the ID committed by the last blank line (R19),
     /// `""` if none. Send it as `Last-Event-ID` when reconnecting.
     ///

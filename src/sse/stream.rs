@@ -131,6 +131,11 @@ pub struct SseStream<F, Fut: TryFuture, B> {
     refused: Option<super::Error>,
     /// When the current wait began (for the user's stats).
     wait_began: Option<Instant>,
+    /// The id of the last event handed to the caller (a reused buffer): the
+    /// parser's committed id can be ahead of it while events wait in its queue.
+    delivered_id: String,
+    /// Whether this stream has opened a connection (to count reconnects).
+    connected: bool,
     /// The next connection already holds its slot in the shared budget.
     admitted: bool,
     trace: crate::trace::Trace,
@@ -175,6 +180,8 @@ where
             delivered: false,
             refused: None,
             wait_began: None,
+            delivered_id: String::new(),
+            connected: false,
             admitted: false,
             trace: crate::trace::Trace::new("sse"),
         }
@@ -188,9 +195,10 @@ where
     }
 
     /// Reconnects when no bytes at all (comments count) arrive for this long,
-    /// so a half-open connection cannot hang the client. Default: none.
+    /// so a half-open connection cannot hang the client. At least 1 ms.
+    /// Default: none.
     pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
-        self.idle_timeout = Some(idle_timeout);
+        self.idle_timeout = Some(idle_timeout.max(Duration::from_millis(1)));
         self
     }
 
@@ -210,10 +218,17 @@ where
     /// Where this stream stands (connections made, time spent, the last
     /// event id), to [`resume`](Self::resume) it after a restart.
     pub fn checkpoint(&self) -> Checkpoint<String> {
+        // With events still queued, resume after the last one handed out, not
+        // after the last one parsed, or the queued ones would be lost.
+        let cursor = if self.parser.has_events() {
+            (!self.delivered_id.is_empty()).then(|| self.delivered_id.clone())
+        } else {
+            self.resume_id()
+        };
         Checkpoint {
             attempts: self.schedule.attempts(),
             elapsed: self.schedule.elapsed(Instant::now()),
-            cursor: self.resume_id(),
+            cursor,
         }
     }
 
@@ -258,6 +273,11 @@ where
             slot.body.set(None);
         }
         let now = Instant::now();
+        if let (Some(Ok(_)), Err(stop)) = (&why, self.schedule.check_deadline(now)) {
+            // A connect cut by the deadline's grace: that is the deadline passing.
+            self.phase = Phase::Stopping(stop);
+            return None;
+        }
         let base = self.reconnection_time();
         let (how, error) = match why {
             None if self.delivered => (Disconnect::Delivered, None),
@@ -337,6 +357,8 @@ where
                     this.delivered = true;
                     this.schedule.delivered();
                 }
+                this.delivered_id.clear();
+                this.delivered_id.push_str(event.last_event_id());
                 return Poll::Ready(Some(Ok(event)));
             }
             if let Some(e) = this.refused.take() {
@@ -390,7 +412,7 @@ where
                         }
                     }
                     this.admitted = false;
-                    if this.schedule.attempts() > 0 {
+                    if std::mem::replace(&mut this.connected, true) {
                         if let Some(stats) = &this.schedule.config.stats {
                             stats.reconnect();
                         }
@@ -398,7 +420,9 @@ where
                     this.schedule.attempt(now);
                     this.trace.attempt(&this.schedule);
                     let resume = this.resume_id();
-                    let limit = this.schedule.request_limit(now);
+                    let limit = this
+                        .schedule
+                        .request_limit(now, this.schedule.config.attempt_timeout);
                     let Some(slot) = this.slot.as_mut() else {
                         this.phase = Phase::Fresh;
                         continue;
