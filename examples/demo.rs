@@ -55,6 +55,8 @@ enum Choice {
     Short,
     Long,
     Sse,
+    /// Short polling paced by the job's own estimate of the time left.
+    Adaptive,
     All,
 }
 
@@ -81,6 +83,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         Choice::Short => vec![Strategy::Short],
         Choice::Long => vec![Strategy::Long],
         Choice::Sse => vec![Strategy::Sse],
+        Choice::Adaptive => vec![Strategy::Adaptive],
         Choice::All => Strategy::ALL.to_vec(),
     };
     let watch = Watch {

@@ -87,7 +87,25 @@ async fn every_job_completes_and_long_polling_and_sse_ask_far_less() {
             report.strategy
         );
     }
-    let [short, long, sse] = [0, 1, 2].map(|i| reports[i].server);
+    let counts = |strategy: Strategy| {
+        reports
+            .iter()
+            .find(|r| r.strategy == strategy)
+            .map(|r| r.server)
+            .expect("every strategy ran")
+    };
+    let [short, adaptive, long, sse] = [
+        Strategy::Short,
+        Strategy::Adaptive,
+        Strategy::Long,
+        Strategy::Sse,
+    ]
+    .map(counts);
+    // Progress-aware pacing asks near the job's own estimate of its end.
+    assert!(
+        adaptive.requests < short.requests,
+        "adaptive {adaptive:?} short {short:?}"
+    );
     let jobs = JOBS as u64;
     // Short polling asks every 5 ms for about 400 ms: dozens per job.
     assert!(short.requests >= 5 * jobs, "{short:?}");

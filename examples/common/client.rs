@@ -29,6 +29,9 @@ pub struct Job {
     pub result_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The server's estimate of the time left, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +126,38 @@ pub async fn watch_short(
     })
     .interval(interval)
     // ±10 %, so that a thousand watchers started together do not ask in lock-step.
+    .jitter(Jitter::Proportional(0.1))
+    .seed(seed)
+    .timeout(DEADLINE)
+    .retry_if(ApiError::is_transient)
+    .until(|job| {
+        on_status(job);
+        job.is_finished()
+    })
+    .await
+}
+
+/// Progress-aware short polling: the same `GET /jobs/{id}`, but each next
+/// request is planned at the job's own estimate of the time left (`etaMs`),
+/// within `interval / 4 ..= interval * 4`, and the interval adapts to how
+/// often the status changes when there is no estimate.
+pub async fn watch_adaptive(
+    client: &Client,
+    base: &str,
+    id: &str,
+    interval: Duration,
+    seed: u64,
+    mut on_status: impl FnMut(&Job),
+) -> Result<Job, Error<ApiError>> {
+    // `pace=adaptive` only lets the demo's server count these requests apart.
+    let url = format!("{base}/jobs/{id}?pace=adaptive");
+    ShortPoll::new(|| {
+        let request = client.get(&url);
+        async move { Ok::<_, ApiError>(request.send().await?.error_for_status()?.json().await?) }
+    })
+    .interval(interval)
+    .adaptive(interval / 4, interval * 4)
+    .eta(|job: &Job| job.eta_ms.map(Duration::from_millis))
     .jitter(Jitter::Proportional(0.1))
     .seed(seed)
     .timeout(DEADLINE)

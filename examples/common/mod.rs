@@ -21,10 +21,16 @@ pub enum Strategy {
     Short,
     Long,
     Sse,
+    Adaptive,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [Strategy::Short, Strategy::Long, Strategy::Sse];
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Short,
+        Strategy::Adaptive,
+        Strategy::Long,
+        Strategy::Sse,
+    ];
 }
 
 impl fmt::Display for Strategy {
@@ -33,6 +39,7 @@ impl fmt::Display for Strategy {
             Strategy::Short => "short",
             Strategy::Long => "long",
             Strategy::Sse => "sse",
+            Strategy::Adaptive => "adaptive",
         })
     }
 }
@@ -117,6 +124,9 @@ pub async fn run(
                 }
                 Strategy::Long => client::watch_long(&client, &base, &id, seed, on_status).await,
                 Strategy::Sse => client::watch_sse(&client, &base, &id, seed, on_status).await,
+                Strategy::Adaptive => {
+                    client::watch_adaptive(&client, &base, &id, interval, seed, on_status).await
+                }
             };
             (id, result, Instant::now())
         })

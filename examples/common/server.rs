@@ -81,7 +81,7 @@ struct App {
     jobs: Mutex<HashMap<String, watch::Sender<Snapshot>>>,
     /// Jobs created before the current round (see [`Server::new_round`]).
     round_start: AtomicU64,
-    counters: [Counters; 3],
+    counters: [Counters; 4],
 }
 
 /// A job as the server keeps it.
@@ -90,6 +90,8 @@ struct Snapshot {
     index: u64,
     job: Job,
     finished_at: Option<Instant>,
+    /// When the job is expected to end (reported as `etaMs` by `GET /jobs/{id}`).
+    ends_at: tokio::time::Instant,
 }
 
 #[derive(Default)]
@@ -174,16 +176,17 @@ async fn create(State(app): State<Arc<App>>) -> impl IntoResponse {
     let mut jobs = app.jobs();
     let n = jobs.len() as u64 + 1;
     let id = format!("job-{n}");
+    let (spread, fate) = draws(app.config.seed, n - app.round_start.load(Relaxed));
+    let duration = app.config.job_duration.mul_f64(0.8 + 0.4 * spread);
     let first = Snapshot {
         index: 1,
         job: status_at(&id, 1, false),
         finished_at: None,
+        ends_at: tokio::time::Instant::now() + duration,
     };
     // The map keeps a sender, so a finished job's channel never closes.
     let (job, _) = watch::channel(first);
     jobs.insert(id.clone(), job.clone());
-    let (spread, fate) = draws(app.config.seed, n - app.round_start.load(Relaxed));
-    let duration = app.config.job_duration.mul_f64(0.8 + 0.4 * spread);
     let fails = fate < app.config.fail_rate;
     tokio::spawn(run_job(job, id.clone(), duration, fails));
     (
@@ -219,6 +222,7 @@ fn status_at(id: &str, index: u64, fails: bool) -> Job {
         result_url: (state == JobState::Completed)
             .then(|| format!("https://files.example.com/{id}.csv")),
         error: (state == JobState::Failed).then(|| "the worker ran out of disk space".into()),
+        eta_ms: None,
     }
 }
 
@@ -248,7 +252,14 @@ async fn status(
             return StatusCode::NOT_MODIFIED.into_response();
         }
     }
-    let now = job.borrow().clone();
+    let mut now = job.borrow().clone();
+    if !now.job.is_finished() {
+        // The server's estimate of the time left, for progress-aware clients.
+        let left = now
+            .ends_at
+            .saturating_duration_since(tokio::time::Instant::now());
+        now.job.eta_ms = Some(left.as_millis() as u64);
+    }
     ([("x-index", now.index.to_string())], Json(now.job)).into_response()
 }
 
@@ -307,6 +318,8 @@ fn strategy_of(request: &Request) -> Option<Strategy> {
     let uri = request.uri();
     if request.method() != Method::GET {
         None
+    } else if uri.query().is_some_and(|q| q.contains("pace=adaptive")) {
+        Some(Strategy::Adaptive)
     } else if uri.path().ends_with("/events") {
         Some(Strategy::Sse)
     } else if uri
