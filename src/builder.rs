@@ -22,8 +22,8 @@ macro_rules! shared_setters {
         /// [`Error::Timeout`](crate::Error::Timeout). A request in flight is
         /// bounded by the per-request timeout; without one, no request runs
         /// more than 5 s past the deadline, so a request that never answers
-        /// cannot outlive the deadline either. `Duration::MAX` (or any
-        /// deadline past about 30 years) means none. Default: none.
+        /// cannot outlive the deadline either. `Duration::MAX` means none (a
+        /// deadline that cannot be represented is dropped). Default: none.
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.parts().0.timeout = Some(timeout);
             self

@@ -95,6 +95,13 @@ impl Stats {
 
     pub(crate) fn wait(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.inner.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
+        // Saturates (at about 584 years) rather than wrapping: one `Stats`
+        // may total a fleet that waits thousands of seconds per second.
+        let _ = self
+            .inner
+            .waited_nanos
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(nanos))
+            });
     }
 }

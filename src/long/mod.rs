@@ -53,7 +53,9 @@ const QUICK_MAX: Duration = Duration::from_secs(1);
 /// There is no interval. Request *starts* are limited by a token bucket (a
 /// burst of 2, then one per second, the shape Consul's documentation advises).
 /// The jitter spreads each token's refill time, so that waits for a token
-/// are spread too and never exceed the refill period. So a server that ignores
+/// are spread too; with the default [`Jitter::Equal`] (or `None`, `Full`) they
+/// never exceed the refill period (with `Proportional(f)` up to `1 + f` times
+/// it, with `Decorrelated` 1.5 times). So a server that ignores
 /// the wait, or a resource that changes all the time, cannot turn the client
 /// into a busy loop, while a quiet resource is asked again at once. An empty
 /// reply that comes back much faster than the wait (under a tenth of it, and

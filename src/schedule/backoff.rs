@@ -109,9 +109,8 @@ impl Backoff {
         if self.base >= cap {
             return cap;
         }
-        // powi takes an i32; past ~1000 steps the product is far beyond any cap.
-        let exp = i32::try_from(step.min(1024)).unwrap_or(1024);
-        let secs = self.base.as_secs_f64() * self.factor.powi(exp);
+        // powf overflows to infinity, which the conversion below turns into the cap.
+        let secs = self.base.as_secs_f64() * self.factor.powf(f64::from(step));
         match Duration::try_from_secs_f64(secs) {
             Ok(d) if d < cap => d,
             _ => cap,

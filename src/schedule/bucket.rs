@@ -48,7 +48,8 @@ impl TokenBucket {
         // theoretical arrival time is no more than `burst - 1` periods ahead.
         let slack = self.period.saturating_mul(self.burst - 1);
         let start = full_at.checked_sub(slack).map_or(now, |t| t.max(now));
-        self.full_at = Some(full_at.checked_add(cost).unwrap_or(full_at));
+        // Saturates far in the future rather than failing open on overflow.
+        self.full_at = Some(super::later(full_at, cost));
         start
     }
 }

@@ -100,8 +100,10 @@ impl Jitter {
             Jitter::Full => rng.between(Duration::ZERO, d),
             Jitter::Equal => rng.between(d / 2, d),
             Jitter::Decorrelated => {
-                let top = spread.previous.saturating_mul(3).max(spread.low);
-                rng.between(spread.low, top).min(spread.high)
+                // Cap the range, not the draw: capping the draw would pile
+                // most delays onto `high` and keep pollers in lock-step.
+                let top = spread.previous.saturating_mul(3).min(spread.high);
+                rng.between(spread.low, top.max(spread.low))
             }
         }
     }
