@@ -17,8 +17,9 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::Error;
+use crate::gate::{Gate, Gated};
 use crate::hooks::Hooks;
-use crate::schedule::{Plan, Schedule, Stop};
+use crate::schedule::{Schedule, Stop};
 
 pin_project! {
     /// The timer and the request in flight, pinned together in one allocation.
@@ -30,26 +31,13 @@ pin_project! {
     }
 }
 
-/// Where the driver is between polls.
+/// A request in flight and its per-request time limit.
 #[derive(Clone, Copy, Debug)]
-enum Phase {
-    /// Not polled yet: the clock starts at the first poll.
-    Fresh,
-    /// The next request may start now.
-    Ready,
-    /// A zero delay: yield to the runtime once, then request.
-    Yield,
-    /// Sleeping on the timer until the next request.
-    Waiting,
-    /// A request is in flight; `limit` is its per-request timeout.
-    Requesting {
-        limit: Option<(Duration, Instant)>,
-        armed: bool,
-    },
-    /// Polling must stop with this error on the next poll.
-    Stopping(Stop),
-    /// An error was yielded or the stream ended.
-    Done,
+struct InFlight {
+    /// The limit and the instant it ends at.
+    limit: Option<(Duration, Instant)>,
+    /// Whether the timer is set for it (only once the request is pending).
+    armed: bool,
 }
 
 /// What the driver hands to its strategy.
@@ -68,22 +56,15 @@ pub(crate) enum Step<T> {
 pub(crate) struct Driver<Fut> {
     pub(crate) schedule: Schedule,
     slot: Option<Pin<Box<Slot<Fut>>>>,
-    phase: Phase,
-    /// When the current wait began (for the user's stats).
-    wait_began: Option<Instant>,
-    /// The next request already holds its slot in the shared budget.
-    admitted: bool,
-    trace: crate::trace::Trace,
-    /// The strategy reads the request start time itself (LongPoll).
-    pub(crate) start_clock: bool,
-    /// The last clock read, at the end of the last response.
-    last_now: Option<Instant>,
+    pub(crate) gate: Gate,
+    in_flight: Option<InFlight>,
 }
 
 impl<Fut> std::fmt::Debug for Driver<Fut> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
-            .field("phase", &self.phase)
+            .field("gate", &self.gate)
+            .field("in_flight", &self.in_flight)
             .field("attempts", &self.schedule.attempts())
             .finish_non_exhaustive()
     }
@@ -94,12 +75,8 @@ impl<Fut: Future> Driver<Fut> {
         Driver {
             schedule,
             slot: None,
-            phase: Phase::Fresh,
-            wait_began: None,
-            admitted: false,
-            trace: crate::trace::Trace::new(strategy),
-            start_clock: true,
-            last_now: None,
+            gate: Gate::new(strategy),
+            in_flight: None,
         }
     }
 
@@ -110,133 +87,75 @@ impl<Fut: Future> Driver<Fut> {
         cx: &mut Context<'_>,
         mut start: impl FnMut(&mut Schedule, Instant) -> (Fut, Option<Duration>),
     ) -> Poll<Step<Fut::Output>> {
-        let _entered = self.trace.enter(&self.schedule);
-        loop {
-            match self.phase {
-                Phase::Fresh => {
-                    let now = Instant::now();
-                    if !self.schedule.started() {
-                        self.schedule.start(now);
-                    }
-                    if self.slot.is_none() {
-                        self.slot = Some(Box::pin(Slot {
-                            timer: tokio::time::sleep_until(now),
-                            request: None,
-                        }));
-                    }
-                    self.phase = Phase::Ready;
+        let _entered = self.gate.trace.enter(&self.schedule);
+        let slot = self.slot.get_or_insert_with(|| {
+            Box::pin(Slot {
+                timer: tokio::time::sleep_until(Instant::now()),
+                request: None,
+            })
+        });
+        let mut slot = slot.as_mut().project();
+        let in_flight = match self.in_flight {
+            Some(in_flight) => in_flight,
+            None => {
+                let gated = self
+                    .gate
+                    .poll_open(cx, &mut self.schedule, slot.timer.as_mut());
+                let now = match ready!(gated) {
+                    Gated::Go(now) => now,
+                    Gated::Stop(stop) => return Poll::Ready(Step::Stop(stop)),
+                    Gated::Done => return Poll::Ready(Step::Done),
+                };
+                let (request, limit) = start(&mut self.schedule, now);
+                slot.request.set(Some(request));
+                // The timer is armed for the limit only if the request is pending.
+                let limit = limit.map(|limit| (limit, crate::schedule::later(now, limit)));
+                InFlight {
+                    limit,
+                    armed: false,
                 }
-                Phase::Yield => {
-                    // A zero delay sets no timer, but a fetch that is always
-                    // ready must not starve the other tasks on this worker.
-                    self.phase = Phase::Ready;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                Phase::Waiting => {
-                    let Some(slot) = self.slot.as_mut() else {
-                        self.phase = Phase::Fresh;
-                        continue;
-                    };
-                    ready!(slot.as_mut().project().timer.poll(cx));
-                    if let Some(began) = self.wait_began.take() {
-                        self.schedule
-                            .waited(Instant::now().saturating_duration_since(began));
-                    }
-                    self.phase = Phase::Ready;
-                }
-                Phase::Ready => {
-                    let Some(slot) = self.slot.as_mut() else {
-                        self.phase = Phase::Fresh;
-                        continue;
-                    };
-                    let now = match self.last_now.take() {
-                        Some(last) if !self.start_clock && !self.schedule.needs_start_clock() => {
-                            last
-                        }
-                        _ => Instant::now(),
-                    };
-                    if !std::mem::replace(&mut self.admitted, true) {
-                        let at = self.schedule.admit(now);
-                        if at > now {
-                            // The shared budget is spent: wait for our slot.
-                            self.trace.plan(&self.schedule, now, Plan::At(at));
-                            slot.as_mut().project().timer.reset(at);
-                            self.wait_began = self.schedule.counting().then_some(now);
-                            self.phase = Phase::Waiting;
-                            continue;
-                        }
-                    }
-                    self.admitted = false;
-                    self.schedule.attempt(now);
-                    self.trace.attempt(&self.schedule);
-                    let (request, limit) = start(&mut self.schedule, now);
-                    let mut slot = slot.as_mut().project();
-                    slot.request.set(Some(request));
-                    // The timeout timer is armed only if the request is pending.
-                    let limit = limit.map(|limit| (limit, crate::schedule::later(now, limit)));
-                    self.phase = Phase::Requesting {
-                        limit,
-                        armed: false,
-                    };
-                }
-                Phase::Requesting { limit, armed } => {
-                    let Some(slot) = self.slot.as_mut() else {
-                        self.phase = Phase::Done;
-                        return Poll::Ready(Step::Done);
-                    };
-                    let mut slot = slot.as_mut().project();
-                    let Some(request) = slot.request.as_mut().as_pin_mut() else {
-                        self.phase = Phase::Done;
-                        return Poll::Ready(Step::Done);
-                    };
-                    if let Poll::Ready(output) = request.poll(cx) {
-                        slot.request.set(None);
-                        return Poll::Ready(Step::Output(output));
-                    }
-                    if let Some((limit, deadline)) = limit {
-                        if !armed {
-                            slot.timer.as_mut().reset(deadline);
-                            self.phase = Phase::Requesting {
-                                limit: Some((limit, deadline)),
-                                armed: true,
-                            };
-                        }
-                        if slot.timer.poll(cx).is_ready() {
-                            // Dropping the future cancels the request.
-                            slot.request.set(None);
-                            return Poll::Ready(Step::TimedOut(limit));
-                        }
-                    }
-                    return Poll::Pending;
-                }
-                Phase::Stopping(stop) => {
-                    self.phase = Phase::Done;
-                    return Poll::Ready(Step::Stop(stop));
-                }
-                Phase::Done => return Poll::Ready(Step::Done),
+            }
+        };
+        self.in_flight = Some(in_flight);
+        let Some(request) = slot.request.as_mut().as_pin_mut() else {
+            self.in_flight = None;
+            self.gate.finish();
+            return Poll::Ready(Step::Done);
+        };
+        if let Poll::Ready(output) = request.poll(cx) {
+            slot.request.set(None);
+            self.in_flight = None;
+            return Poll::Ready(Step::Output(output));
+        }
+        if let Some((limit, ends)) = in_flight.limit {
+            if !in_flight.armed {
+                slot.timer.as_mut().reset(ends);
+                self.in_flight = Some(InFlight {
+                    armed: true,
+                    ..in_flight
+                });
+            }
+            if slot.timer.poll(cx).is_ready() {
+                // Dropping the future cancels the request.
+                slot.request.set(None);
+                self.in_flight = None;
+                return Poll::Ready(Step::TimedOut(limit));
             }
         }
+        Poll::Pending
     }
 
     /// Plans the next request at `at` (capped at the deadline), or the stop
     /// that the deadline or the attempt limit calls for.
     #[inline]
     pub(crate) fn plan(&mut self, now: Instant, at: Instant) {
-        let plan = self.schedule.plan(now, at);
-        self.trace.plan(&self.schedule, now, plan);
-        match plan {
-            Plan::Stop(stop) => self.phase = Phase::Stopping(stop),
-            Plan::Now => self.phase = Phase::Yield,
-            Plan::At(at) => match self.slot.as_mut() {
-                Some(slot) => {
-                    slot.as_mut().project().timer.reset(at);
-                    self.wait_began = self.schedule.counting().then_some(now);
-                    self.phase = Phase::Waiting;
-                }
-                // Unreachable in practice: the slot exists once a request ran.
-                None => self.phase = Phase::Fresh,
-            },
+        match self.slot.as_mut() {
+            Some(slot) => {
+                let timer = slot.as_mut().project().timer;
+                self.gate.plan(&mut self.schedule, now, at, timer);
+            }
+            // Unreachable in practice: the slot exists once a request ran.
+            None => self.gate.finish(),
         }
     }
 
@@ -244,7 +163,7 @@ impl<Fut: Future> Driver<Fut> {
     #[inline]
     pub(crate) fn succeeded(&mut self, hint: Option<Duration>) {
         let now = Instant::now();
-        self.last_now = Some(now);
+        self.gate.note_now(now);
         let at = self.schedule.after_success(now, hint);
         self.plan(now, at);
     }
@@ -315,7 +234,8 @@ impl<Fut: Future> Driver<Fut> {
 
     /// Ends the poller: the strategy yields its last item, then `None`.
     pub(crate) fn finish(&mut self) {
-        self.phase = Phase::Done;
+        self.gate.finish();
+        self.in_flight = None;
         if let Some(slot) = self.slot.as_mut() {
             slot.as_mut().project().request.set(None);
         }

@@ -48,6 +48,7 @@ mod driver;
 mod erased;
 mod error;
 mod fallback;
+mod gate;
 mod hooks;
 #[cfg(feature = "hub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]

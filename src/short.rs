@@ -104,7 +104,8 @@ where
             fetch,
             driver: {
                 let mut driver = Driver::new(Schedule::new(config), "short");
-                driver.start_clock = false;
+                // ShortPoll reads no start time of its own.
+                driver.gate.reuse_clock = true;
                 driver
             },
             hooks: Hooks::default(),

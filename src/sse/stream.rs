@@ -13,8 +13,9 @@ use tokio::time::{Instant, Sleep};
 
 use super::{Event, Parser};
 use crate::builder::shared_setters;
+use crate::gate::{Gate, Gated};
 use crate::hooks::Hooks;
-use crate::schedule::{Config, Disconnect, Pacing, Plan, Schedule, Stop, later};
+use crate::schedule::{Config, Disconnect, Pacing, Schedule, later};
 use crate::{Checkpoint, Error, Jitter};
 
 /// Default reconnection time until the server sends `retry` (as browsers).
@@ -33,22 +34,16 @@ pin_project! {
     }
 }
 
+/// The connection, once the gate has let a connect through.
 #[derive(Clone, Copy, Debug)]
-enum Phase {
-    Fresh,
-    Ready,
-    Yield,
-    Waiting,
-    Connecting {
-        limit: Option<Duration>,
-    },
+enum Conn {
+    /// No connection: the gate decides when to connect.
+    Idle,
+    /// Connecting; `limit` is the connect timeout.
+    Connecting { limit: Option<Duration> },
     /// Reading the body; `timer` is whether the timer is armed (deadline or
     /// idle timeout).
-    Streaming {
-        timer: bool,
-    },
-    Stopping(Stop),
-    Done,
+    Streaming { timer: bool },
 }
 
 /// Server-Sent Events as a [`Poller`](crate::Poller) of [`Event`]s: one long
@@ -119,7 +114,8 @@ pub struct SseStream<F, Fut: TryFuture, B> {
     hooks: Hooks<Event, Fut::Error>,
     parser: Parser,
     slot: Option<Pin<Box<Slot<Fut, B>>>>,
-    phase: Phase,
+    gate: Gate,
+    conn: Conn,
     reconnect_time: Duration,
     idle_timeout: Option<Duration>,
     /// When the current connection last received bytes.
@@ -129,16 +125,11 @@ pub struct SseStream<F, Fut: TryFuture, B> {
     /// An event refused for its size: yielded once the events queued before
     /// it are out, then the stream ends.
     refused: Option<super::Error>,
-    /// When the current wait began (for the user's stats).
-    wait_began: Option<Instant>,
     /// The id of the last event handed to the caller (a reused buffer): the
     /// parser's committed id can be ahead of it while events wait in its queue.
     delivered_id: String,
     /// Whether this stream has opened a connection (to count reconnects).
     connected: bool,
-    /// The next connection already holds its slot in the shared budget.
-    admitted: bool,
-    trace: crate::trace::Trace,
 }
 
 // The connect function is only called through `&mut`; the futures and the
@@ -149,7 +140,8 @@ impl<F, Fut: TryFuture, B> fmt::Debug for SseStream<F, Fut, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseStream")
             .field("connect", &std::any::type_name::<F>())
-            .field("phase", &self.phase)
+            .field("gate", &self.gate)
+            .field("conn", &self.conn)
             .field("last_event_id", &self.parser.last_event_id())
             .field("retry", &self.parser.retry())
             .finish_non_exhaustive()
@@ -173,17 +165,15 @@ where
             hooks: Hooks::default(),
             parser: Parser::new(),
             slot: None,
-            phase: Phase::Fresh,
+            gate: Gate::new("sse"),
+            conn: Conn::Idle,
             reconnect_time: RECONNECT,
             idle_timeout: None,
             last_bytes: Instant::now(),
             delivered: false,
             refused: None,
-            wait_began: None,
             delivered_id: String::new(),
             connected: false,
-            admitted: false,
-            trace: crate::trace::Trace::new("sse"),
         }
     }
 
@@ -267,6 +257,7 @@ where
     /// (`Some(Ok(timeout))`): plan the reconnect, or the error that ends it.
     fn disconnected(&mut self, why: Option<Result<Duration, E>>) -> Option<Error<E>> {
         self.parser.finish();
+        self.conn = Conn::Idle;
         if let Some(slot) = self.slot.as_mut() {
             let mut slot = slot.as_mut().project();
             slot.connecting.set(None);
@@ -275,7 +266,7 @@ where
         let now = Instant::now();
         if let (Some(Ok(_)), Err(stop)) = (&why, self.schedule.check_deadline(now)) {
             // A connect cut by the deadline's grace: that is the deadline passing.
-            self.phase = Phase::Stopping(stop);
+            self.gate.stop(stop);
             return None;
         }
         let base = self.reconnection_time();
@@ -291,51 +282,27 @@ where
             ),
             Some(Err(e)) => {
                 if !self.hooks.is_transient(&e) {
-                    self.phase = Phase::Done;
+                    self.gate.finish();
                     return Some(Error::Fetch(e));
                 }
                 let hint = self.hooks.retry_after(&e);
                 (Disconnect::Failed { hint }, Some(Error::Fetch(e)))
             }
         };
-        self.trace.reconnect(&self.schedule, self.delivered);
+        self.gate.trace.reconnect(&self.schedule, self.delivered);
         let Some(at) = self.schedule.after_disconnect(now, base, how) else {
-            self.phase = Phase::Done;
+            self.gate.finish();
             return error;
         };
-        let plan = self.schedule.plan(now, at);
-        self.trace.plan(&self.schedule, now, plan);
-        self.phase = match plan {
-            Plan::Stop(stop) => Phase::Stopping(stop),
-            Plan::Now => Phase::Yield,
-            Plan::At(at) => match self.slot.as_mut() {
-                Some(slot) => {
-                    slot.as_mut().project().timer.reset(at);
-                    self.wait_began = self.schedule.counting().then_some(now);
-                    Phase::Waiting
-                }
-                None => Phase::Ready,
-            },
-        };
-        None
-    }
-
-    /// Arms the timer for the nearer of the deadline and the idle check;
-    /// returns whether it is armed.
-    fn arm_stream_timer(&mut self, now: Instant) -> bool {
-        let idle = self.idle_timeout.map(|d| later(self.last_bytes, d));
-        let deadline = self.schedule.remaining(now).map(|left| later(now, left));
-        let at = match (idle, deadline) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => match a.or(b) {
-                Some(at) => at,
-                None => return false,
-            },
-        };
-        if let Some(slot) = self.slot.as_mut() {
-            slot.as_mut().project().timer.reset(at);
+        match self.slot.as_mut() {
+            Some(slot) => {
+                let timer = slot.as_mut().project().timer;
+                self.gate.plan(&mut self.schedule, now, at, timer);
+            }
+            // Unreachable in practice: the slot exists once a connection ran.
+            None => self.gate.finish(),
         }
-        true
+        None
     }
 }
 
@@ -350,7 +317,7 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let _entered = this.trace.enter(&this.schedule);
+        let _entered = this.gate.trace.enter(&this.schedule);
         loop {
             if let Some(event) = this.parser.next_event() {
                 if !this.delivered {
@@ -364,84 +331,43 @@ where
             if let Some(e) = this.refused.take() {
                 return Poll::Ready(Some(Err(Error::Sse(e))));
             }
-            match this.phase {
-                Phase::Fresh => {
-                    let now = Instant::now();
-                    if !this.schedule.started() {
-                        this.schedule.start(now);
-                    }
-                    if this.slot.is_none() {
-                        this.slot = Some(Box::pin(Slot {
-                            timer: tokio::time::sleep_until(now),
-                            connecting: None,
-                            body: None,
-                        }));
-                    }
-                    this.phase = Phase::Ready;
-                }
-                Phase::Yield => {
-                    this.phase = Phase::Ready;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                Phase::Waiting => {
-                    let Some(slot) = this.slot.as_mut() else {
-                        this.phase = Phase::Fresh;
-                        continue;
+            let slot = this.slot.get_or_insert_with(|| {
+                Box::pin(Slot {
+                    timer: tokio::time::sleep_until(Instant::now()),
+                    connecting: None,
+                    body: None,
+                })
+            });
+            let mut slot = slot.as_mut().project();
+            match this.conn {
+                Conn::Idle => {
+                    let gated = this
+                        .gate
+                        .poll_open(cx, &mut this.schedule, slot.timer.as_mut());
+                    let now = match ready!(gated) {
+                        Gated::Go(now) => now,
+                        Gated::Stop(stop) => return Poll::Ready(Some(Err(stop.into_error()))),
+                        Gated::Done => return Poll::Ready(None),
                     };
-                    ready!(slot.as_mut().project().timer.poll(cx));
-                    if let Some(began) = this.wait_began.take() {
-                        this.schedule
-                            .waited(Instant::now().saturating_duration_since(began));
-                    }
-                    this.phase = Phase::Ready;
-                }
-                Phase::Ready => {
-                    let now = Instant::now();
-                    if !std::mem::replace(&mut this.admitted, true) {
-                        let at = this.schedule.admit(now);
-                        if at > now {
-                            // The shared budget is spent: wait for our slot.
-                            this.trace.plan(&this.schedule, now, Plan::At(at));
-                            if let Some(slot) = this.slot.as_mut() {
-                                slot.as_mut().project().timer.reset(at);
-                            }
-                            this.wait_began = this.schedule.counting().then_some(now);
-                            this.phase = Phase::Waiting;
-                            continue;
-                        }
-                    }
-                    this.admitted = false;
                     if std::mem::replace(&mut this.connected, true) {
                         if let Some(stats) = &this.schedule.config.stats {
                             stats.reconnect();
                         }
                     }
-                    this.schedule.attempt(now);
-                    this.trace.attempt(&this.schedule);
-                    let resume = this.resume_id();
+                    let id = this.parser.last_event_id();
+                    let resume = (!id.is_empty()).then(|| id.to_owned());
                     let limit = this
                         .schedule
                         .request_limit(now, this.schedule.config.attempt_timeout);
-                    let Some(slot) = this.slot.as_mut() else {
-                        this.phase = Phase::Fresh;
-                        continue;
-                    };
-                    let mut slot = slot.as_mut().project();
                     slot.connecting.set(Some((this.connect)(resume)));
                     if let Some(limit) = limit {
                         slot.timer.reset(later(now, limit));
                     }
-                    this.phase = Phase::Connecting { limit };
+                    this.conn = Conn::Connecting { limit };
                 }
-                Phase::Connecting { limit } => {
-                    let Some(slot) = this.slot.as_mut() else {
-                        this.phase = Phase::Done;
-                        continue;
-                    };
-                    let mut slot = slot.as_mut().project();
+                Conn::Connecting { limit } => {
                     let Some(connecting) = slot.connecting.as_mut().as_pin_mut() else {
-                        this.phase = Phase::Ready;
+                        this.conn = Conn::Idle;
                         continue;
                     };
                     let outcome = match connecting.poll(cx) {
@@ -461,8 +387,14 @@ where
                             let now = Instant::now();
                             this.last_bytes = now;
                             this.delivered = false;
-                            let timer = this.arm_stream_timer(now);
-                            this.phase = Phase::Streaming { timer };
+                            let timer = stream_timer(
+                                this.idle_timeout,
+                                this.last_bytes,
+                                &this.schedule,
+                                slot.timer,
+                                now,
+                            );
+                            this.conn = Conn::Streaming { timer };
                         }
                         Err(why) => {
                             if let Some(e) = this.disconnected(why) {
@@ -471,14 +403,9 @@ where
                         }
                     }
                 }
-                Phase::Streaming { timer } => {
-                    let Some(slot) = this.slot.as_mut() else {
-                        this.phase = Phase::Done;
-                        continue;
-                    };
-                    let mut slot = slot.as_mut().project();
+                Conn::Streaming { timer } => {
                     let Some(body) = slot.body.as_mut().as_pin_mut() else {
-                        this.phase = Phase::Ready;
+                        this.conn = Conn::Idle;
                         continue;
                     };
                     match body.poll_next(cx) {
@@ -490,8 +417,9 @@ where
                             if let Err(e) = this.parser.feed(chunk) {
                                 // The events complete in this chunk still go
                                 // out first; then the error ends the stream.
-                                this.phase = Phase::Done;
                                 slot.body.set(None);
+                                this.conn = Conn::Idle;
+                                this.gate.finish();
                                 this.refused = Some(e);
                             }
                         }
@@ -512,7 +440,8 @@ where
                             let now = Instant::now();
                             if let Err(stop) = this.schedule.check_deadline(now) {
                                 slot.body.set(None);
-                                this.phase = Phase::Done;
+                                this.conn = Conn::Idle;
+                                this.gate.finish();
                                 return Poll::Ready(Some(Err(stop.into_error())));
                             }
                             let idle = this
@@ -524,18 +453,41 @@ where
                                     return Poll::Ready(Some(Err(e)));
                                 }
                             } else {
-                                let timer = this.arm_stream_timer(now);
-                                this.phase = Phase::Streaming { timer };
+                                let timer = stream_timer(
+                                    this.idle_timeout,
+                                    this.last_bytes,
+                                    &this.schedule,
+                                    slot.timer,
+                                    now,
+                                );
+                                this.conn = Conn::Streaming { timer };
                             }
                         }
                     }
                 }
-                Phase::Stopping(stop) => {
-                    this.phase = Phase::Done;
-                    return Poll::Ready(Some(Err(stop.into_error())));
-                }
-                Phase::Done => return Poll::Ready(None),
             }
         }
     }
+}
+
+/// Arms the timer for the nearer of the deadline and the idle check while a
+/// body is read; returns whether it is armed.
+fn stream_timer(
+    idle_timeout: Option<Duration>,
+    last_bytes: Instant,
+    schedule: &Schedule,
+    timer: Pin<&mut Sleep>,
+    now: Instant,
+) -> bool {
+    let idle = idle_timeout.map(|d| later(last_bytes, d));
+    let deadline = schedule.remaining(now).map(|left| later(now, left));
+    let at = match (idle, deadline) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => match a.or(b) {
+            Some(at) => at,
+            None => return false,
+        },
+    };
+    timer.reset(at);
+    true
 }

@@ -1,0 +1,175 @@
+//! [`Gate`]: everything before a request starts, shared by every strategy.
+//!
+//! A poller's life alternates between the gate (the first poll, waiting for
+//! the planned instant on the timer or with a yield, admission by a shared
+//! budget, the stop a plan calls for) and its own work (a request in flight
+//! for ShortPoll and LongPoll, a connection for SseStream). The gate owns the
+//! first half once for all of them; the strategy owns the timer and lends it.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::time::{Instant, Sleep};
+
+use crate::schedule::{Plan, Schedule, Stop};
+use crate::trace::Trace;
+
+/// Where the gate is between polls.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Not polled yet: the clock starts at the first poll.
+    Fresh,
+    /// The next request may start now (once the budget admits it).
+    Ready,
+    /// A zero delay: yield to the runtime once, then start.
+    Yield,
+    /// Sleeping on the timer until the next request.
+    Waiting,
+    /// A request is under way: the strategy is in control.
+    Open,
+    /// Polling must stop with this error on the next poll.
+    Stopping(Stop),
+    /// The poller has ended.
+    Done,
+}
+
+/// What [`Gate::poll_open`] lets through.
+#[derive(Debug)]
+pub(crate) enum Gated {
+    /// Start the next request now (the instant is `now`).
+    Go(Instant),
+    /// Stop with this error (deadline or attempt limit).
+    Stop(Stop),
+    /// The poller has ended: yield `None`.
+    Done,
+}
+
+/// The waiting half of a poller.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    phase: Phase,
+    /// When the current wait began (for the user's stats).
+    wait_began: Option<Instant>,
+    /// The next request already holds its slot in the shared budget.
+    admitted: bool,
+    /// The strategy never reads the request's start time, so the clock read
+    /// at the end of the last response can stand in for it.
+    pub(crate) reuse_clock: bool,
+    /// The last clock read, at the end of the last response.
+    last_now: Option<Instant>,
+    pub(crate) trace: Trace,
+}
+
+impl Gate {
+    pub(crate) fn new(strategy: &'static str) -> Self {
+        Gate {
+            phase: Phase::Fresh,
+            wait_began: None,
+            admitted: false,
+            reuse_clock: false,
+            last_now: None,
+            trace: Trace::new(strategy),
+        }
+    }
+
+    /// Waits until the next request may start, and counts it as started.
+    pub(crate) fn poll_open(
+        &mut self,
+        cx: &mut Context<'_>,
+        schedule: &mut Schedule,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Poll<Gated> {
+        loop {
+            match self.phase {
+                Phase::Fresh => {
+                    if !schedule.started() {
+                        schedule.start(Instant::now());
+                    }
+                    self.phase = Phase::Ready;
+                }
+                Phase::Yield => {
+                    // A zero delay sets no timer, but a fetch that is always
+                    // ready must not starve the other tasks on this worker.
+                    self.phase = Phase::Ready;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Phase::Waiting => {
+                    ready!(timer.as_mut().poll(cx));
+                    if let Some(began) = self.wait_began.take() {
+                        schedule.waited(Instant::now().saturating_duration_since(began));
+                    }
+                    self.phase = Phase::Ready;
+                }
+                Phase::Ready => {
+                    let now = match self.last_now.take() {
+                        Some(last) if self.reuse_clock && !schedule.needs_start_clock() => last,
+                        _ => Instant::now(),
+                    };
+                    if !std::mem::replace(&mut self.admitted, true) {
+                        let at = schedule.admit(now);
+                        if at > now {
+                            // The shared budget is spent: wait for our slot.
+                            self.trace.plan(schedule, now, Plan::At(at));
+                            self.sleep(schedule, now, at, timer.as_mut());
+                            continue;
+                        }
+                    }
+                    self.admitted = false;
+                    schedule.attempt(now);
+                    self.trace.attempt(schedule);
+                    self.phase = Phase::Open;
+                    return Poll::Ready(Gated::Go(now));
+                }
+                // Polled while the strategy's request is under way: nothing
+                // to wait for here (the strategy should not do this).
+                Phase::Open => return Poll::Ready(Gated::Go(Instant::now())),
+                Phase::Stopping(stop) => {
+                    self.phase = Phase::Done;
+                    return Poll::Ready(Gated::Stop(stop));
+                }
+                Phase::Done => return Poll::Ready(Gated::Done),
+            }
+        }
+    }
+
+    /// Plans the next request at `at` (capped at the deadline), or the stop
+    /// that the deadline or the attempt limit calls for.
+    #[inline]
+    pub(crate) fn plan(
+        &mut self,
+        schedule: &mut Schedule,
+        now: Instant,
+        at: Instant,
+        timer: Pin<&mut Sleep>,
+    ) {
+        let plan = schedule.plan(now, at);
+        self.trace.plan(schedule, now, plan);
+        match plan {
+            Plan::Stop(stop) => self.phase = Phase::Stopping(stop),
+            Plan::Now => self.phase = Phase::Yield,
+            Plan::At(at) => self.sleep(schedule, now, at, timer),
+        }
+    }
+
+    fn sleep(&mut self, schedule: &Schedule, now: Instant, at: Instant, timer: Pin<&mut Sleep>) {
+        timer.reset(at);
+        self.wait_began = schedule.counting().then_some(now);
+        self.phase = Phase::Waiting;
+    }
+
+    /// The clock read at the end of the last response (see `reuse_clock`).
+    pub(crate) fn note_now(&mut self, now: Instant) {
+        self.last_now = Some(now);
+    }
+
+    /// Stops at the next poll with `stop`.
+    pub(crate) fn stop(&mut self, stop: Stop) {
+        self.phase = Phase::Stopping(stop);
+    }
+
+    /// Ends the poller.
+    pub(crate) fn finish(&mut self) {
+        self.phase = Phase::Done;
+    }
+}
