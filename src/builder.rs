@@ -135,6 +135,16 @@ macro_rules! shared_setters {
             self
         }
 
+        /// Start jitter: the first request waits a random time, uniform in
+        /// `[0, max]`, so that pollers started together (a deploy, a burst of
+        /// new jobs) do not all ask at the same instant; jitter only spreads
+        /// the requests after the first. Default: none (the first request goes
+        /// out on the first poll).
+        pub fn stagger(mut self, max: std::time::Duration) -> Self {
+            self.parts().0.stagger = Some(max);
+            self
+        }
+
         /// Seeds the jitter, so that the same seed gives the same delays
         /// (for tests and simulations). Default: seeded from the process's
         /// random state, different for every poller.

@@ -82,8 +82,16 @@ impl Gate {
         loop {
             match self.phase {
                 Phase::Fresh => {
+                    let now = Instant::now();
                     if !schedule.started() {
-                        schedule.start(Instant::now());
+                        schedule.start(now);
+                    }
+                    let first = schedule.first_at(now);
+                    if first > now {
+                        // Start jitter: pollers started together spread their
+                        // first requests too.
+                        self.sleep(schedule, now, first, timer.as_mut());
+                        continue;
                     }
                     self.phase = Phase::Ready;
                 }

@@ -604,3 +604,29 @@ async fn try_map_status_ends_with_the_mapping_error() {
     assert!(poller.next().await.is_none());
     assert_eq!(log.count(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn stagger_spreads_the_first_requests_of_pollers_started_together() {
+    let log = Log::new();
+    let pollers = (0..100).map(|seed| {
+        let l = log.clone();
+        ShortPoll::new(move || {
+            l.hit();
+            std::future::ready(Ok::<_, ApiError>(()))
+        })
+        .stagger(secs(10))
+        .seed(seed)
+        .until(|_| true)
+    });
+    futures::future::join_all(pollers).await;
+    let firsts = log.times();
+    assert_eq!(firsts.len(), 100);
+    assert!(firsts.iter().all(|t| *t <= secs(10)));
+    // Spread over the whole window: no second holds more than a fifth of them.
+    let mut per_second = [0; 11];
+    for t in &firsts {
+        per_second[t.as_secs() as usize] += 1;
+    }
+    assert!(per_second.iter().all(|n| *n <= 20), "{per_second:?}");
+    assert!(firsts.iter().any(|t| *t >= secs(9)));
+}

@@ -57,6 +57,8 @@ pub(crate) struct Config {
     pub(crate) budget: Option<Budget>,
     /// Counters shared with the user.
     pub(crate) stats: Option<crate::Stats>,
+    /// The first request waits a random time up to this (start jitter).
+    pub(crate) stagger: Option<Duration>,
     /// The poller's name in traces.
     pub(crate) key: Option<String>,
 }
@@ -87,6 +89,7 @@ impl Config {
             adaptive: None,
             budget: None,
             stats: None,
+            stagger: None,
             key: None,
         }
     }
@@ -237,6 +240,18 @@ impl Schedule {
             .and_then(|t| now.checked_add(t.saturating_sub(self.carried)));
         // The first request pays for its token too.
         self.take_token(now);
+    }
+
+    /// When the first request may start: now, or a random time up to the
+    /// configured stagger later (never past the deadline).
+    pub(crate) fn first_at(&mut self, now: Instant) -> Instant {
+        match self.config.stagger {
+            Some(max) if !max.is_zero() => {
+                let delay = self.rng.between(Duration::ZERO, max);
+                self.cap(later(now, delay))
+            }
+            _ => now,
+        }
     }
 
     /// Whether [`start`](Self::start) ran.
