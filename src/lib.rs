@@ -32,6 +32,14 @@
 //! | [`LongPoll`] | the server can hold a request until a change (a cursor and a wait) |
 //! | [`SseStream`] | the server streams `text/event-stream` |
 //!
+//! Beyond one poller: [`Poller::until_stable`] and [`Poller::until_held`] for
+//! conditions that must hold steadily, [`ShortPoll::adaptive`] and
+//! [`ShortPoll::eta`] for pacing by change and progress, [`Fallback`] to move
+//! between transports, a shared request [`Budget`], [`Stats`] counters,
+//! [`Checkpoint`]s to survive a restart, [`BoxPoller`] and [`Fetch`] to choose
+//! a transport at run time, and (feature `hub`) a `Hub` where many waiters
+//! share one poller per resource.
+//!
 //! The README has the guide; every item below has its own examples.
 #![forbid(unsafe_code)]
 #![warn(
