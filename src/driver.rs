@@ -1,7 +1,8 @@
 //! The waiting → requesting loop shared by the request/response strategies.
 //!
-//! [`Driver`] owns the schedule, one timer and the slot for the request in
-//! flight. Both live in a single heap block allocated on the first poll and
+//! [`Driver`] owns the schedule, the [`Gate`] that decides when the next
+//! request may start, one timer and the slot for the request in flight. The
+//! timer and the request live in a single heap block allocated on the first poll and
 //! reused for the poller's whole life: a new request is written into the slot
 //! with `Pin::set` and the timer is `reset`, so the static path allocates
 //! nothing per poll, and the poller is `Unpin` whatever the user's future is
