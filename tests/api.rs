@@ -192,3 +192,41 @@ async fn any_backoff_crate_policy_can_space_retries() {
         .await;
     assert!(matches!(r, Err(Error::Fetch(ApiError::NotFound))));
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_provided_method_resolves_with_all_stream_extension_traits_in_scope() {
+    #[allow(unused_imports)]
+    use futures::{StreamExt as _, TryStreamExt as _};
+    #[allow(unused_imports)]
+    use tokio_stream::StreamExt as _;
+
+    let poller = || ShortPoll::new(|| async { Ok::<u8, ApiError>(3) });
+    assert_eq!(poller().until(|n| *n == 3).await.unwrap(), 3);
+    assert_eq!(poller().until_stable(2, |n| *n == 3).await.unwrap(), 3);
+    assert_eq!(poller().until_held(secs(1), |n| *n == 3).await.unwrap(), 3);
+    assert_eq!(poller().changes().until(|n| *n == 3).await.unwrap(), 3);
+    assert_eq!(
+        poller()
+            .map_status(u32::from)
+            .until(|n| *n == 3)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        poller()
+            .try_map_status(Ok)
+            .until(|n| *n == 3)
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(matches!(
+        poller()
+            .fail_with(|_| Some(ApiError::NotFound))
+            .until(|_| true)
+            .await,
+        Err(Error::Failed(ApiError::NotFound))
+    ));
+    assert_eq!(poller().boxed_poller().until(|n| *n == 3).await.unwrap(), 3);
+}
