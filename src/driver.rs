@@ -224,15 +224,6 @@ impl<Fut: Future> Driver<Fut> {
         }
     }
 
-    /// The poller's progress, with the strategy's resume position.
-    pub(crate) fn checkpoint<C>(&self, cursor: Option<C>) -> crate::Checkpoint<C> {
-        crate::Checkpoint {
-            attempts: self.schedule.attempts(),
-            elapsed: self.schedule.elapsed(Instant::now()),
-            cursor,
-        }
-    }
-
     /// Ends the poller: the strategy yields its last item, then `None`.
     pub(crate) fn finish(&mut self) {
         self.gate.finish();

@@ -208,7 +208,7 @@ where
     /// Where this wait stands (requests made, time spent), to
     /// [`resume`](Self::resume) it after a restart.
     pub fn checkpoint(&self) -> Checkpoint {
-        self.driver.checkpoint(None)
+        self.driver.schedule.checkpoint(None)
     }
 
     /// Goes on from a [`Checkpoint`]: the requests made and the time spent

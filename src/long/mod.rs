@@ -174,7 +174,7 @@ where
     /// Where this wait stands (requests made, time spent, the cursor), to
     /// [`resume`](Self::resume) it after a restart.
     pub fn checkpoint(&self) -> Checkpoint<C> {
-        self.driver.checkpoint(self.cursor.clone())
+        self.driver.schedule.checkpoint(self.cursor.clone())
     }
 
     /// Goes on from a [`Checkpoint`]: from its cursor, with the requests made

@@ -295,6 +295,15 @@ impl Schedule {
         here.saturating_add(self.carried)
     }
 
+    /// Where the wait stands now, with the strategy's resume position.
+    pub(crate) fn checkpoint<C>(&self, cursor: Option<C>) -> crate::Checkpoint<C> {
+        crate::Checkpoint {
+            attempts: self.attempts,
+            elapsed: self.elapsed(Instant::now()),
+            cursor,
+        }
+    }
+
     /// Goes on from a checkpoint: the attempts made and the time spent count
     /// toward the limits as if the wait had never stopped.
     pub(crate) fn resume(&mut self, attempts: u32, elapsed: Duration) {

@@ -213,13 +213,9 @@ where
         let cursor = if self.parser.has_events() {
             (!self.delivered_id.is_empty()).then(|| self.delivered_id.clone())
         } else {
-            self.resume_id()
+            resume_id(&self.parser)
         };
-        Checkpoint {
-            attempts: self.schedule.attempts(),
-            elapsed: self.schedule.elapsed(Instant::now()),
-            cursor,
-        }
+        self.schedule.checkpoint(cursor)
     }
 
     /// Goes on from a [`Checkpoint`]: after its last event id, with the
@@ -238,12 +234,6 @@ where
 
     fn parts(&mut self) -> (&mut Config, &mut Hooks<Event, E>) {
         (&mut self.schedule.config, &mut self.hooks)
-    }
-
-    /// The id to resume from, `None` while there is none.
-    fn resume_id(&self) -> Option<String> {
-        let id = self.parser.last_event_id();
-        (!id.is_empty()).then(|| id.to_owned())
     }
 
     /// The reconnection time in force: the server's, clamped, or the default.
@@ -354,8 +344,7 @@ where
                             stats.reconnect();
                         }
                     }
-                    let id = this.parser.last_event_id();
-                    let resume = (!id.is_empty()).then(|| id.to_owned());
+                    let resume = resume_id(&this.parser);
                     let limit = this
                         .schedule
                         .request_limit(now, this.schedule.config.attempt_timeout);
@@ -490,4 +479,11 @@ fn stream_timer(
     };
     timer.reset(at);
     true
+}
+
+/// The id to resume from (the committed last event id), `None` while there is
+/// none: the spec sends no `Last-Event-ID` for an empty id.
+fn resume_id(parser: &Parser) -> Option<String> {
+    let id = parser.last_event_id();
+    (!id.is_empty()).then(|| id.to_owned())
 }
