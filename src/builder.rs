@@ -52,7 +52,7 @@ macro_rules! shared_setters {
         /// permanent error is mishandled.
         pub fn retry_if(
             mut self,
-            is_transient: impl FnMut(&$error) -> bool + Send + Sync + 'static,
+            is_transient: impl FnMut(&$error) -> bool + Send + 'static,
         ) -> Self {
             self.parts().1.set_retry_if(is_transient);
             self
@@ -72,7 +72,7 @@ macro_rules! shared_setters {
         #[cfg_attr(docsrs, doc(cfg(feature = "backoff")))]
         pub fn backoff_policy(
             mut self,
-            policy: impl backoff::backoff::Backoff + Send + Sync + 'static,
+            policy: impl backoff::backoff::Backoff + Send + 'static,
         ) -> Self {
             self.parts().0.retry = crate::schedule::RetryPolicy::External(
                 crate::schedule::ExternalBackoff(Box::new(policy)),
@@ -86,7 +86,7 @@ macro_rules! shared_setters {
         /// [`hint_bounds`](Self::hint_bounds).
         pub fn poll_after(
             mut self,
-            hint: impl FnMut(&$status) -> Option<std::time::Duration> + Send + Sync + 'static,
+            hint: impl FnMut(&$status) -> Option<std::time::Duration> + Send + 'static,
         ) -> Self {
             self.parts().1.set_poll_after(hint);
             self
@@ -98,7 +98,7 @@ macro_rules! shared_setters {
         /// toward the retry limit.
         pub fn retry_after(
             mut self,
-            hint: impl FnMut(&$error) -> Option<std::time::Duration> + Send + Sync + 'static,
+            hint: impl FnMut(&$error) -> Option<std::time::Duration> + Send + 'static,
         ) -> Self {
             self.parts().1.set_retry_after(hint);
             self

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-type Classify<E> = Box<dyn FnMut(&E) -> bool + Send + Sync>;
-type Hint<T> = Box<dyn FnMut(&T) -> Option<Duration> + Send + Sync>;
-type Changed<S> = Box<dyn FnMut(&S) -> bool + Send + Sync>;
+type Classify<E> = Box<dyn FnMut(&E) -> bool + Send>;
+type Hint<T> = Box<dyn FnMut(&T) -> Option<Duration> + Send>;
+type Changed<S> = Box<dyn FnMut(&S) -> bool + Send>;
 
 /// Which errors are transient, and what the server hinted about the next request.
 ///
@@ -14,6 +14,7 @@ type Changed<S> = Box<dyn FnMut(&S) -> bool + Send + Sync>;
 /// per poll, and a dynamic call per response is noise beside a network request.
 pub(crate) struct Hooks<S, E> {
     retry_if: Option<Classify<E>>,
+    stop_if: Option<Classify<E>>,
     poll_after: Option<Hint<S>>,
     retry_after: Option<Hint<E>>,
     changed: Option<Changed<S>>,
@@ -24,6 +25,7 @@ impl<S, E> Default for Hooks<S, E> {
     fn default() -> Self {
         Hooks {
             retry_if: None,
+            stop_if: None,
             poll_after: None,
             retry_after: None,
             changed: None,
@@ -36,6 +38,7 @@ impl<S, E> fmt::Debug for Hooks<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hooks")
             .field("retry_if", &self.retry_if.is_some())
+            .field("stop_if", &self.stop_if.is_some())
             .field("poll_after", &self.poll_after.is_some())
             .field("retry_after", &self.retry_after.is_some())
             .field("changed", &self.changed.is_some())
@@ -45,20 +48,24 @@ impl<S, E> fmt::Debug for Hooks<S, E> {
 }
 
 impl<S, E> Hooks<S, E> {
-    pub(crate) fn set_retry_if(&mut self, f: impl FnMut(&E) -> bool + Send + Sync + 'static) {
+    pub(crate) fn set_retry_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {
         self.retry_if = Some(Box::new(f));
+    }
+
+    pub(crate) fn set_stop_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {
+        self.stop_if = Some(Box::new(f));
     }
 
     pub(crate) fn set_poll_after(
         &mut self,
-        f: impl FnMut(&S) -> Option<Duration> + Send + Sync + 'static,
+        f: impl FnMut(&S) -> Option<Duration> + Send + 'static,
     ) {
         self.poll_after = Some(Box::new(f));
     }
 
     pub(crate) fn set_retry_after(
         &mut self,
-        f: impl FnMut(&E) -> Option<Duration> + Send + Sync + 'static,
+        f: impl FnMut(&E) -> Option<Duration> + Send + 'static,
     ) {
         self.retry_after = Some(Box::new(f));
     }
@@ -66,7 +73,7 @@ impl<S, E> Hooks<S, E> {
     /// Tracks changes between statuses (adaptive pacing).
     pub(crate) fn track_changes(&mut self)
     where
-        S: PartialEq + Clone + Send + Sync + 'static,
+        S: PartialEq + Clone + Send + 'static,
     {
         let mut last: Option<S> = None;
         self.changed = Some(Box::new(move |s: &S| {
@@ -81,7 +88,7 @@ impl<S, E> Hooks<S, E> {
 
     pub(crate) fn set_eta(
         &mut self,
-        f: impl FnMut(&S) -> Option<Duration> + Send + Sync + 'static,
+        f: impl FnMut(&S) -> Option<Duration> + Send + 'static,
     ) {
         self.eta = Some(Box::new(f));
     }
@@ -98,6 +105,11 @@ impl<S, E> Hooks<S, E> {
     /// transient: the retry limit still ends a permanent one.
     pub(crate) fn is_transient(&mut self, e: &E) -> bool {
         self.retry_if.as_mut().is_none_or(|f| f(e))
+    }
+
+    /// Whether `e` is the server asking the client to stop (an SSE 204).
+    pub(crate) fn is_stop(&mut self, e: &E) -> bool {
+        self.stop_if.as_mut().is_some_and(|f| f(e))
     }
 
     /// The server's "ask again in" after a success.

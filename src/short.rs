@@ -159,7 +159,7 @@ where
     /// ```
     pub fn adaptive(mut self, floor: Duration, cap: Duration) -> Self
     where
-        S: PartialEq + Clone + Send + Sync + 'static,
+        S: PartialEq + Clone + Send + 'static,
     {
         // A zero floor would let the interval halve to zero and never grow
         // back (half of zero is zero): 1 ms is the least it may shrink to.
@@ -198,7 +198,7 @@ where
     /// assert_eq!(start.elapsed(), Duration::from_secs(40));
     /// # }
     /// ```
-    pub fn eta(mut self, eta: impl FnMut(&S) -> Option<Duration> + Send + Sync + 'static) -> Self {
+    pub fn eta(mut self, eta: impl FnMut(&S) -> Option<Duration> + Send + 'static) -> Self {
         self.hooks.set_eta(eta);
         self
     }

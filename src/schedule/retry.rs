@@ -64,7 +64,7 @@ impl RetryPolicy {
 
 /// A user's `backoff::backoff::Backoff`, boxed once at configuration time.
 #[cfg(feature = "backoff")]
-pub(crate) struct ExternalBackoff(pub(crate) Box<dyn backoff::backoff::Backoff + Send + Sync>);
+pub(crate) struct ExternalBackoff(pub(crate) Box<dyn backoff::backoff::Backoff + Send>);
 
 #[cfg(feature = "backoff")]
 impl std::fmt::Debug for ExternalBackoff {

@@ -192,6 +192,35 @@ where
         self
     }
 
+    /// Which errors of `connect` mean "the server asked the client to stop"
+    /// (the spec's HTTP 204 No Content): the stream then ends cleanly, with
+    /// `None` and no error, and never reconnects. `until` on it resolves to
+    /// [`Error::Ended`], as for any stream that ends. Checked before
+    /// [`retry_if`](Self::retry_if). Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use futures::StreamExt;
+    /// use pollkit::SseStream;
+    ///
+    /// #[derive(Debug)]
+    /// enum ConnectError { NoContent, Status(u16) }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut events = SseStream::new(|_id: Option<String>| async {
+    ///         // A real connect maps a 204 answer to `NoContent`.
+    ///         Err::<futures::stream::Empty<Result<&[u8], ConnectError>>, _>(ConnectError::NoContent)
+    ///     })
+    ///     .stop_if(|e| matches!(e, ConnectError::NoContent));
+    /// assert!(events.next().await.is_none());
+    /// # }
+    /// ```
+    pub fn stop_if(mut self, is_stop: impl FnMut(&E) -> bool + Send + 'static) -> Self {
+        self.hooks.set_stop_if(is_stop);
+        self
+    }
+
     /// The maximum size of one event (and of one line). Default: 1 MiB.
     pub fn max_event_size(mut self, bytes: usize) -> Self {
         self.parser = std::mem::take(&mut self.parser).max_event_size(bytes);
@@ -271,6 +300,11 @@ where
                 }),
             ),
             Some(Err(e)) => {
+                if self.hooks.is_stop(&e) {
+                    // The server asked us to stop (HTTP 204): end cleanly.
+                    self.gate.finish();
+                    return None;
+                }
                 if !self.hooks.is_transient(&e) {
                     self.gate.finish();
                     return Some(Error::Fetch(e));
