@@ -75,7 +75,7 @@ macro_rules! shared_setters {
             policy: impl backoff::backoff::Backoff + Send + 'static,
         ) -> Self {
             self.parts().0.retry = crate::schedule::RetryPolicy::External(
-                crate::schedule::ExternalBackoff(Box::new(policy)),
+                crate::schedule::ExternalBackoff(crate::hooks::Exclusive::new(Box::new(policy))),
             );
             self
         }

@@ -1,11 +1,29 @@
 //! The user's classification and hint functions, shared by every strategy.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 type Classify<E> = Box<dyn FnMut(&E) -> bool + Send>;
 type Hint<T> = Box<dyn FnMut(&T) -> Option<Duration> + Send>;
 type Changed<S> = Box<dyn FnMut(&S) -> bool + Send>;
+
+/// A value only ever reached through `&mut`, so it is `Sync` whatever its
+/// contents are (like the unstable `std::sync::Exclusive`): the user's
+/// closures need only be `Send`, and a poller that holds them stays `Sync`.
+/// The mutex is never locked; `get_mut` costs nothing.
+pub(crate) struct Exclusive<T>(Mutex<T>);
+
+impl<T> Exclusive<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Exclusive(Mutex::new(value))
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        // Never locked, so never poisoned.
+        self.0.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// Which errors are transient, and what the server hinted about the next request.
 ///
@@ -13,6 +31,10 @@ type Changed<S> = Box<dyn FnMut(&S) -> bool + Send>;
 /// strategies' type signatures short (`ShortPoll<F, Fut>`), costs no allocation
 /// per poll, and a dynamic call per response is noise beside a network request.
 pub(crate) struct Hooks<S, E> {
+    fns: Exclusive<Fns<S, E>>,
+}
+
+struct Fns<S, E> {
     retry_if: Option<Classify<E>>,
     stop_if: Option<Classify<E>>,
     poll_after: Option<Hint<S>>,
@@ -24,50 +46,45 @@ pub(crate) struct Hooks<S, E> {
 impl<S, E> Default for Hooks<S, E> {
     fn default() -> Self {
         Hooks {
-            retry_if: None,
-            stop_if: None,
-            poll_after: None,
-            retry_after: None,
-            changed: None,
-            eta: None,
+            fns: Exclusive::new(Fns {
+                retry_if: None,
+                stop_if: None,
+                poll_after: None,
+                retry_after: None,
+                changed: None,
+                eta: None,
+            }),
         }
     }
 }
 
 impl<S, E> fmt::Debug for Hooks<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hooks")
-            .field("retry_if", &self.retry_if.is_some())
-            .field("stop_if", &self.stop_if.is_some())
-            .field("poll_after", &self.poll_after.is_some())
-            .field("retry_after", &self.retry_after.is_some())
-            .field("changed", &self.changed.is_some())
-            .field("eta", &self.eta.is_some())
-            .finish()
+        f.debug_struct("Hooks").finish_non_exhaustive()
     }
 }
 
 impl<S, E> Hooks<S, E> {
     pub(crate) fn set_retry_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {
-        self.retry_if = Some(Box::new(f));
+        self.fns.get_mut().retry_if = Some(Box::new(f));
     }
 
     pub(crate) fn set_stop_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {
-        self.stop_if = Some(Box::new(f));
+        self.fns.get_mut().stop_if = Some(Box::new(f));
     }
 
     pub(crate) fn set_poll_after(
         &mut self,
         f: impl FnMut(&S) -> Option<Duration> + Send + 'static,
     ) {
-        self.poll_after = Some(Box::new(f));
+        self.fns.get_mut().poll_after = Some(Box::new(f));
     }
 
     pub(crate) fn set_retry_after(
         &mut self,
         f: impl FnMut(&E) -> Option<Duration> + Send + 'static,
     ) {
-        self.retry_after = Some(Box::new(f));
+        self.fns.get_mut().retry_after = Some(Box::new(f));
     }
 
     /// Tracks changes between statuses (adaptive pacing).
@@ -76,7 +93,7 @@ impl<S, E> Hooks<S, E> {
         S: PartialEq + Clone + Send + 'static,
     {
         let mut last: Option<S> = None;
-        self.changed = Some(Box::new(move |s: &S| {
+        self.fns.get_mut().changed = Some(Box::new(move |s: &S| {
             // The first status is the starting point, not a change.
             let changed = last.as_ref().is_some_and(|last| last != s);
             if last.as_ref() != Some(s) {
@@ -86,39 +103,36 @@ impl<S, E> Hooks<S, E> {
         }));
     }
 
-    pub(crate) fn set_eta(
-        &mut self,
-        f: impl FnMut(&S) -> Option<Duration> + Send + 'static,
-    ) {
-        self.eta = Some(Box::new(f));
+    pub(crate) fn set_eta(&mut self, f: impl FnMut(&S) -> Option<Duration> + Send + 'static) {
+        self.fns.get_mut().eta = Some(Box::new(f));
     }
 
     /// For adaptive pacing: whether `s` differs from the status before, and
     /// the expected time left it reports. `None` when pacing is not adaptive.
     pub(crate) fn observe(&mut self, s: &S) -> Option<(bool, Option<Duration>)> {
-        let changed = self.changed.as_mut()?(s);
-        let eta = self.eta.as_mut().and_then(|f| f(s));
+        let changed = self.fns.get_mut().changed.as_mut()?(s);
+        let eta = self.fns.get_mut().eta.as_mut().and_then(|f| f(s));
         Some((changed, eta))
     }
 
     /// Whether `e` is worth retrying. Without `retry_if`, every error is
     /// transient: the retry limit still ends a permanent one.
     pub(crate) fn is_transient(&mut self, e: &E) -> bool {
-        self.retry_if.as_mut().is_none_or(|f| f(e))
+        self.fns.get_mut().retry_if.as_mut().is_none_or(|f| f(e))
     }
 
     /// Whether `e` is the server asking the client to stop (an SSE 204).
     pub(crate) fn is_stop(&mut self, e: &E) -> bool {
-        self.stop_if.as_mut().is_some_and(|f| f(e))
+        self.fns.get_mut().stop_if.as_mut().is_some_and(|f| f(e))
     }
 
     /// The server's "ask again in" after a success.
     pub(crate) fn poll_after(&mut self, s: &S) -> Option<Duration> {
-        self.poll_after.as_mut().and_then(|f| f(s))
+        self.fns.get_mut().poll_after.as_mut().and_then(|f| f(s))
     }
 
     /// The server's "retry after" on an error.
     pub(crate) fn retry_after(&mut self, e: &E) -> Option<Duration> {
-        self.retry_after.as_mut().and_then(|f| f(e))
+        self.fns.get_mut().retry_after.as_mut().and_then(|f| f(e))
     }
 }

@@ -31,7 +31,7 @@ impl RetryPolicy {
         match self {
             RetryPolicy::Builtin(b) => (step < b.retries()).then(|| b.draw(step, previous, rng)),
             #[cfg(feature = "backoff")]
-            RetryPolicy::External(x) => x.0.next_backoff(),
+            RetryPolicy::External(x) => x.0.get_mut().next_backoff(),
         }
     }
 
@@ -57,14 +57,16 @@ impl RetryPolicy {
     pub(crate) fn reset(&mut self) {
         #[cfg(feature = "backoff")]
         if let RetryPolicy::External(x) = self {
-            x.0.reset();
+            x.0.get_mut().reset();
         }
     }
 }
 
 /// A user's `backoff::backoff::Backoff`, boxed once at configuration time.
 #[cfg(feature = "backoff")]
-pub(crate) struct ExternalBackoff(pub(crate) Box<dyn backoff::backoff::Backoff + Send>);
+pub(crate) struct ExternalBackoff(
+    pub(crate) crate::hooks::Exclusive<Box<dyn backoff::backoff::Backoff + Send>>,
+);
 
 #[cfg(feature = "backoff")]
 impl std::fmt::Debug for ExternalBackoff {
