@@ -80,27 +80,31 @@ macro_rules! shared_setters {
             self
         }
 
-        /// Reads the server's "ask again in" hint from a status (a
-        /// `poll_after` field, a `Retry-After` header kept in the status).
-        /// The hint replaces the planned delay, clamped to
-        /// [`hint_bounds`](Self::hint_bounds).
-        pub fn poll_after(
-            mut self,
-            hint: impl FnMut(&$status) -> Option<std::time::Duration> + Send + 'static,
-        ) -> Self {
-            self.parts().1.set_poll_after(hint);
-            self
-        }
-
         /// Reads the server's "retry after" hint from an error (a 503's or a
-        /// 429's `Retry-After`). The hint replaces the backoff delay, clamped
-        /// to [`hint_bounds`](Self::hint_bounds); the error still counts
-        /// toward the retry limit.
+        /// 429's `Retry-After`). The hint replaces the backoff delay: it is
+        /// clamped to [`hint_bounds`](Self::hint_bounds), never shortened,
+        /// and spread up to a fifth above it so that a fleet told the same
+        /// hint does not come back in the same millisecond. The wait counts
+        /// toward the backoff's time bound (`give_up_after`), not toward
+        /// `max_retries`.
         pub fn retry_after(
             mut self,
             hint: impl FnMut(&$error) -> Option<std::time::Duration> + Send + 'static,
         ) -> Self {
             self.parts().1.set_retry_after(hint);
+            self
+        }
+
+        /// Calls `observe` before each wait for a retry, with the error (or
+        /// `None` for a per-request timeout), the server's hint, the number
+        /// of the request that failed and the delay about to be waited: to
+        /// log or count retries. It is not called for the error that ends
+        /// polling (that one is yielded). Default: none.
+        pub fn on_retry(
+            mut self,
+            observe: impl FnMut(&crate::Retry<'_, $error>) + Send + 'static,
+        ) -> Self {
+            self.parts().1.set_on_retry(observe);
             self
         }
 
@@ -155,4 +159,24 @@ macro_rules! shared_setters {
     };
 }
 
+/// `poll_after`, for the strategies that make one request per status
+/// (an event stream has the spec's `retry` field instead).
+macro_rules! poll_after_setter {
+    ($status:ty) => {
+        /// Reads the server's "ask again in" hint from a status (a
+        /// `poll_after` field, a `Retry-After` header kept in the status).
+        /// The hint replaces the planned delay: clamped to
+        /// [`hint_bounds`](Self::hint_bounds), never shortened, and spread
+        /// up to a fifth above it so that a fleet does not ask in lock-step.
+        pub fn poll_after(
+            mut self,
+            hint: impl FnMut(&$status) -> Option<std::time::Duration> + Send + 'static,
+        ) -> Self {
+            self.parts().1.set_poll_after(hint);
+            self
+        }
+    };
+}
+
+pub(crate) use poll_after_setter;
 pub(crate) use shared_setters;

@@ -54,14 +54,17 @@ pub(crate) enum Step<T> {
 }
 
 /// Drives the schedule and the request future of one poller.
-pub(crate) struct Driver<Fut> {
+pub(crate) struct Driver<Fut, E> {
     pub(crate) schedule: Schedule,
     slot: Option<Pin<Box<Slot<Fut>>>>,
     pub(crate) gate: Gate,
     in_flight: Option<InFlight>,
+    /// The error of the last request while requests are failing, for the
+    /// `Timeout` or `Exhausted` that may end the wait.
+    last_error: Option<E>,
 }
 
-impl<Fut> std::fmt::Debug for Driver<Fut> {
+impl<Fut, E> std::fmt::Debug for Driver<Fut, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("gate", &self.gate)
@@ -71,13 +74,14 @@ impl<Fut> std::fmt::Debug for Driver<Fut> {
     }
 }
 
-impl<Fut: Future> Driver<Fut> {
+impl<Fut: Future, E> Driver<Fut, E> {
     pub(crate) fn new(schedule: Schedule, strategy: &'static str) -> Self {
         Driver {
             schedule,
             slot: None,
             gate: Gate::new(strategy),
             in_flight: None,
+            last_error: None,
         }
     }
 
@@ -169,17 +173,14 @@ impl<Fut: Future> Driver<Fut> {
         self.plan(now, at);
     }
 
-    /// After a transient error: plans a retry and returns `true`, or returns
-    /// `false` when retries ran out (the caller then yields the error).
-    pub(crate) fn failed(&mut self, hint: Option<Duration>) -> bool {
+    /// After a transient error: plans a retry and returns the delay before
+    /// it, or `None` when the retry policy gave up (the caller then yields
+    /// the error).
+    pub(crate) fn failed(&mut self, hint: Option<Duration>) -> Option<Duration> {
         let now = Instant::now();
-        match self.schedule.after_error(now, hint) {
-            Some(at) => {
-                self.plan(now, at);
-                true
-            }
-            None => false,
-        }
+        let at = self.schedule.after_error(now, hint)?;
+        self.plan(now, at);
+        Some(self.schedule.cap(at).saturating_duration_since(now))
     }
 
     /// Settles everything about a step but a successful output, the same way
@@ -188,17 +189,30 @@ impl<Fut: Future> Driver<Fut> {
     /// poller with the item to yield (`Break`). A success is handed back as
     /// `Continue(Some(value))` for the strategy to interpret.
     #[inline]
-    pub(crate) fn settle<T, S, E>(
+    pub(crate) fn settle<T, S>(
         &mut self,
         step: Step<Result<T, E>>,
         hooks: &mut Hooks<S, E>,
     ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
         match step {
-            Step::Output(Ok(value)) => ControlFlow::Continue(Some(value)),
+            Step::Output(Ok(value)) => {
+                self.last_error = None;
+                // A response is a sign of life for a `Fallback` above us.
+                crate::life::heartbeat();
+                ControlFlow::Continue(Some(value))
+            }
             Step::Output(Err(e)) => {
+                self.schedule.count_error();
                 if hooks.is_transient(&e) {
                     let hint = hooks.retry_after(&e);
-                    if self.failed(hint) {
+                    if let Some(delay) = self.failed(hint) {
+                        hooks.retrying(&crate::Retry {
+                            error: Some(&e),
+                            hint,
+                            attempt: self.schedule.attempts(),
+                            delay,
+                        });
+                        self.last_error = Some(e);
                         return ControlFlow::Continue(None);
                     }
                 }
@@ -206,20 +220,29 @@ impl<Fut: Future> Driver<Fut> {
                 ControlFlow::Break(Some(Err(Error::Fetch(e))))
             }
             Step::TimedOut(timeout) => {
+                self.schedule.count_error();
                 // Cut by the deadline's grace rather than a per-request timeout:
                 // that is the deadline passing, and says so.
                 if let Err(stop) = self.schedule.check_deadline(Instant::now()) {
                     self.finish();
-                    return ControlFlow::Break(Some(Err(stop.into_error())));
+                    return ControlFlow::Break(Some(Err(stop.into_error(self.last_error.take()))));
                 }
-                if self.failed(None) {
+                if let Some(delay) = self.failed(None) {
+                    hooks.retrying(&crate::Retry {
+                        error: None,
+                        hint: None,
+                        attempt: self.schedule.attempts(),
+                        delay,
+                    });
                     return ControlFlow::Continue(None);
                 }
                 let attempts = self.schedule.attempts();
                 self.finish();
                 ControlFlow::Break(Some(Err(Error::AttemptTimeout { timeout, attempts })))
             }
-            Step::Stop(stop) => ControlFlow::Break(Some(Err(stop.into_error()))),
+            Step::Stop(stop) => {
+                ControlFlow::Break(Some(Err(stop.into_error(self.last_error.take()))))
+            }
             Step::Done => ControlFlow::Break(None),
         }
     }

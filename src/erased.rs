@@ -171,7 +171,7 @@ impl LongPoll<(), FetchFuture<(), ()>, (), ()> {
     where
         T: Fetch<Request<C>, Status = Reply<S, C>> + 'static,
         S: Send + 'static,
-        C: Clone + Send + 'static,
+        C: Clone + PartialEq + Send + 'static,
     {
         let transport = Arc::new(transport);
         LongPoll::new(move |request| {

@@ -15,6 +15,9 @@ type Unusable<E> = Box<dyn FnMut(&Error<E>) -> bool + Send>;
 
 /// Default time on a worse transport before the better ones are tried again.
 const RETRY_BETTER_AFTER: Duration = Duration::from_secs(300);
+/// The shortest time on a worse transport: zero would rebuild a refused
+/// best transport in a tight loop.
+const MIN_RETRY_BETTER_AFTER: Duration = Duration::from_secs(1);
 
 /// Watches one resource through an ordered list of strategies, best first
 /// (say SSE, then long polling, then short polling), falling back when one
@@ -166,10 +169,15 @@ where
         self
     }
 
-    /// Moves on to the next transport when the active one yields nothing at
-    /// all (no status, no error) for this long: an event stream behind a proxy
-    /// that buffers it, or held requests that a proxy swallows, reconnect
-    /// forever without ever failing. Default: none.
+    /// Moves on to the next transport when the active one shows no sign of
+    /// life for this long: no status, no error, and no bytes or comments
+    /// (an event stream behind a proxy that buffers it, held requests that a
+    /// proxy swallows: they reconnect forever without ever failing). A quiet
+    /// transport that is alive is kept: `SseStream` counts every chunk of
+    /// bytes (keep-alive comments included), `ShortPoll` and `LongPoll` every
+    /// response (an empty long-poll reply included), through `map_status`,
+    /// `BoxPoller` and any wrapper; a poller of your own reports with
+    /// [`heartbeat`](crate::heartbeat). Default: none.
     ///
     /// # Examples
     /// ```
@@ -196,9 +204,9 @@ where
     }
 
     /// How long to stay on a worse transport before trying the best one
-    /// again. Default: 5 min.
+    /// again. At least 1 s (a shorter one is taken as 1 s). Default: 5 min.
     pub fn retry_better_after(mut self, after: Duration) -> Self {
-        self.retry_better_after = after;
+        self.retry_better_after = after.max(MIN_RETRY_BETTER_AFTER);
         self
     }
 
@@ -267,7 +275,13 @@ where
                     }
                 }
             }
-            let item = match Pin::new(poller).poll_next(cx) {
+            let beats = crate::life::beats();
+            let polled = Pin::new(poller).poll_next(cx);
+            if crate::life::beats() != beats {
+                // Bytes, a comment or a response without news: alive.
+                this.heard_from();
+            }
+            let item = match polled {
                 Poll::Ready(item) => item,
                 Poll::Pending => {
                     let silent = this

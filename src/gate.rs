@@ -50,8 +50,6 @@ pub(crate) struct Gate {
     phase: Phase,
     /// When the current wait began (for the user's stats).
     wait_began: Option<Instant>,
-    /// The next request already holds its slot in the shared budget.
-    admitted: bool,
     /// The strategy never reads the request's start time, so the clock read
     /// at the end of the last response can stand in for it.
     pub(crate) reuse_clock: bool,
@@ -65,7 +63,6 @@ impl Gate {
         Gate {
             phase: Phase::Fresh,
             wait_began: None,
-            admitted: false,
             reuse_clock: false,
             last_now: None,
             trace: Trace::new(strategy),
@@ -85,6 +82,12 @@ impl Gate {
                     let now = Instant::now();
                     if !schedule.started() {
                         schedule.start(now);
+                    }
+                    if let Err(stop) = schedule.check_resumed(now) {
+                        // Resumed from a checkpoint already past its limits:
+                        // end at once, without a request.
+                        self.phase = Phase::Stopping(stop);
+                        continue;
                     }
                     let first = schedule.first_at(now);
                     if first > now {
@@ -114,16 +117,20 @@ impl Gate {
                         Some(last) if self.reuse_clock && !schedule.needs_start_clock() => last,
                         _ => Instant::now(),
                     };
-                    if !std::mem::replace(&mut self.admitted, true) {
-                        let at = schedule.admit(now);
-                        if at > now {
-                            // The shared budget is spent: wait for our slot.
+                    match schedule.admit(now) {
+                        Err(stop) => {
+                            self.phase = Phase::Stopping(stop);
+                            continue;
+                        }
+                        Ok(at) if at > now => {
+                            // The rate limit or the shared budget is spent:
+                            // wait for our slot.
                             self.trace.plan(schedule, now, Plan::At(at));
                             self.sleep(schedule, now, at, timer.as_mut());
                             continue;
                         }
+                        Ok(_) => {}
                     }
-                    self.admitted = false;
                     schedule.attempt(now);
                     self.trace.attempt(schedule);
                     self.phase = Phase::Open;

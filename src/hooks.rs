@@ -7,6 +7,7 @@ use std::time::Duration;
 type Classify<E> = Box<dyn FnMut(&E) -> bool + Send>;
 type Hint<T> = Box<dyn FnMut(&T) -> Option<Duration> + Send>;
 type Changed<S> = Box<dyn FnMut(&S) -> bool + Send>;
+type Observe<E> = Box<dyn FnMut(&crate::Retry<'_, E>) + Send>;
 
 /// A value only ever reached through `&mut`, so it is `Sync` whatever its
 /// contents are (like the unstable `std::sync::Exclusive`): the user's
@@ -41,6 +42,7 @@ struct Fns<S, E> {
     retry_after: Option<Hint<E>>,
     changed: Option<Changed<S>>,
     eta: Option<Hint<S>>,
+    on_retry: Option<Observe<E>>,
 }
 
 impl<S, E> Default for Hooks<S, E> {
@@ -53,6 +55,7 @@ impl<S, E> Default for Hooks<S, E> {
                 retry_after: None,
                 changed: None,
                 eta: None,
+                on_retry: None,
             }),
         }
     }
@@ -119,6 +122,17 @@ impl<S, E> Hooks<S, E> {
     /// transient: the retry limit still ends a permanent one.
     pub(crate) fn is_transient(&mut self, e: &E) -> bool {
         self.fns.get_mut().retry_if.as_mut().is_none_or(|f| f(e))
+    }
+
+    pub(crate) fn set_on_retry(&mut self, f: impl FnMut(&crate::Retry<'_, E>) + Send + 'static) {
+        self.fns.get_mut().on_retry = Some(Box::new(f));
+    }
+
+    /// Tells the retry observer, if there is one, about a retry.
+    pub(crate) fn retrying(&mut self, retry: &crate::Retry<'_, E>) {
+        if let Some(f) = self.fns.get_mut().on_retry.as_mut() {
+            f(retry);
+        }
     }
 
     /// Whether `e` is the server asking the client to stop (an SSE 204).

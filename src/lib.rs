@@ -58,6 +58,8 @@ mod error;
 mod fallback;
 mod gate;
 mod hooks;
+mod life;
+mod observe;
 #[cfg(feature = "hub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 mod hub;
@@ -73,6 +75,8 @@ pub use checkpoint::Checkpoint;
 pub use erased::{BoxPoller, Fetch, FetchFuture};
 pub use error::Error;
 pub use fallback::Fallback;
+pub use life::heartbeat;
+pub use observe::Retry;
 #[cfg(feature = "hub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 pub use hub::{Hub, Watch};

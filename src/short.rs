@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_core::{Stream, TryFuture};
 
-use crate::builder::shared_setters;
+use crate::builder::{poll_after_setter, shared_setters};
 use crate::driver::Driver;
 use crate::hooks::Hooks;
 use crate::schedule::{Config, Pacing, Schedule};
@@ -68,7 +68,7 @@ use crate::{Cadence, Checkpoint, Error};
 #[must_use = "streams do nothing unless polled"]
 pub struct ShortPoll<F, Fut: TryFuture> {
     fetch: F,
-    driver: Driver<Fut>,
+    driver: Driver<Fut, Fut::Error>,
     hooks: Hooks<Fut::Ok, Fut::Error>,
 }
 
@@ -204,6 +204,7 @@ where
     }
 
     shared_setters!(S, E);
+    poll_after_setter!(S);
 
     /// Where this wait stands (requests made, time spent), to
     /// [`resume`](Self::resume) it after a restart.

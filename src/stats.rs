@@ -40,6 +40,7 @@ struct Counters {
     requests: AtomicU64,
     errors: AtomicU64,
     reconnects: AtomicU64,
+    waits_lowered: AtomicU64,
     waited_nanos: AtomicU64,
 }
 
@@ -49,6 +50,7 @@ impl fmt::Debug for Stats {
             .field("requests", &self.requests())
             .field("errors", &self.errors())
             .field("reconnects", &self.reconnects())
+            .field("waits_lowered", &self.waits_lowered())
             .field("waited", &self.waited())
             .finish()
     }
@@ -65,7 +67,8 @@ impl Stats {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
-    /// Failed requests: errors, per-request timeouts, failed connections.
+    /// Failed requests: errors, per-request timeouts, failed connections,
+    /// the one that ends polling included.
     pub fn errors(&self) -> u64 {
         self.inner.errors.load(Ordering::Relaxed)
     }
@@ -73,6 +76,12 @@ impl Stats {
     /// SSE reconnects (connections after the first).
     pub fn reconnects(&self) -> u64 {
         self.inner.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Times a `LongPoll` lowered the wait it asks for because requests
+    /// kept being cut after the same time (a proxy's read timeout).
+    pub fn waits_lowered(&self) -> u64 {
+        self.inner.waits_lowered.load(Ordering::Relaxed)
     }
 
     /// Total time planned between requests (intervals, backoff, hints,
@@ -91,6 +100,10 @@ impl Stats {
 
     pub(crate) fn reconnect(&self) {
         self.inner.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn wait_lowered(&self) {
+        self.inner.waits_lowered.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn wait(&self, d: Duration) {

@@ -85,4 +85,16 @@ impl Trace {
         #[cfg(feature = "tracing")]
         tracing::debug!(connections = schedule.attempts(), delivered, "reconnect");
     }
+
+    /// LongPoll lowered its wait after requests kept being cut.
+    pub(crate) fn wait_lowered(&self, cut_after: std::time::Duration, wait: std::time::Duration) {
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            cut_after_ms = u64::try_from(cut_after.as_millis()).unwrap_or(u64::MAX),
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "long-poll requests keep being cut short of the wait (a proxy's read timeout?): lowering the wait"
+        );
+        #[cfg(not(feature = "tracing"))]
+        let _ = (cut_after, wait);
+    }
 }

@@ -289,7 +289,7 @@ async fn max_attempts_changes_fail_with_and_a_starting_cursor() {
     .max_attempts(3)
     .until(|_| false)
     .await;
-    assert!(matches!(r, Err(Error::Exhausted { attempts: 3 })));
+    assert!(matches!(r, Err(Error::Exhausted { attempts: 3, .. })));
 }
 
 #[tokio::test(start_paused = true)]

@@ -73,7 +73,7 @@ async fn interval_duration_max_with_a_deadline_makes_the_final_request_at_it() {
     assert_eq!(log.secs(), [0, 10]);
     assert!(matches!(
         items.last(),
-        Some(Err(Error::Timeout { attempts: 2, elapsed })) if *elapsed == secs(10)
+        Some(Err(Error::Timeout { attempts: 2, elapsed, .. })) if *elapsed == secs(10)
     ));
 }
 
@@ -87,7 +87,8 @@ async fn zero_timeout_makes_one_request_then_times_out() {
                 r,
                 Err(Error::Timeout {
                     attempts: 1,
-                    elapsed: Duration::ZERO
+                    elapsed: Duration::ZERO,
+                    ..
                 })
             ),
             "strategy {strategy}: {r:?}"
@@ -106,7 +107,7 @@ async fn duration_max_timeout_is_no_deadline() {
         .until(|_| false)
         .await;
     // 49 hours passed and the deadline never fired: the attempt limit did.
-    assert!(matches!(r, Err(Error::Exhausted { attempts: 50 })), "{r:?}");
+    assert!(matches!(r, Err(Error::Exhausted { attempts: 50, .. })), "{r:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -119,7 +120,7 @@ async fn a_century_long_timeout_neither_overflows_nor_fires_early() {
         .await;
     // Waits of about 30 years, the last one shortened to end at the deadline.
     match r {
-        Err(Error::Timeout { elapsed, attempts }) => {
+        Err(Error::Timeout { elapsed, attempts, .. }) => {
             assert_eq!(elapsed, 100 * YEAR);
             assert_eq!(attempts, 5);
         }
@@ -473,7 +474,7 @@ impl<F, Fut, S, C, E> Shared for LongPoll<F, Fut, S, C>
 where
     F: FnMut(Request<C>) -> Fut,
     Fut: std::future::Future<Output = Result<Reply<S, C>, E>>,
-    C: Clone,
+    C: Clone + PartialEq,
 {
     fn set_timeout(self, d: Duration) -> Self {
         self.timeout(d)
@@ -504,7 +505,7 @@ async fn max_attempts_zero_is_taken_as_one_on_every_strategy() {
         let log = Log::new();
         let r = until_any(strategy, &log, |k| k.max_attempts(0)).await;
         assert!(
-            matches!(r, Err(Error::Exhausted { attempts: 1 })),
+            matches!(r, Err(Error::Exhausted { attempts: 1, .. })),
             "strategy {strategy}: {r:?}"
         );
         assert_eq!(log.count(), 1, "strategy {strategy}");
@@ -816,7 +817,8 @@ async fn resuming_from_an_exhausted_checkpoint_ends_cleanly() {
             r,
             Err(Error::Timeout {
                 attempts: u32::MAX,
-                elapsed: Duration::MAX
+                elapsed: Duration::MAX,
+                ..
             })
         ),
         "{r:?}"
@@ -827,7 +829,7 @@ async fn resuming_from_an_exhausted_checkpoint_ends_cleanly() {
         .until(|_| false)
         .await;
     assert!(
-        matches!(r, Err(Error::Exhausted { attempts: u32::MAX })),
+        matches!(r, Err(Error::Exhausted { attempts: u32::MAX, .. })),
         "{r:?}"
     );
 }

@@ -170,7 +170,7 @@ async fn deadline_shortens_the_last_wait_and_makes_a_final_request() {
     assert_eq!(log.secs(), [0, 5, 10, 12]);
     assert_eq!(items.len(), 5);
     match &items[4] {
-        Err(Error::Timeout { elapsed, attempts }) => {
+        Err(Error::Timeout { elapsed, attempts, .. }) => {
             assert_eq!((*elapsed, *attempts), (secs(12), 4));
         }
         other => panic!("expected Timeout, got {other:?}"),
@@ -273,7 +273,7 @@ async fn max_attempts_ends_with_exhausted() {
         .collect()
         .await;
     assert_eq!(log.count(), 3);
-    assert!(matches!(items[3], Err(Error::Exhausted { attempts: 3 })));
+    assert!(matches!(items[3], Err(Error::Exhausted { attempts: 3, .. })));
     assert_eq!(items.len(), 4, "an Err is the last item");
     // A limit of 0 is taken as 1.
     let log = Log::new();
@@ -281,7 +281,7 @@ async fn max_attempts_ends_with_exhausted() {
         .max_attempts(0)
         .until(|_| false)
         .await;
-    assert!(matches!(r, Err(Error::Exhausted { attempts: 1 })));
+    assert!(matches!(r, Err(Error::Exhausted { attempts: 1, .. })));
 }
 
 /// Answers the scripted results in order, recording each request.
@@ -553,12 +553,25 @@ async fn zero_interval_sets_no_timer_but_yields_to_other_tasks() {
 async fn errors_display_for_a_person_reading_a_log() {
     let e: Error<ApiError> = Error::Fetch(ApiError::NotFound);
     assert_eq!(e.to_string(), "request failed: 404 not found");
-    let source = std::error::Error::source(&e).unwrap();
-    assert_eq!(source.to_string(), "404 not found");
-    let e: Error<ApiError> = Error::Exhausted { attempts: 3 };
+    // The message names the error; the chain does not print it twice.
+    assert!(std::error::Error::source(&e).is_none());
+    assert_eq!(e.last_error(), Some(&ApiError::NotFound));
+    let e: Error<ApiError> = Error::Exhausted {
+        attempts: 3,
+        last_error: None,
+    };
     assert_eq!(
         e.to_string(),
         "gave up after 3 requests: the attempt limit was reached"
+    );
+    let e: Error<ApiError> = Error::Exhausted {
+        attempts: 3,
+        last_error: Some(ApiError::NotFound),
+    };
+    assert_eq!(
+        e.to_string(),
+        "gave up after 3 requests: the attempt limit was reached; \
+         the last request failed: 404 not found"
     );
     assert!(e.ran_out());
 }
@@ -579,7 +592,7 @@ async fn the_deadline_bounds_a_request_that_never_answers() {
     .await;
     // Cut 5 s past the deadline: Timeout, not a hang.
     match r {
-        Err(Error::Timeout { elapsed, attempts }) => assert_eq!((elapsed, attempts), (secs(15), 1)),
+        Err(Error::Timeout { elapsed, attempts, .. }) => assert_eq!((elapsed, attempts), (secs(15), 1)),
         other => panic!("{other:?}"),
     }
     assert_eq!(dropped.load(Ordering::SeqCst), 1);

@@ -61,7 +61,7 @@ async fn stable_conditions_end_with_the_pollers_error() {
         .max_attempts(2)
         .until_stable(3, |healthy| *healthy)
         .await;
-    assert!(matches!(r, Err(Error::Exhausted { attempts: 2 })));
+    assert!(matches!(r, Err(Error::Exhausted { attempts: 2, .. })));
     let stream = futures::stream::iter([Ok::<bool, Error<ApiError>>(true)]);
     let r = stream.until_held(Duration::from_secs(1), |h| *h).await;
     assert!(matches!(r, Err(Error::Ended)));

@@ -3,6 +3,7 @@
 //!
 //! See [`LongPoll`].
 
+mod path;
 mod reply;
 mod request;
 
@@ -19,20 +20,17 @@ use tokio::time::Instant;
 pub use reply::Reply;
 pub use request::Request;
 
-use crate::builder::shared_setters;
-use crate::driver::Driver;
+use crate::builder::{poll_after_setter, shared_setters};
+use crate::driver::{Driver, Step};
 use crate::hooks::Hooks;
 use crate::schedule::{Config, Pacing, Schedule, TokenBucket};
-use crate::{Checkpoint, Error, Jitter};
+use crate::{Checkpoint, Error};
+use path::PathLimit;
 
 /// Default wait the server is asked to hold each request.
 const WAIT: Duration = Duration::from_secs(30);
 /// Default fixed part of the per-request timeout beyond the wait.
 const MARGIN: Duration = Duration::from_secs(5);
-/// Default burst of the request-start limiter.
-const BURST: u32 = 2;
-/// Default refill period of the request-start limiter.
-const PERIOD: Duration = Duration::from_secs(1);
 /// An empty reply faster than this share of the wait ignored the wait.
 const QUICK_SHARE: u32 = 10;
 /// ... or faster than this, whichever is shorter (Kubernetes' "very short watch").
@@ -50,27 +48,40 @@ const QUICK_MAX: Duration = Duration::from_secs(1);
 /// Kafka fetches, Telegram `getUpdates`, and `If-None-Match` + `Prefer: wait`.
 ///
 /// # Pacing
-/// There is no interval. Request *starts* are limited by a token bucket (a
-/// burst of 2, then one per second, the shape Consul's documentation advises).
-/// The jitter spreads each token's refill time, so that waits for a token
-/// are spread too; with the default [`Jitter::Equal`] (or `None`, `Full`) they
-/// never exceed the refill period (with `Proportional(f)` up to `1 + f` times
-/// it, with `Decorrelated` 1.5 times). So a server that ignores
-/// the wait, or a resource that changes all the time, cannot turn the client
-/// into a busy loop, while a quiet resource is asked again at once. An empty
-/// reply that comes back much faster than the wait (under a tenth of it, and
-/// under 1 s) counts toward backoff as Kubernetes' client does for very short
-/// watches, without ever ending polling on its own.
+/// There is no interval: the server's wait paces the requests. A reply that
+/// makes progress (a status with a new cursor, a cursor that advanced) is
+/// followed by the next request at once, so a backlog is caught up as fast
+/// as the server answers. Only replies that make no progress are slowed: an
+/// empty reply, a reset or a status whose cursor did not move that comes
+/// back much faster than the wait (under a tenth of it, and under 1 s: a
+/// server that ignores the wait) backs off as errors do, without ever ending
+/// polling on its own, as Kubernetes' client does for very short watches.
+///
+/// [`rate_limit`](Self::rate_limit) adds a hard ceiling on request starts,
+/// progress included: over any window of length `W`, at most
+/// `burst + W / period` requests start. Jitter may delay a start past its
+/// slot, never advance it.
+///
+/// # Behind proxies
+/// A proxy or load balancer whose read timeout is shorter than the wait cuts
+/// every quiet request (a 504 or 502 after the same time, or a reset). When
+/// two failures in a row come well short of the wait (under nine tenths of
+/// it, after at least 1 s) and within a tenth of each other, the poller
+/// learns the path's limit `T`: it asks for `3/4 × T` from then on, forgives
+/// the failures that taught it, records it in
+/// [`Stats::waits_lowered`](crate::Stats::waits_lowered) and a tracing event,
+/// and goes on. The limit only ever goes down.
 ///
 /// # Default
-/// - wait: 30 s, capped by the time left before the deadline
+/// - wait: 30 s, capped by the time left before the deadline, by three
+///   quarters of `attempt_timeout` when one is set (so a quiet resource
+///   never fails by timing out), and by the path's learned limit
 /// - per-request timeout: the wait + wait/16 + 5 s (Consul's servers add up
 ///   to wait/16 of jitter to the wait), so a connection that hangs silently
 ///   is caught; `.attempt_timeout(d)` replaces it
-/// - rate of request starts: burst 2, then one token per second; jitter
-///   [`Jitter::Equal`] on each token's refill time, so under constant churn
-///   the next request starts 0.5–1 s after the previous one (about 1.3 per
-///   second), and never more than 1 s after a reply
+/// - pacing: the next request at once after every reply; quick replies
+///   without progress back off; no rate limit
+/// - jitter: none (it applies to rate-limit waits; the backoff has its own)
 /// - errors, backoff, hints, deadline, attempt limit: as [`ShortPoll`](crate::ShortPoll)
 ///
 /// # Cancel safety
@@ -104,12 +115,14 @@ const QUICK_MAX: Duration = Duration::from_secs(1);
 #[must_use = "streams do nothing unless polled"]
 pub struct LongPoll<F, Fut: TryFuture, S, C> {
     fetch: F,
-    driver: Driver<Fut>,
+    driver: Driver<Fut, Fut::Error>,
     hooks: Hooks<S, Fut::Error>,
     cursor: Option<C>,
     wait: Duration,
     /// When the request in flight started and the wait it asked for.
     in_flight: (Instant, Duration),
+    /// The limit the path puts on held requests, once learned.
+    path: PathLimit,
 }
 
 // The fetch function is only called through `&mut`, never pinned; the request
@@ -131,15 +144,11 @@ impl<F, Fut, S, C, E> LongPoll<F, Fut, S, C>
 where
     F: FnMut(Request<C>) -> Fut,
     Fut: Future<Output = Result<Reply<S, C>, E>>,
-    C: Clone,
+    C: Clone + PartialEq,
 {
     /// A long poller around `fetch`, which makes one held request per call.
     pub fn new(fetch: F) -> Self {
-        let mut config = Config::new(
-            Duration::ZERO,
-            Pacing::Bucket(TokenBucket::new(BURST, PERIOD)),
-        );
-        config.jitter = Jitter::Equal;
+        let config = Config::new(Duration::ZERO, Pacing::Immediate);
         LongPoll {
             fetch,
             driver: Driver::new(Schedule::new(config), "long"),
@@ -147,6 +156,7 @@ where
             cursor: None,
             wait: WAIT,
             in_flight: (Instant::now(), Duration::ZERO),
+            path: PathLimit::default(),
         }
     }
 
@@ -162,14 +172,18 @@ where
         self
     }
 
-    /// Limits request starts to `burst` at once, then one per `period`.
-    /// A burst of 0 is taken as 1. Default: 2, then one per second.
+    /// A ceiling on request starts, progress, retries and the first request
+    /// included: `burst` at once, then one per `period` (a token bucket).
+    /// Over any window of length `W`, at most `burst + W / period` requests
+    /// start; the jitter only delays a start past its slot. A burst of 0 is
+    /// taken as 1; a zero period means no limit. Default: none.
     pub fn rate_limit(mut self, burst: u32, period: Duration) -> Self {
-        self.parts().0.pacing = Pacing::Bucket(TokenBucket::new(burst, period));
+        self.parts().0.rate = (!period.is_zero()).then(|| TokenBucket::new(burst, period));
         self
     }
 
     shared_setters!(S, E);
+    poll_after_setter!(S);
 
     /// Where this wait stands (requests made, time spent, the cursor), to
     /// [`resume`](Self::resume) it after a restart.
@@ -200,6 +214,42 @@ where
             .unwrap_or_else(|| wait.saturating_add(wait / 16).saturating_add(MARGIN))
     }
 
+    /// The wait to ask for now: the configured one, capped by the path's
+    /// learned limit, by three quarters of the per-request timeout (so the
+    /// server answers before the client gives up on it) and by the time left.
+    fn wait_now(path: &PathLimit, wait: Duration, schedule: &Schedule, now: Instant) -> Duration {
+        let mut wait = path.wait(wait);
+        if let Some(limit) = schedule.config.attempt_timeout {
+            wait = wait.min(limit - limit / 4);
+        }
+        schedule.remaining(now).map_or(wait, |left| wait.min(left))
+    }
+
+    /// A failed request taught the path's limit: forgive the failures, say
+    /// so, and ask again at once with the lower wait.
+    fn learn_path(&mut self, step: &Step<Result<Reply<S, C>, E>>, now: Instant) -> bool {
+        let Step::Output(Err(e)) = step else {
+            return false;
+        };
+        let (started, asked) = self.in_flight;
+        let took = now.saturating_duration_since(started);
+        if !self.hooks.is_transient(e) {
+            return false;
+        }
+        let Some(wait) = self.path.failed_after(took, asked) else {
+            return false;
+        };
+        let schedule = &mut self.driver.schedule;
+        schedule.count_error();
+        schedule.forgive();
+        if let Some(stats) = &schedule.config.stats {
+            stats.wait_lowered();
+        }
+        self.driver.gate.trace.wait_lowered(took, wait);
+        self.driver.plan(now, now);
+        true
+    }
+
     /// Whether an empty reply came back so fast that the server ignored the wait.
     fn was_quick(&self, now: Instant) -> bool {
         let (started, wait) = self.in_flight;
@@ -212,55 +262,59 @@ impl<F, Fut, S, C, E> Stream for LongPoll<F, Fut, S, C>
 where
     F: FnMut(Request<C>) -> Fut,
     Fut: Future<Output = Result<Reply<S, C>, E>>,
-    C: Clone,
+    C: Clone + PartialEq,
 {
     type Item = Result<S, Error<E>>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            let (fetch, cursor, wait, in_flight) = (
-                &mut this.fetch,
-                &this.cursor,
-                this.wait,
-                &mut this.in_flight,
-            );
+            let (fetch, cursor, in_flight) = (&mut this.fetch, &this.cursor, &mut this.in_flight);
+            let (path, wait) = (&this.path, this.wait);
             let step = this.driver.poll_step(cx, |schedule, now| {
-                let wait = schedule.remaining(now).map_or(wait, |left| wait.min(left));
+                let wait = Self::wait_now(path, wait, schedule, now);
                 *in_flight = (now, wait);
                 let request = Request::new(cursor.clone(), wait, schedule.attempts());
                 let own = Self::limit(&schedule.config, wait);
                 (fetch(request), schedule.request_limit(now, Some(own)))
             });
-            let reply = match this.driver.settle(ready!(step), &mut this.hooks) {
+            let step = ready!(step);
+            if this.learn_path(&step, Instant::now()) {
+                continue;
+            }
+            let reply = match this.driver.settle(step, &mut this.hooks) {
                 ControlFlow::Continue(Some(reply)) => reply,
                 ControlFlow::Continue(None) => continue,
                 ControlFlow::Break(item) => return Poll::Ready(item),
             };
-            match reply {
+            let (progress, status) = match reply {
                 Reply::Changed { status, cursor } => {
+                    let moved = this.cursor.as_ref() != Some(&cursor);
                     this.cursor = Some(cursor);
-                    let hint = this.hooks.poll_after(&status);
-                    this.driver.succeeded(hint);
-                    return Poll::Ready(Some(Ok(status)));
-                }
-                Reply::Unchanged => {
-                    let now = Instant::now();
-                    if this.was_quick(now) {
-                        let at = this.driver.schedule.after_quick_empty(now);
-                        this.driver.plan(now, at);
-                    } else {
-                        this.driver.succeeded(None);
-                    }
+                    (moved, Some(status))
                 }
                 Reply::Advanced { cursor } => {
+                    let moved = this.cursor.as_ref() != Some(&cursor);
                     this.cursor = Some(cursor);
-                    this.driver.succeeded(None);
+                    (moved, None)
                 }
+                Reply::Unchanged => (false, None),
                 Reply::Reset => {
                     this.cursor = None;
-                    this.driver.succeeded(None);
+                    (false, None)
                 }
+            };
+            let now = Instant::now();
+            if !progress && this.was_quick(now) {
+                // A server that ignores the wait: slow down, never give up.
+                let at = this.driver.schedule.after_quick_empty(now);
+                this.driver.plan(now, at);
+            } else {
+                let hint = status.as_ref().and_then(|s| this.hooks.poll_after(s));
+                this.driver.succeeded(hint);
+            }
+            if let Some(status) = status {
+                return Poll::Ready(Some(Ok(status)));
             }
         }
     }

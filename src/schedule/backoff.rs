@@ -5,22 +5,35 @@ use std::time::Duration;
 use super::jitter::{Jitter, Spread};
 use super::rng::Rng;
 
-/// How long to wait before retrying after a transient error: exponential growth
-/// from a base, by a factor, up to a cap, with jitter, for a bounded number of
-/// consecutive errors. A success resets it.
+/// How long to wait before retrying after a transient error, and when to give
+/// up: exponential growth from a base, by a factor, up to a cap, with jitter,
+/// for as long as the failures have lasted less than a time bound. A success
+/// resets it.
 ///
 /// The `n`-th consecutive error (counting from 1) waits
 /// `min(max_delay, base × factor^(n − 1))`, spread by [`jitter`](Backoff::jitter).
-/// After [`max_retries`](Backoff::max_retries) retries have failed, the next
-/// error ends polling with [`Error::Fetch`](crate::Error::Fetch).
+/// An error that comes at least [`give_up_after`](Backoff::give_up_after)
+/// after the first error of the streak ends polling with
+/// [`Error::Fetch`](crate::Error::Fetch) (or another variant for timeouts),
+/// and so does the error after [`max_retries`](Backoff::max_retries)
+/// retries, if that is set.
+///
+/// An error that carries a server hint (see `retry_after` on each strategy)
+/// waits the hint instead of the backoff, and counts toward the time bound
+/// only: a maintenance window that answers `503` with `Retry-After` is
+/// ridden out for as long as `give_up_after` allows, however many times the
+/// server asks to come back later.
 ///
 /// # Default
 /// - `base`: 1 s
 /// - `factor`: 2
-/// - `max_delay`: 60 s
+/// - `max_delay`: 30 s, so that recovery is noticed within 30 s of a server
+///   coming back
 /// - `jitter`: [`Jitter::Equal`] (never retries at once, still spreads a herd)
-/// - `max_retries`: 5 (so the 6th consecutive error in a row ends polling,
-///   15.5 to 31 s after the first with the other defaults)
+/// - `give_up_after`: 5 min of continuous failure: an upstream restart or a
+///   maintenance window of a few minutes is ridden out; an outage that lasts
+///   longer ends the wait with the last error
+/// - `max_retries`: none
 ///
 /// # Examples
 /// ```
@@ -32,7 +45,8 @@ use super::rng::Rng;
 ///     .factor(3.0)
 ///     .max_delay(Duration::from_secs(10))
 ///     .jitter(Jitter::Full)
-///     .max_retries(8);
+///     .max_retries(8)
+///     .give_up_after(Duration::from_secs(120));
 /// assert_eq!(backoff.delay(0), Duration::from_millis(200));
 /// assert_eq!(backoff.delay(2), Duration::from_millis(1800));
 /// assert_eq!(backoff.delay(50), Duration::from_secs(10));
@@ -43,7 +57,8 @@ pub struct Backoff {
     factor: f64,
     max_delay: Duration,
     jitter: Jitter,
-    max_retries: u32,
+    max_retries: Option<u32>,
+    give_up_after: Duration,
 }
 
 impl Default for Backoff {
@@ -58,9 +73,10 @@ impl Backoff {
         Backoff {
             base: Duration::from_secs(1),
             factor: 2.0,
-            max_delay: Duration::from_secs(60),
+            max_delay: Duration::from_secs(30),
             jitter: Jitter::Equal,
-            max_retries: 5,
+            max_retries: None,
+            give_up_after: Duration::from_secs(300),
         }
     }
 
@@ -90,16 +106,32 @@ impl Backoff {
         self
     }
 
-    /// How many retries in a row may fail before the error ends polling.
-    /// `0` means the first error ends polling.
+    /// How many retries in a row may fail before the error ends polling
+    /// (errors with a server hint do not count). `0` means the first error
+    /// ends polling. Default: no limit (the time bound applies).
     pub const fn max_retries(mut self, max_retries: u32) -> Self {
-        self.max_retries = max_retries;
+        self.max_retries = Some(max_retries);
         self
     }
 
-    /// The configured retry limit.
-    pub const fn retries(&self) -> u32 {
+    /// How long failures may go on in a row before the next one ends
+    /// polling: the time from the first error of a streak to the error that
+    /// gives up. Waits for server hints count toward it. `Duration::MAX`
+    /// means never (then only `max_retries`, the deadline or a permanent
+    /// error end a wait). Default: 5 min.
+    pub const fn give_up_after(mut self, give_up_after: Duration) -> Self {
+        self.give_up_after = give_up_after;
+        self
+    }
+
+    /// The configured retry limit, if any.
+    pub const fn retries(&self) -> Option<u32> {
         self.max_retries
+    }
+
+    /// The configured time bound on a streak of failures.
+    pub const fn time_bound(&self) -> Duration {
+        self.give_up_after
     }
 
     /// The nominal delay (before jitter) after `step + 1` consecutive errors:
@@ -119,10 +151,13 @@ impl Backoff {
 
     /// The jittered delay for `step`, given the previous delay drawn.
     pub(crate) fn draw(&self, step: u32, previous: Duration, rng: &mut Rng) -> Duration {
+        let low = self.base.min(self.max_delay);
         let spread = Spread {
-            low: self.base.min(self.max_delay),
+            low,
             high: self.max_delay,
-            previous,
+            // A new streak: decorrelated jitter draws its first delay from
+            // [base, 3 × base], not from the single point `base`.
+            previous: if previous.is_zero() { low } else { previous },
         };
         self.jitter.apply(self.delay(step), spread, rng)
     }
@@ -136,8 +171,8 @@ mod tests {
     fn grows_and_caps() {
         let b = Backoff::new().jitter(Jitter::None);
         let secs: Vec<u64> = (0..8).map(|n| b.delay(n).as_secs()).collect();
-        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(b.delay(u32::MAX), Duration::from_secs(60));
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(30));
     }
 
     #[test]
@@ -156,7 +191,7 @@ mod tests {
     #[test]
     fn base_above_cap_gives_cap() {
         let b = Backoff::new().base(Duration::from_secs(100));
-        assert_eq!(b.delay(0), Duration::from_secs(60));
+        assert_eq!(b.delay(0), Duration::from_secs(30));
     }
 
     #[test]
@@ -166,7 +201,16 @@ mod tests {
         let mut prev = Duration::from_secs(1);
         for step in 0..200 {
             prev = b.draw(step, prev, &mut rng);
-            assert!(prev >= Duration::from_secs(1) && prev <= Duration::from_secs(60));
+            assert!(prev >= Duration::from_secs(1) && prev <= Duration::from_secs(30));
         }
+    }
+
+    #[test]
+    fn decorrelated_spreads_the_first_retry() {
+        let b = Backoff::new().jitter(Jitter::Decorrelated);
+        let mut rng = Rng::seeded(3);
+        let firsts: Vec<Duration> = (0..100).map(|_| b.draw(0, Duration::ZERO, &mut rng)).collect();
+        assert!(firsts.iter().all(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3)));
+        assert!(firsts.iter().any(|d| *d > Duration::from_millis(2_500)));
     }
 }

@@ -81,6 +81,24 @@ impl Jitter {
         if f.is_nan() { 0.0 } else { f.clamp(0.0, 1.0) }
     }
 
+    /// Draws a delay of at least `d`, spread above it by the width of this
+    /// kind's range: `[d, d × (1 + f)]` for `Proportional(f)`, `[d, 2d]` for
+    /// `Full`, `[d, 1.5 d]` for `Equal` and `Decorrelated`. For waits that
+    /// must never be shorter than planned (a token bucket's slot, an SSE
+    /// reconnection time).
+    pub(crate) fn above(self, d: Duration, rng: &mut Rng) -> Duration {
+        let extra = match self {
+            Jitter::None => return d,
+            Jitter::Proportional(f) => {
+                let f = Self::clamped_fraction(f);
+                Duration::from_nanos((nanos(d) as f64 * f) as u64)
+            }
+            Jitter::Full => d,
+            Jitter::Equal | Jitter::Decorrelated => d / 2,
+        };
+        d.saturating_add(rng.between(Duration::ZERO, extra))
+    }
+
     /// Draws the delay for the nominal delay `d`.
     #[inline]
     pub(crate) fn apply(self, d: Duration, spread: Spread, rng: &mut Rng) -> Duration {
@@ -167,6 +185,27 @@ mod tests {
         let (lo, hi) = bounds(&draws(Jitter::Decorrelated));
         assert!(lo >= D / 2 && hi <= D + D / 2);
         assert!(hi > D + D / 2 - Duration::from_millis(200));
+    }
+
+    #[test]
+    fn above_never_shortens() {
+        let mut rng = Rng::seeded(5);
+        for j in [
+            Jitter::None,
+            Jitter::Proportional(0.2),
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+        ] {
+            let v: Vec<Duration> = (0..500).map(|_| j.above(D, &mut rng)).collect();
+            let (lo, hi) = bounds(&v);
+            assert!(lo >= D, "{j:?}");
+            assert!(hi <= D * 2, "{j:?}");
+            if j != Jitter::None {
+                assert!(hi > D, "{j:?} spreads");
+            }
+        }
+        assert_eq!(Jitter::Full.above(Duration::MAX, &mut rng), Duration::MAX);
     }
 
     #[test]

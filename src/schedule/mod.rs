@@ -11,6 +11,7 @@ mod cadence;
 mod jitter;
 mod retry;
 mod rng;
+mod streak;
 
 use std::time::Duration;
 
@@ -27,14 +28,15 @@ pub(crate) use retry::RetryPolicy;
 
 use jitter::Spread;
 use rng::Rng;
+use streak::{Streak, Verdict};
 
 /// How the next request is paced after a success.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pacing {
     /// Every `interval` (ShortPoll).
     Interval,
-    /// At once, but no faster than the token bucket allows (LongPoll).
-    Bucket(TokenBucket),
+    /// At once (LongPoll after progress; the server's wait paces it).
+    Immediate,
 }
 
 /// Every knob of the schedule, as the builders set them.
@@ -44,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) jitter: Jitter,
     pub(crate) cadence: Cadence,
     pub(crate) pacing: Pacing,
+    /// A ceiling on request starts (LongPoll's `rate_limit`).
+    pub(crate) rate: Option<TokenBucket>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) max_attempts: Option<u32>,
@@ -71,6 +75,10 @@ pub(crate) const FINAL_GRACE: Duration = Duration::from_secs(5);
 pub(crate) const HINT_MIN: Duration = Duration::from_secs(1);
 /// Default upper bound on a server's "ask again in" hint.
 pub(crate) const HINT_MAX: Duration = Duration::from_secs(600);
+/// A server hint is waited in full and spread up to this share above it
+/// (one fifth), so a fleet told `Retry-After: 7` comes back over 1.4 s
+/// instead of in the same millisecond.
+pub(crate) const HINT_SPREAD: f64 = 0.2;
 
 impl Config {
     pub(crate) fn new(interval: Duration, pacing: Pacing) -> Self {
@@ -79,6 +87,7 @@ impl Config {
             jitter: Jitter::None,
             cadence: Cadence::FixedDelay,
             pacing,
+            rate: None,
             timeout: None,
             attempt_timeout: None,
             max_attempts: None,
@@ -179,12 +188,18 @@ pub(crate) struct Schedule {
     started: Option<Instant>,
     deadline: Option<Instant>,
     attempts: u32,
-    /// Consecutive transient errors; a success resets it.
-    errors: u32,
-    /// Consecutive quick empty replies (LongPoll); a change resets it.
+    /// Failures in a row; a success resets it.
+    streak: Streak,
+    /// Consecutive quick empty replies (LongPoll) or quiet connections
+    /// (SSE); a change resets it.
     quick_empties: u32,
+    /// The last quiet backoff drawn (decorrelated jitter grows from it).
+    previous_quiet: Duration,
     previous_delay: Duration,
-    previous_backoff: Duration,
+    /// The next request has paid its token of the rate limit.
+    paid_rate: bool,
+    /// The next request holds its slot in the shared budget.
+    paid_budget: bool,
     /// The fixed-rate grid: the planned (unjittered) start of the last tick.
     tick: Option<Instant>,
     /// The adaptive interval in force (equals `config.interval` otherwise).
@@ -202,14 +217,16 @@ impl Schedule {
         let rng = config.seed.map_or_else(Rng::from_entropy, Rng::seeded);
         Schedule {
             previous_delay: config.interval,
-            previous_backoff: Duration::ZERO,
             config,
             rng,
             started: None,
             deadline: None,
             attempts: 0,
-            errors: 0,
+            streak: Streak::default(),
             quick_empties: 0,
+            previous_quiet: Duration::ZERO,
+            paid_rate: false,
+            paid_budget: false,
             tick: None,
             current: Duration::ZERO,
             eta: None,
@@ -225,11 +242,8 @@ impl Schedule {
         }
         self.started = Some(now);
         // Decorrelated jitter grows from the previous delay: start it from
-        // the configured interval (or refill period), not the default one.
-        self.previous_delay = match &self.config.pacing {
-            Pacing::Interval => self.config.interval,
-            Pacing::Bucket(bucket) => bucket.period(),
-        };
+        // the configured interval, not the default one.
+        self.previous_delay = self.config.interval;
         self.current = match self.config.adaptive {
             Some((floor, cap)) => self.config.interval.max(floor).min(cap),
             None => self.config.interval,
@@ -238,8 +252,6 @@ impl Schedule {
             .config
             .timeout
             .and_then(|t| now.checked_add(t.saturating_sub(self.carried)));
-        // The first request pays for its token too.
-        self.take_token(now);
     }
 
     /// When the first request may start: now, or a random time up to the
@@ -278,6 +290,7 @@ impl Schedule {
             || self.deadline.is_some()
             || self.config.attempt_timeout.is_some()
             || self.config.budget.is_some()
+            || self.config.rate.is_some()
             || self.config.stats.is_some()
     }
 
@@ -337,6 +350,16 @@ impl Schedule {
         Ok(())
     }
 
+    /// Whether a poller resumed from a checkpoint may still make a request:
+    /// one that is already past its deadline or attempt limit may not. A
+    /// fresh poller always makes its first request (even with a zero timeout).
+    pub(crate) fn check_resumed(&self, now: Instant) -> Result<(), Stop> {
+        if self.carried.is_zero() && self.attempts == 0 {
+            return Ok(());
+        }
+        self.check(now)
+    }
+
     /// Turns "the next start is at `at`" into a plan: stop if the deadline or
     /// the attempt limit says so, else go at `at` capped by the deadline.
     #[inline]
@@ -348,22 +371,48 @@ impl Schedule {
         if at <= now { Plan::Now } else { Plan::At(at) }
     }
 
-    /// When a request that is due now may start: now, or the slot the
-    /// shared budget reserves for it (never past the deadline). Called once
-    /// per request, right before it would start, so that only requests that
-    /// are really made draw from the budget.
+    /// When a request that is due now may start: now, or later when the
+    /// rate limit (a token bucket) or the shared budget says so. Called right
+    /// before every request would start, again after each wait it asked for,
+    /// so that every start, progress or retry, pays for its token, and only
+    /// requests that are really made draw from the budget.
+    ///
+    /// The rate limit is a hard ceiling: a slot past the deadline stops
+    /// polling rather than start early. A budget slot past the deadline is
+    /// not taken: the final request goes out at the deadline without holding
+    /// back other pollers' slots.
     #[inline]
-    pub(crate) fn admit(&mut self, now: Instant) -> Instant {
-        let Some(budget) = &self.config.budget else {
-            return now;
-        };
-        // A slot past the deadline is not taken: the final request goes out
-        // at the deadline without holding back other pollers' slots.
-        let slot = budget.reserve_before(now, self.deadline);
-        if slot > now {
-            self.reason = Reason::Budget;
+    pub(crate) fn admit(&mut self, now: Instant) -> Result<Instant, Stop> {
+        if !self.paid_rate {
+            self.paid_rate = true;
+            if let Some(bucket) = &mut self.config.rate {
+                let slot = bucket.take(now, bucket.period());
+                if slot > now {
+                    // Jitter may delay a start, never advance it.
+                    let wait = self.config.jitter.above(slot - now, &mut self.rng);
+                    let at = later(now, wait);
+                    if self.deadline.is_some_and(|d| at > d) {
+                        self.paid_rate = false;
+                        return Err(self.timeout_stop(now));
+                    }
+                    self.reason = Reason::Pacing;
+                    return Ok(at);
+                }
+            }
         }
-        slot
+        if !self.paid_budget {
+            self.paid_budget = true;
+            if let Some(budget) = &self.config.budget {
+                let slot = budget.reserve_before(now, self.deadline);
+                if slot > now {
+                    self.reason = Reason::Budget;
+                    return Ok(slot);
+                }
+            }
+        }
+        self.paid_rate = false;
+        self.paid_budget = false;
+        Ok(now)
     }
 
     /// Why the last planned wait is as long as it is.
@@ -387,6 +436,9 @@ impl Schedule {
 
     /// The reconnect after a streaming connection ended, `base` being the
     /// reconnection time in force; `None` when the retry policy gave up.
+    ///
+    /// No reconnect comes sooner than the reconnection time: the jitter
+    /// spreads it above, never below.
     pub(crate) fn after_disconnect(
         &mut self,
         now: Instant,
@@ -396,7 +448,7 @@ impl Schedule {
         self.reason = Reason::Reconnect;
         let delay = match how {
             Disconnect::Delivered => {
-                self.delivered();
+                self.alive();
                 base
             }
             Disconnect::Empty => {
@@ -410,37 +462,57 @@ impl Schedule {
                 }
             }
             Disconnect::Failed { hint } => {
-                let step = self.errors;
-                self.errors = self.errors.saturating_add(1);
-                if let Some(stats) = &self.config.stats {
-                    stats.error();
-                }
-                let backoff =
-                    self.config
-                        .retry
-                        .next_delay(step, self.previous_backoff, &mut self.rng)?;
-                self.previous_backoff = backoff;
-                if let Some(hint) = hint {
-                    self.reason = Reason::Hint;
-                    return Some(self.rebase(now, self.config.clamp_hint(hint)));
-                }
-                if step == 0 {
-                    base
-                } else {
-                    self.reason = Reason::Backoff;
-                    base.max(backoff)
+                match self
+                    .streak
+                    .failed(now, hint, &mut self.config.retry, &mut self.rng)
+                {
+                    Verdict::GiveUp => return None,
+                    Verdict::Hinted(hint) => {
+                        self.reason = Reason::Hint;
+                        let delay = self.spread_hint(hint);
+                        return Some(self.rebase(now, delay));
+                    }
+                    // The first failure after a working connection waits
+                    // the reconnection time, as a browser does.
+                    Verdict::Backoff { step: 0, .. } => base,
+                    Verdict::Backoff { delay, .. } => {
+                        self.reason = Reason::Backoff;
+                        base.max(delay)
+                    }
                 }
             }
         };
-        let delay = self.jittered(delay);
+        let delay = self.config.jitter.above(delay, &mut self.rng);
         Some(self.rebase(now, delay))
     }
 
-    /// A connection delivered events: the next failure starts the backoff over.
-    pub(crate) fn delivered(&mut self) {
-        self.errors = 0;
+    /// A connection is alive (it delivered bytes): the next failure is the
+    /// first of a new streak.
+    pub(crate) fn alive(&mut self) {
+        self.streak.reset(&mut self.config.retry);
         self.quick_empties = 0;
-        self.config.retry.reset();
+        self.previous_quiet = Duration::ZERO;
+    }
+
+    /// Counts a failed request (or connection) in the user's stats: every
+    /// one, the one that ends polling included.
+    pub(crate) fn count_error(&self) {
+        if let Some(stats) = &self.config.stats {
+            stats.error();
+        }
+    }
+
+    /// A server hint, clamped to the bounds and spread above.
+    fn spread_hint(&mut self, hint: Duration) -> Duration {
+        Jitter::Proportional(HINT_SPREAD).above(self.config.clamp_hint(hint), &mut self.rng)
+    }
+
+    /// The stop for a deadline that has passed (or will before a start).
+    fn timeout_stop(&self, now: Instant) -> Stop {
+        Stop::Timeout {
+            elapsed: self.elapsed(now),
+            attempts: self.attempts,
+        }
     }
 
     /// The time limit of a request starting now: the strategy's own limit
@@ -461,10 +533,7 @@ impl Schedule {
     /// Whether the deadline has passed.
     pub(crate) fn check_deadline(&self, now: Instant) -> Result<(), Stop> {
         if self.deadline.is_some_and(|d| now >= d) {
-            return Err(Stop::Timeout {
-                elapsed: self.elapsed(now),
-                attempts: self.attempts,
-            });
+            return Err(self.timeout_stop(now));
         }
         Ok(())
     }
@@ -497,12 +566,11 @@ impl Schedule {
     /// The next start after a success; `hint` is the server's "ask again in".
     #[inline]
     pub(crate) fn after_success(&mut self, now: Instant, hint: Option<Duration>) -> Instant {
-        self.errors = 0;
-        self.quick_empties = 0;
-        self.config.retry.reset();
+        self.alive();
         if let Some(hint) = hint {
             self.reason = Reason::Hint;
-            return self.rebase(now, self.config.clamp_hint(hint));
+            let delay = self.spread_hint(hint);
+            return self.rebase(now, delay);
         }
         match self.config.pacing {
             Pacing::Interval => {
@@ -513,61 +581,53 @@ impl Schedule {
                 };
                 self.next_tick(now)
             }
-            Pacing::Bucket(_) => {
+            Pacing::Immediate => {
                 self.reason = Reason::Pacing;
-                self.take_token(now)
+                now
             }
         }
     }
 
-    /// Takes a token for the next request and returns when it may start. The
-    /// jitter spreads each token's refill time, so the wait for a token never
-    /// exceeds the refill period and no debt builds up.
-    #[inline]
-    fn take_token(&mut self, now: Instant) -> Instant {
-        let Pacing::Bucket(bucket) = &self.config.pacing else {
-            return now;
-        };
-        let cost = self.jittered(bucket.period());
-        match &mut self.config.pacing {
-            Pacing::Bucket(bucket) => bucket.take(now, cost),
-            Pacing::Interval => now,
-        }
-    }
-
-    /// The next start after a transient error, or `None` when retries ran out.
+    /// The next start after a transient error, or `None` when the retry
+    /// policy gives up (its count or the streak's time bound).
     pub(crate) fn after_error(&mut self, now: Instant, hint: Option<Duration>) -> Option<Instant> {
-        let step = self.errors;
-        self.errors = self.errors.saturating_add(1);
-        if let Some(stats) = &self.config.stats {
-            stats.error();
-        }
-        let backoff = self
-            .config
-            .retry
-            .next_delay(step, self.previous_backoff, &mut self.rng)?;
-        self.previous_backoff = backoff;
-        self.reason = if hint.is_some() {
-            Reason::Hint
-        } else {
-            Reason::Backoff
+        let delay = match self
+            .streak
+            .failed(now, hint, &mut self.config.retry, &mut self.rng)
+        {
+            Verdict::GiveUp => return None,
+            Verdict::Hinted(hint) => {
+                self.reason = Reason::Hint;
+                self.spread_hint(hint)
+            }
+            Verdict::Backoff { delay, .. } => {
+                self.reason = Reason::Backoff;
+                delay
+            }
         };
-        let delay = hint.map_or(backoff, |h| self.config.clamp_hint(h));
         Some(self.rebase(now, delay))
     }
 
-    /// The next start after an empty reply that came back suspiciously fast (a
-    /// server ignoring the wait): grows like error backoff, but never ends
-    /// polling on its own.
+    /// Forgives the streak so far: the failures were the path's doing and
+    /// the strategy has adapted to them (LongPoll's learned wait).
+    pub(crate) fn forgive(&mut self) {
+        self.streak.reset(&mut self.config.retry);
+    }
+
+    /// The next start after a reply that made no progress and came back
+    /// suspiciously fast (a server ignoring the wait): grows like error
+    /// backoff, but never ends polling on its own. It is a successful
+    /// response all the same: it ends any error streak.
     pub(crate) fn after_quick_empty(&mut self, now: Instant) -> Instant {
+        self.streak.reset(&mut self.config.retry);
         let step = self.quick_empties;
         self.quick_empties = self.quick_empties.saturating_add(1);
         self.reason = Reason::Backoff;
         let delay = self
             .config
             .retry
-            .nominal(step, self.previous_backoff, &mut self.rng);
-        self.previous_backoff = delay;
+            .nominal(step, self.previous_quiet, &mut self.rng);
+        self.previous_quiet = delay;
         self.rebase(now, delay)
     }
 
@@ -635,11 +695,19 @@ pub(crate) fn later(now: Instant, d: Duration) -> Instant {
 }
 
 impl Stop {
-    /// The user-facing error for this stop.
-    pub(crate) fn into_error<E>(self) -> crate::Error<E> {
+    /// The user-facing error for this stop, with the last error of the
+    /// streak the wait ended in, if it was failing.
+    pub(crate) fn into_error<E>(self, last_error: Option<E>) -> crate::Error<E> {
         match self {
-            Stop::Timeout { elapsed, attempts } => crate::Error::Timeout { elapsed, attempts },
-            Stop::Exhausted { attempts } => crate::Error::Exhausted { attempts },
+            Stop::Timeout { elapsed, attempts } => crate::Error::Timeout {
+                elapsed,
+                attempts,
+                last_error,
+            },
+            Stop::Exhausted { attempts } => crate::Error::Exhausted {
+                attempts,
+                last_error,
+            },
         }
     }
 }

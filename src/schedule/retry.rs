@@ -29,9 +29,22 @@ impl RetryPolicy {
         rng: &mut Rng,
     ) -> Option<Duration> {
         match self {
-            RetryPolicy::Builtin(b) => (step < b.retries()).then(|| b.draw(step, previous, rng)),
+            RetryPolicy::Builtin(b) => b
+                .retries()
+                .is_none_or(|max| step < max)
+                .then(|| b.draw(step, previous, rng)),
             #[cfg(feature = "backoff")]
             RetryPolicy::External(x) => x.0.get_mut().next_backoff(),
+        }
+    }
+
+    /// The bound on the time a streak of failures may last (the external
+    /// policy keeps its own, `max_elapsed_time`).
+    pub(crate) fn give_up_after(&self) -> Option<Duration> {
+        match self {
+            RetryPolicy::Builtin(b) => Some(b.time_bound()),
+            #[cfg(feature = "backoff")]
+            RetryPolicy::External(_) => None,
         }
     }
 

@@ -25,9 +25,13 @@ mod event;
 mod field;
 mod lines;
 mod parser;
+mod reconnect;
+mod signal;
 mod stream;
 
 pub use error::Error;
 pub use event::Event;
 pub use parser::Parser;
+pub use reconnect::Reconnect;
+pub use signal::{Cause, Signal};
 pub use stream::SseStream;

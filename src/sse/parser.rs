@@ -97,7 +97,12 @@ struct Interpreter {
     refused: bool,
     /// Dispatched events not yet taken.
     queue: VecDeque<Event>,
+    /// Comments not yet taken, when an observer asked for them.
+    comments: Option<VecDeque<String>>,
 }
+
+/// Comments kept for an observer between two takes, at most.
+const MAX_KEPT_COMMENTS: usize = 16;
 
 impl Parser {
     /// A parser at the start of a stream, with the [defaults](Self#default).
@@ -114,6 +119,7 @@ impl Parser {
                 skipping: false,
                 refused: false,
                 queue: VecDeque::new(),
+                comments: None,
             },
         }
     }
@@ -230,6 +236,17 @@ impl Parser {
         self.interpreter.queue.pop_front()
     }
 
+    /// Keeps comment lines for [`take_comment`](Self::take_comment) (at
+    /// most 16 between two takes; older ones are dropped first).
+    pub(crate) fn keep_comments(&mut self) {
+        self.interpreter.comments.get_or_insert_with(VecDeque::new);
+    }
+
+    /// Takes the oldest comment kept, if any.
+    pub(crate) fn take_comment(&mut self) -> Option<String> {
+        self.interpreter.comments.as_mut()?.pop_front()
+    }
+
     /// Whether dispatched events wait to be taken.
     pub(crate) fn has_events(&self) -> bool {
         !self.interpreter.queue.is_empty()
@@ -282,8 +299,8 @@ impl Interpreter {
             }
             // R8: a blank line dispatches.
             Line::Complete([]) => self.dispatch(),
-            // R9: a comment, whatever follows.
-            Line::Complete([b':', ..]) => {}
+            // R9: a comment, whatever follows (kept only for an observer).
+            Line::Complete([b':', comment @ ..]) => self.comment(comment),
             Line::Complete(line) => self.field(line),
             // Already refused: one error per block.
             Line::TooLong(_) if self.skipping => {}
@@ -291,6 +308,20 @@ impl Interpreter {
             Line::TooLong([b':', ..]) => {}
             Line::TooLong(_) => self.refuse(),
         }
+    }
+
+    /// Keeps a comment for [`Parser::take_comment`], when asked to: at most
+    /// a few, and none longer than the event size limit.
+    fn comment(&mut self, comment: &[u8]) {
+        let Some(kept) = self.comments.as_mut() else {
+            return;
+        };
+        if kept.len() >= MAX_KEPT_COMMENTS {
+            kept.pop_front();
+        }
+        let comment = comment.strip_prefix(b" ").unwrap_or(comment);
+        let comment = &comment[..comment.len().min(self.max)];
+        kept.push_back(String::from_utf8_lossy(comment).into_owned());
     }
 
     /// Processes a field line (R10–R18).

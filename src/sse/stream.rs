@@ -11,15 +11,35 @@ use futures_core::{Stream, TryFuture};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::{Event, Parser};
+use super::{Cause, Event, Parser, Reconnect, Signal};
 use crate::builder::shared_setters;
 use crate::gate::{Gate, Gated};
-use crate::hooks::Hooks;
+use crate::hooks::{Exclusive, Hooks};
 use crate::schedule::{Config, Disconnect, Pacing, Schedule, later};
 use crate::{Checkpoint, Error, Jitter};
 
 /// Default reconnection time until the server sends `retry` (as browsers).
 const RECONNECT: Duration = Duration::from_secs(3);
+/// Default bound on a connect: from sending the request to the response's
+/// headers (a proxy that holds them back, a server that never answers).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The shortest reconnection time a user may set: zero would spin against a
+/// server that answers each connection with one byte and closes it.
+const MIN_RECONNECT: Duration = Duration::from_millis(100);
+
+type Observe<E> = Box<dyn FnMut(&Signal<'_, E>) + Send>;
+
+/// How a connection ended.
+enum Cut<E> {
+    /// The body ended cleanly.
+    Ended,
+    /// No bytes for the idle timeout.
+    Idle(Duration),
+    /// The connect did not answer within this limit.
+    TimedOut(Duration),
+    /// `connect` or the body failed.
+    Failed(E),
+}
 
 pin_project! {
     /// The timer, the connect future and the body, pinned together in one
@@ -40,7 +60,7 @@ enum Conn {
     /// No connection: the gate decides when to connect.
     Idle,
     /// Connecting; `limit` is the connect timeout.
-    Connecting { limit: Option<Duration> },
+    Connecting { limit: Duration },
     /// Reading the body; `timer` is whether the timer is armed (deadline or
     /// idle timeout).
     Streaming { timer: bool },
@@ -59,29 +79,46 @@ enum Conn {
 /// the stream (a 204, a 401).
 ///
 /// # Reconnecting
-/// When the body ends or fails with a transient error, the stream connects
-/// again after the reconnection time: the server's latest `retry` value,
-/// clamped to [`hint_bounds`](Self::hint_bounds) (default 1 s ..= 10 min), or
-/// [`reconnect_time`](Self::reconnect_time) (default 3 s), spread by the
-/// jitter. While reconnects keep failing, the delay grows as the
+/// When the body ends, fails with a transient error or goes quiet for the
+/// [`idle_timeout`](Self::idle_timeout), the stream connects again after the
+/// reconnection time: the server's latest `retry` value, clamped to
+/// [`hint_bounds`](Self::hint_bounds) (default 1 s ..= 10 min), or
+/// [`reconnect_time`](Self::reconnect_time) (default 3 s), spread *above* by
+/// the jitter (never sooner). A connection that opened and delivered bytes
+/// (a comment counts) ends the error streak: a quiet stream that a proxy
+/// cuts every minute reconnects forever, each time after the reconnection
+/// time. While connects keep failing, the delay grows as the
 /// [`backoff`](Self::backoff) does (never below the reconnection time), and
-/// the backoff's retry limit ends the stream with the last error; a
-/// connection that delivers events resets it. A connection that ends cleanly
-/// without any event also backs off, but never ends the stream on its own.
+/// its time bound (5 min of failures by default) ends the stream with the
+/// last error. A connection that ends cleanly without any byte also backs
+/// off, but never ends the stream on its own. [`reconnect`](Self::reconnect)
+/// chooses whether to reconnect at all ([`Reconnect`]): always for a feed,
+/// only before the first event for a one-shot answer.
 ///
 /// The id sent on reconnect is the id of the last *complete* event, never an
 /// `id` from a block the cut left unfinished, and the new connection's parser
 /// starts from it, so a server that opens each response with `retry: 3000`
 /// and a blank line cannot erase the resume position.
 ///
+/// # Timeouts
+/// A connect that does not answer (no headers) within 30 s is abandoned and
+/// retried ([`attempt_timeout`](Self::attempt_timeout) sets that bound). With
+/// an [`idle_timeout`](Self::idle_timeout), the whole connection is covered:
+/// from sending the request to the first byte of the body, then between any
+/// two bytes, so a proxy that holds headers or buffers the body cannot hang
+/// the client silently.
+///
 /// # Default
-/// - reconnection time 3 s until the server sends `retry`; hints clamped to
-///   1 s ..= 10 min; jitter [`Jitter::Proportional(0.2)`](Jitter::Proportional)
+/// - reconnection time 3 s until the server sends `retry` (at least 100 ms);
+///   hints clamped to 1 s ..= 10 min; jitter
+///   [`Jitter::Proportional(0.2)`](Jitter::Proportional), applied above: a
+///   reconnect comes 3 to 3.6 s after the end
+/// - connect timeout 30 s; no idle timeout, no deadline
+/// - reconnect policy [`Reconnect::Always`]
 /// - backoff and error classification as [`ShortPoll`](crate::ShortPoll)
 /// - maximum size of one event: 1 MiB ([`max_event_size`](Self::max_event_size));
 ///   a larger one is discarded and ends the stream with [`Error::Sse`], after
 ///   the complete events that arrived in the same chunk
-/// - no idle timeout, no deadline, no connect timeout (`attempt_timeout`)
 ///
 /// # Cancel safety
 /// Dropping the stream drops the connection (the body) or the connect in
@@ -118,10 +155,18 @@ pub struct SseStream<F, Fut: TryFuture, B> {
     conn: Conn,
     reconnect_time: Duration,
     idle_timeout: Option<Duration>,
-    /// When the current connection last received bytes.
+    reconnect: Reconnect,
+    /// When the current connection last received bytes (or, before its
+    /// first byte, when its request was sent).
     last_bytes: Instant,
-    /// Whether the current connection delivered an event.
-    delivered: bool,
+    /// Whether the current connection delivered bytes.
+    alive: bool,
+    /// Whether any event was handed out (for [`Reconnect::BeforeFirstEvent`]).
+    events_seen: bool,
+    /// The error of the last failed connection while connects are failing.
+    last_error: Option<Fut::Error>,
+    /// The user's observer of comments and connection state.
+    on_signal: Option<Exclusive<Observe<Fut::Error>>>,
     /// An event refused for its size: yielded once the events queued before
     /// it are out, then the stream ends.
     refused: Option<super::Error>,
@@ -169,8 +214,12 @@ where
             conn: Conn::Idle,
             reconnect_time: RECONNECT,
             idle_timeout: None,
+            reconnect: Reconnect::Always,
             last_bytes: Instant::now(),
-            delivered: false,
+            alive: false,
+            events_seen: false,
+            last_error: None,
+            on_signal: None,
             refused: None,
             delivered_id: String::new(),
             connected: false,
@@ -178,15 +227,57 @@ where
     }
 
     /// The reconnection time used until the server sends a `retry` field.
-    /// Default: 3 s.
+    /// At least 100 ms (a shorter one is taken as 100 ms). Default: 3 s.
     pub fn reconnect_time(mut self, reconnect_time: Duration) -> Self {
-        self.reconnect_time = reconnect_time;
+        self.reconnect_time = reconnect_time.max(MIN_RECONNECT);
         self
     }
 
-    /// Reconnects when no bytes at all (comments count) arrive for this long,
-    /// so a half-open connection cannot hang the client. At least 1 ms.
-    /// Default: none.
+    /// When to connect again ([`Reconnect`]): after every end (a feed, the
+    /// default), only after errors, only before the first event (a one-shot
+    /// answer), or never.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// Calls `observe` with what happens besides events: comments
+    /// (keep-alives), each connection that opens, and each reconnect about
+    /// to be waited for with its cause ([`Signal`]). The stream's items do
+    /// not change. Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use futures::StreamExt;
+    /// use pollkit::SseStream;
+    /// use pollkit::sse::Signal;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let mut events = SseStream::new(|_id: Option<String>| async {
+    ///         Ok::<_, std::io::Error>(futures::stream::iter([Ok(&b": ping\ndata: hi\n\n"[..])]))
+    ///     })
+    ///     .on_signal(move |signal: &Signal<'_, std::io::Error>| {
+    ///         log.lock().unwrap().push(format!("{signal:?}"));
+    ///     });
+    /// assert_eq!(events.next().await.unwrap().unwrap().data(), "hi");
+    /// assert_eq!(*seen.lock().unwrap(), ["Opened { attempt: 1 }", "Comment(\"ping\")"]);
+    /// # }
+    /// ```
+    pub fn on_signal(mut self, observe: impl FnMut(&Signal<'_, E>) + Send + 'static) -> Self {
+        self.parser.keep_comments();
+        self.on_signal = Some(Exclusive::new(Box::new(observe)));
+        self
+    }
+
+    /// Reconnects when no bytes at all (comments count) arrive for this
+    /// long: from sending the request to the first byte of the body, then
+    /// between any two bytes, so neither a half-open connection nor a proxy
+    /// that holds the response back can hang the client. At least 1 ms.
+    /// Default: none (the connect alone is bounded, by 30 s).
     pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
         self.idle_timeout = Some(idle_timeout.max(Duration::from_millis(1)));
         self
@@ -261,6 +352,13 @@ where
 
     shared_setters!(Event, E);
 
+    /// Tells the observer, if there is one.
+    fn signal(&mut self, signal: &Signal<'_, E>) {
+        if let Some(observe) = self.on_signal.as_mut() {
+            (observe.get_mut())(signal);
+        }
+    }
+
     fn parts(&mut self) -> (&mut Config, &mut Hooks<Event, E>) {
         (&mut self.schedule.config, &mut self.hooks)
     }
@@ -272,9 +370,10 @@ where
             .map_or(self.reconnect_time, |r| self.schedule.config.clamp_hint(r))
     }
 
-    /// The connection ended (`None`), failed (`Some(Err)`), or timed out
-    /// (`Some(Ok(timeout))`): plan the reconnect, or the error that ends it.
-    fn disconnected(&mut self, why: Option<Result<Duration, E>>) -> Option<Error<E>> {
+    /// The connection ended, went idle, timed out or failed: plan the
+    /// reconnect, or the end (`None` from the stream, after the error this
+    /// returns if there is one).
+    fn disconnected(&mut self, cut: Cut<E>) -> Option<Error<E>> {
         self.parser.finish();
         self.conn = Conn::Idle;
         if let Some(slot) = self.slot.as_mut() {
@@ -282,51 +381,98 @@ where
             slot.connecting.set(None);
             slot.body.set(None);
         }
+        let alive = std::mem::take(&mut self.alive);
         let now = Instant::now();
-        if let (Some(Ok(_)), Err(stop)) = (&why, self.schedule.check_deadline(now)) {
+        if let (Cut::TimedOut(_), Err(stop)) = (&cut, self.schedule.check_deadline(now)) {
             // A connect cut by the deadline's grace: that is the deadline passing.
             self.gate.stop(stop);
             return None;
         }
-        let base = self.reconnection_time();
-        let (how, error) = match why {
-            None if self.delivered => (Disconnect::Delivered, None),
-            None => (Disconnect::Empty, None),
-            Some(Ok(timeout)) => (
-                Disconnect::Failed { hint: None },
-                Some(Error::AttemptTimeout {
-                    timeout,
-                    attempts: self.schedule.attempts(),
-                }),
-            ),
-            Some(Err(e)) => {
-                if self.hooks.is_stop(&e) {
+        let allowed = match (self.reconnect, &cut) {
+            (Reconnect::Always, _) => true,
+            (Reconnect::AfterErrors, Cut::Ended) => false,
+            (Reconnect::AfterErrors, _) => true,
+            (Reconnect::BeforeFirstEvent, _) => !self.events_seen,
+            (Reconnect::Never, _) => false,
+        };
+        let attempts = self.schedule.attempts();
+        let how = match &cut {
+            Cut::Ended | Cut::Idle(_) if alive => Disconnect::Delivered,
+            Cut::Ended | Cut::Idle(_) => Disconnect::Empty,
+            Cut::TimedOut(_) => {
+                self.schedule.count_error();
+                Disconnect::Failed { hint: None }
+            }
+            Cut::Failed(e) => {
+                self.schedule.count_error();
+                if self.hooks.is_stop(e) {
                     // The server asked us to stop (HTTP 204): end cleanly.
                     self.gate.finish();
                     return None;
                 }
-                if !self.hooks.is_transient(&e) {
+                if !self.hooks.is_transient(e) {
                     self.gate.finish();
-                    return Some(Error::Fetch(e));
+                    return cut.into_error(attempts);
                 }
-                let hint = self.hooks.retry_after(&e);
-                (Disconnect::Failed { hint }, Some(Error::Fetch(e)))
+                Disconnect::Failed {
+                    hint: self.hooks.retry_after(e),
+                }
             }
         };
-        self.gate.trace.reconnect(&self.schedule, self.delivered);
+        if !allowed {
+            self.gate.finish();
+            return cut.into_error(attempts);
+        }
+        self.gate.trace.reconnect(&self.schedule, alive);
+        let base = self.reconnection_time();
         let Some(at) = self.schedule.after_disconnect(now, base, how) else {
             self.gate.finish();
-            return error;
+            return cut.into_error(attempts);
         };
-        match self.slot.as_mut() {
-            Some(slot) => {
-                let timer = slot.as_mut().project().timer;
-                self.gate.plan(&mut self.schedule, now, at, timer);
-            }
+        let Some(slot) = self.slot.as_mut() else {
             // Unreachable in practice: the slot exists once a connection ran.
-            None => self.gate.finish(),
+            self.gate.finish();
+            return None;
+        };
+        let timer = slot.as_mut().project().timer;
+        self.gate.plan(&mut self.schedule, now, at, timer);
+        let after = self.schedule.cap(at).saturating_duration_since(now);
+        let cause = match &cut {
+            Cut::Ended => Cause::Ended,
+            Cut::Idle(_) => Cause::Idle,
+            Cut::TimedOut(_) => Cause::TimedOut,
+            Cut::Failed(e) => Cause::Failed(e),
+        };
+        if let Disconnect::Failed { hint } = how {
+            let error = match &cut {
+                Cut::Failed(e) => Some(e),
+                _ => None,
+            };
+            self.hooks.retrying(&crate::Retry {
+                error,
+                hint,
+                attempt: attempts,
+                delay: after,
+            });
+        }
+        self.signal(&Signal::Reconnecting { after, cause });
+        if let Cut::Failed(e) = cut {
+            self.last_error = Some(e);
         }
         None
+    }
+}
+
+impl<E> Cut<E> {
+    /// The error that ends the stream for this cut, if it is one.
+    fn into_error(self, attempts: u32) -> Option<Error<E>> {
+        match self {
+            Cut::Ended => None,
+            Cut::Idle(timeout) | Cut::TimedOut(timeout) => {
+                Some(Error::AttemptTimeout { timeout, attempts })
+            }
+            Cut::Failed(e) => Some(Error::Fetch(e)),
+        }
     }
 }
 
@@ -344,10 +490,7 @@ where
         let _entered = this.gate.trace.enter(&this.schedule);
         loop {
             if let Some(event) = this.parser.next_event() {
-                if !this.delivered {
-                    this.delivered = true;
-                    this.schedule.delivered();
-                }
+                this.events_seen = true;
                 this.delivered_id.clear();
                 this.delivered_id.push_str(event.last_event_id());
                 return Poll::Ready(Some(Ok(event)));
@@ -370,7 +513,10 @@ where
                         .poll_open(cx, &mut this.schedule, slot.timer.as_mut());
                     let now = match ready!(gated) {
                         Gated::Go(now) => now,
-                        Gated::Stop(stop) => return Poll::Ready(Some(Err(stop.into_error()))),
+                        Gated::Stop(stop) => {
+                            let last = this.last_error.take();
+                            return Poll::Ready(Some(Err(stop.into_error(last))));
+                        }
                         Gated::Done => return Poll::Ready(None),
                     };
                     if std::mem::replace(&mut this.connected, true) {
@@ -379,13 +525,20 @@ where
                         }
                     }
                     let resume = resume_id(&this.parser);
-                    let limit = this
+                    // The connect is bounded, and so is the wait for its
+                    // first byte when there is an idle timeout.
+                    let mut own = this
                         .schedule
-                        .request_limit(now, this.schedule.config.attempt_timeout);
-                    slot.connecting.set(Some((this.connect)(resume)));
-                    if let Some(limit) = limit {
-                        slot.timer.reset(later(now, limit));
+                        .config
+                        .attempt_timeout
+                        .unwrap_or(CONNECT_TIMEOUT);
+                    if let Some(idle) = this.idle_timeout {
+                        own = own.min(idle);
                     }
+                    let limit = this.schedule.request_limit(now, Some(own)).unwrap_or(own);
+                    slot.connecting.set(Some((this.connect)(resume)));
+                    slot.timer.reset(later(now, limit));
+                    this.last_bytes = now;
                     this.conn = Conn::Connecting { limit };
                 }
                 Conn::Connecting { limit } => {
@@ -393,37 +546,32 @@ where
                         this.conn = Conn::Idle;
                         continue;
                     };
-                    let outcome = match connecting.poll(cx) {
-                        Poll::Ready(Ok(body)) => Ok(body),
-                        Poll::Ready(Err(e)) => Err(Some(Err(e))),
-                        Poll::Pending => match limit {
-                            Some(limit) if slot.timer.as_mut().poll(cx).is_ready() => {
-                                Err(Some(Ok(limit)))
-                            }
-                            _ => return Poll::Pending,
-                        },
-                    };
-                    match outcome {
-                        Ok(body) => {
+                    let cut = match connecting.poll(cx) {
+                        Poll::Ready(Ok(body)) => {
                             slot.connecting.set(None);
                             slot.body.set(Some(body));
-                            let now = Instant::now();
-                            this.last_bytes = now;
-                            this.delivered = false;
                             let timer = stream_timer(
                                 this.idle_timeout,
                                 this.last_bytes,
                                 &this.schedule,
                                 slot.timer,
-                                now,
+                                Instant::now(),
                             );
                             this.conn = Conn::Streaming { timer };
+                            let attempt = this.schedule.attempts();
+                            this.signal(&Signal::Opened { attempt });
+                            continue;
                         }
-                        Err(why) => {
-                            if let Some(e) = this.disconnected(why) {
-                                return Poll::Ready(Some(Err(e)));
+                        Poll::Ready(Err(e)) => Cut::Failed(e),
+                        Poll::Pending => {
+                            if slot.timer.as_mut().poll(cx).is_pending() {
+                                return Poll::Pending;
                             }
+                            Cut::TimedOut(limit)
                         }
+                    };
+                    if let Some(e) = this.disconnected(cut) {
+                        return Poll::Ready(Some(Err(e)));
                     }
                 }
                 Conn::Streaming { timer } => {
@@ -434,8 +582,17 @@ where
                     match body.poll_next(cx) {
                         Poll::Ready(Some(Ok(chunk))) => {
                             let chunk = chunk.as_ref();
-                            if !chunk.is_empty() && this.idle_timeout.is_some() {
-                                this.last_bytes = Instant::now();
+                            if !chunk.is_empty() {
+                                // Bytes, comments included: the connection
+                                // works, and a `Fallback` above may know it.
+                                crate::life::heartbeat();
+                                if !std::mem::replace(&mut this.alive, true) {
+                                    this.schedule.alive();
+                                    this.last_error = None;
+                                }
+                                if this.idle_timeout.is_some() {
+                                    this.last_bytes = Instant::now();
+                                }
                             }
                             if let Err(e) = this.parser.feed(chunk) {
                                 // The events complete in this chunk still go
@@ -445,14 +602,17 @@ where
                                 this.gate.finish();
                                 this.refused = Some(e);
                             }
+                            while let Some(comment) = this.parser.take_comment() {
+                                this.signal(&Signal::Comment(&comment));
+                            }
                         }
                         Poll::Ready(Some(Err(e))) => {
-                            if let Some(e) = this.disconnected(Some(Err(e))) {
+                            if let Some(e) = this.disconnected(Cut::Failed(e)) {
                                 return Poll::Ready(Some(Err(e)));
                             }
                         }
                         Poll::Ready(None) => {
-                            if let Some(e) = this.disconnected(None) {
+                            if let Some(e) = this.disconnected(Cut::Ended) {
                                 return Poll::Ready(Some(Err(e)));
                             }
                         }
@@ -465,14 +625,16 @@ where
                                 slot.body.set(None);
                                 this.conn = Conn::Idle;
                                 this.gate.finish();
-                                return Poll::Ready(Some(Err(stop.into_error())));
+                                let last = this.last_error.take();
+                                return Poll::Ready(Some(Err(stop.into_error(last))));
                             }
                             let idle = this
                                 .idle_timeout
-                                .is_some_and(|d| now >= later(this.last_bytes, d));
-                            if idle {
-                                // A half-open connection: drop it and reconnect.
-                                if let Some(e) = this.disconnected(None) {
+                                .filter(|d| now >= later(this.last_bytes, *d));
+                            if let Some(idle) = idle {
+                                // A half-open connection, or a proxy holding
+                                // the body back: drop it and reconnect.
+                                if let Some(e) = this.disconnected(Cut::Idle(idle)) {
                                     return Poll::Ready(Some(Err(e)));
                                 }
                             } else {
