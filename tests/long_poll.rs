@@ -141,44 +141,70 @@ async fn an_explicit_attempt_timeout_replaces_the_default() {
 
 #[tokio::test(start_paused = true)]
 async fn a_server_that_ignores_the_wait_cannot_cause_a_busy_loop() {
-    // Every reply is an immediate change: the token bucket paces request starts.
+    // Every reply comes at once with the same cursor: no progress, so the
+    // requests back off (and a quick empty never ends polling).
     let log = Log::new();
     let l = log.clone();
-    let mut index = 0;
     let _ = LongPoll::new(move |_req: Request<u64>| {
         l.hit();
-        index += 1;
-        std::future::ready(Ok::<_, ApiError>(Reply::changed(index, index)))
+        std::future::ready(Ok::<_, ApiError>(Reply::changed("same", 1)))
     })
-    .jitter(Jitter::None)
+    .backoff(Backoff::new().jitter(Jitter::None))
     .take(6)
     .collect::<Vec<_>>()
     .await;
-    assert_eq!(log.secs(), [0, 0, 1, 2, 3, 4]);
+    // The first reply moved the cursor (none to 1): progress, at once.
+    assert_eq!(log.secs(), [0, 0, 1, 3, 7, 15]);
 }
 
 #[tokio::test(start_paused = true)]
-async fn paced_requests_are_jittered_and_within_a_second_by_default() {
+async fn progress_is_followed_at_once_so_a_backlog_is_caught_up() {
+    // 200 changes already written, one per reply: nothing waits on pollkit.
     let log = Log::new();
     let l = log.clone();
-    let _ = LongPoll::new(move |_req: Request<u64>| {
+    let got: Vec<_> = LongPoll::new(move |req: Request<u64>| {
         l.hit();
-        std::future::ready(Ok::<_, ApiError>(Reply::changed((), 1)))
+        let next = req.cursor().copied().unwrap_or(0) + 1;
+        std::future::ready(Ok::<_, ApiError>(Reply::changed(next, next)))
     })
-    .seed(5)
     .take(200)
-    .collect::<Vec<_>>()
+    .collect()
     .await;
-    let gaps: Vec<_> = log.times().windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(
-        gaps.iter().all(|g| *g <= secs(1)),
-        "next request within a second"
-    );
-    let distinct: std::collections::HashSet<_> = gaps[2..].iter().collect();
-    assert!(distinct.len() > 100, "the waits are spread");
-    // Over time the rate still holds near one per second.
-    let total = log.times()[199];
-    assert!(total >= secs(140) && total <= secs(160), "{total:?}");
+    let got: Vec<u64> = got.into_iter().map(Result::unwrap).collect();
+    assert_eq!(got, (1..=200).collect::<Vec<_>>());
+    assert!(log.times().iter().all(|t| t.is_zero()), "no wait at all");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_is_a_ceiling_on_every_start_jitter_or_not() {
+    for jitter in [Jitter::None, Jitter::Equal, Jitter::Full, Jitter::Proportional(0.5)] {
+        let log = Log::new();
+        let l = log.clone();
+        let _ = LongPoll::new(move |req: Request<u64>| {
+            l.hit();
+            let next = req.cursor().copied().unwrap_or(0) + 1;
+            std::future::ready(Ok::<_, ApiError>(Reply::changed(next, next)))
+        })
+        .rate_limit(1, secs(1))
+        .jitter(jitter)
+        .seed(5)
+        .take(100)
+        .collect::<Vec<_>>()
+        .await;
+        let t = log.times();
+        // Over any window W: starts <= burst + W / period.
+        for i in 0..t.len() {
+            for j in i + 1..t.len() {
+                let window = (t[j] - t[i]).as_secs_f64();
+                assert!((j - i + 1) as f64 <= 1.0 + window + 1e-9, "{jitter:?} {i}..{j}");
+            }
+        }
+        if jitter != Jitter::None {
+            let gaps: std::collections::HashSet<_> =
+                t.windows(2).map(|w| w[1] - w[0]).collect();
+            assert!(gaps.len() > 20, "{jitter:?}: the waits are spread");
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -196,9 +222,30 @@ async fn quick_empty_replies_back_off_but_never_end_polling() {
     .backoff(Backoff::new().jitter(Jitter::None).max_retries(1))
     .until(|_| true)
     .await;
-    // Backoff 1, 2, 4, 8, 16, 32, 60 although max_retries is 1: not errors.
+    // Backoff 1, 2, 4, 8, 16, 30, 30 although max_retries is 1: not errors.
     assert_eq!(r.unwrap(), 8);
-    assert_eq!(log.secs(), [0, 1, 3, 7, 15, 31, 63, 123]);
+    assert_eq!(log.secs(), [0, 1, 3, 7, 15, 31, 61, 91]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quick_empty_reply_ends_the_error_streak() {
+    // error, quick empty, error, quick empty, error, change: with
+    // max_retries(2) the streak never reaches three errors in a row.
+    let (log, seen) = (Log::new(), Seen::default());
+    let e = || Err(ApiError::Unavailable { retry_after: None });
+    let script = vec![
+        (ms(0), e()),
+        (ms(0), Ok(Reply::unchanged())),
+        (ms(0), e()),
+        (ms(0), Ok(Reply::unchanged())),
+        (ms(0), e()),
+        (ms(0), Ok(Reply::changed("ok", 1))),
+    ];
+    let r = LongPoll::new(scripted(&log, &seen, script))
+        .backoff(Backoff::new().jitter(Jitter::None).max_retries(2))
+        .until(|_| true)
+        .await;
+    assert_eq!(r.unwrap(), "ok");
 }
 
 #[tokio::test(start_paused = true)]
@@ -250,7 +297,12 @@ async fn errors_are_classified_and_backed_off_like_short_polling() {
         .backoff(Backoff::new().jitter(Jitter::None))
         .collect()
         .await;
-    assert_eq!(log.secs(), [0, 7, 9, 9]);
+    // The hint is waited in full and spread up to a fifth above it; the
+    // unhinted error after it is the first of the backoff (1 s).
+    let t = log.times();
+    assert!(t[1] >= secs(7) && t[1] <= ms(8_400), "{t:?}");
+    assert_eq!(t[2] - t[1], secs(1));
+    assert_eq!(t[3], t[2]);
     assert!(matches!(items[0], Ok("a")));
     assert!(matches!(items[1], Err(Error::Fetch(ApiError::NotFound))));
     assert_eq!(items.len(), 2);

@@ -232,7 +232,9 @@ async fn retry_after_on_a_refused_connection_is_honoured() {
         .until(|_| true)
         .await;
     assert_eq!(r.unwrap().data(), "a");
-    assert_eq!(server.secs(), [0, 42]);
+    // The hint is waited in full, spread up to a fifth above.
+    let s = server.secs();
+    assert!(s[1] >= 42 && s[1] <= 50, "{s:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -384,21 +384,23 @@ impl Schedule {
     #[inline]
     pub(crate) fn admit(&mut self, now: Instant) -> Result<Instant, Stop> {
         if !self.paid_rate {
-            self.paid_rate = true;
             if let Some(bucket) = &mut self.config.rate {
-                let slot = bucket.take(now, bucket.period());
+                let slot = bucket.peek(now);
                 if slot > now {
-                    // Jitter may delay a start, never advance it.
+                    // Jitter may delay a start, never advance it; the token
+                    // is taken at the actual start, so a delayed start
+                    // pushes the next slots back and the ceiling holds.
                     let wait = self.config.jitter.above(slot - now, &mut self.rng);
                     let at = later(now, wait);
                     if self.deadline.is_some_and(|d| at > d) {
-                        self.paid_rate = false;
                         return Err(self.timeout_stop(now));
                     }
                     self.reason = Reason::Pacing;
                     return Ok(at);
                 }
+                bucket.take(now, bucket.period());
             }
+            self.paid_rate = true;
         }
         if !self.paid_budget {
             self.paid_budget = true;
