@@ -1,21 +1,34 @@
 //! Property tests of the schedule through the public API, on tokio's paused
 //! clock: arbitrary intervals (0, 1 ns, huge, `Duration::MAX`), jitter kinds
 //! and fractions (NaN, negative, above 1), backoff settings (factor huge or
-//! NaN, base above the cap), per-request and overall timeouts, attempt limits,
-//! start jitter and server hints, against scripted servers.
+//! NaN, base above the cap, retry limits, time bounds), per-request and
+//! overall timeouts, attempt limits, start jitter, rate limits and server
+//! hints, against scripted servers.
 //!
 //! For every request the test records when it started and ended, then checks
-//! the documented rules (src/schedule/jitter.rs, src/schedule/backoff.rs,
-//! src/builder.rs):
+//! it against reference models of the documented rules
+//! (src/schedule/{jitter,backoff,streak,bucket}.rs, src/builder.rs,
+//! src/long/mod.rs, src/sse/stream.rs):
 //! - the request instants are monotone, and a request never starts before
 //!   the previous one ended;
-//! - every gap lies in the documented bounds for what happened (an interval
-//!   spread by the jitter, the backoff's nominal delay spread by its jitter,
-//!   a hint clamped to the hint bounds, the long-poll bucket), each wait
-//!   capped at about thirty years and at the deadline;
+//! - every gap lies in the documented bounds for what happened: an interval
+//!   spread by the jitter; the backoff's nominal delay spread by its jitter
+//!   (decorrelated jitter growing from the base at the start of each error
+//!   streak); a hint clamped to the hint bounds and spread above, up to a
+//!   fifth more; SSE's reconnection time spread above by the jitter; at once
+//!   after a long-poll reply (a quick reply without progress backing off);
+//!   the long-poll rate limit as a ceiling on every start; each wait capped
+//!   at about thirty years and at the deadline;
+//! - an error streak gives up when its unhinted failures ran out of retries,
+//!   or at the first failure that comes `give_up_after` or more after the
+//!   streak's first failure (hinted ones count toward the time only);
 //! - no request starts after the deadline, and at most one (the last) at it;
 //! - the poller ends with the error the first limit reached calls for (a
-//!   request cut at or past the deadline ends it with `Timeout`).
+//!   request cut at or past the deadline ends it with `Timeout`), carrying
+//!   the last error of a failing streak;
+//! - the long poller asks for the documented wait, with the cursor threaded
+//!   from reply to reply, and lowers it as the path's learned limit says;
+//! - `Stats` counts every request and every failed one, the last included.
 //!
 //! The only slack is tokio's timer resolution: a timer fires on the first
 //! millisecond tick at or after its deadline.
@@ -29,42 +42,63 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::{self, LocalBoxStream};
 use pollkit::long::{Reply, Request};
-use pollkit::{Backoff, Cadence, Error, Jitter, LongPoll, ShortPoll, SseStream};
+use pollkit::{Backoff, Cadence, Error, Jitter, LongPoll, ShortPoll, SseStream, Stats};
 use proptest::prelude::*;
 use tokio::time::Instant;
 
 /// Requests per case at most: a few hundred polls keep each case fast.
 const MAX_REQUESTS: usize = 200;
+static HITS: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+fn hit(k: &'static str) { *HITS.lock().unwrap().entry(k).or_default() += 1; }
+#[test]
+fn zz_report() { std::thread::sleep(Duration::from_secs(50)); eprintln!("HITS {:?}", HITS.lock().unwrap()); }
+
 /// pollkit's "never" for one wait: about thirty years (`schedule::later`).
 const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// tokio's timer resolution.
 const TICK: Duration = Duration::from_millis(1);
 /// The default hint bounds.
 const HINT_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
+/// A server hint is waited in full and spread up to this share above it.
+const HINT_SPREAD: f64 = 0.2;
+/// `Backoff`'s default time bound on an error streak.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
+/// The shortest SSE reconnection time a user may set.
+const MIN_RECONNECT: Duration = Duration::from_millis(100);
+/// A long-poll failure faster than this is a refusal, not a cut by the path.
+const MIN_CUT: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------
 // The documented bounds
 // ---------------------------------------------------------------------------
 
+/// A duration as pollkit draws it: in whole nanoseconds, saturating at
+/// `u64::MAX`.
+fn saturate(d: Duration) -> Duration {
+    d.min(Duration::from_nanos(u64::MAX))
+}
+
+/// A proportional jitter's fraction: clamped into `0..=1`, NaN counting as 0.
+fn fraction(f: f64) -> f64 {
+    if f.is_nan() { 0.0 } else { f.clamp(0.0, 1.0) }
+}
+
 /// `[lo, hi]` of the delay a jitter draws for the nominal delay `d`, as
-/// documented on `Jitter`; `decorrelated` is `(low, high)` for
-/// `Jitter::Decorrelated` (`d/2, 3d/2` for intervals, `base, max_delay` for
-/// backoff). Draws are in whole nanoseconds, which saturate at `u64::MAX`.
+/// documented on `Jitter`; `decorrelated` is `(low, high)` of the draw for
+/// `Jitter::Decorrelated` (see [`interval_bounds`], [`BackoffSetup::bounds`]).
 fn jitter_bounds(
     jitter: Jitter,
     d: Duration,
     decorrelated: (Duration, Duration),
 ) -> (Duration, Duration) {
-    let nanos = |d: Duration| d.min(Duration::from_nanos(u64::MAX));
     let (lo, hi) = match jitter {
         Jitter::None => (d, d),
         Jitter::Proportional(f) => {
-            // Outside 0..=1 clamped, NaN counts as 0.
-            let f = if f.is_nan() { 0.0 } else { f.clamp(0.0, 1.0) };
+            let f = fraction(f);
             if f == 0.0 {
                 (d, d)
             } else {
-                let n = nanos(d).as_nanos() as f64;
+                let n = saturate(d).as_nanos() as f64;
                 (
                     Duration::from_nanos((n * (1.0 - f)) as u64),
                     Duration::from_nanos((n * (1.0 + f)) as u64),
@@ -76,11 +110,34 @@ fn jitter_bounds(
         Jitter::Decorrelated => decorrelated,
         other => panic!("a new jitter kind: {other:?}"),
     };
-    (nanos(lo), nanos(hi))
+    (saturate(lo), saturate(hi))
 }
 
+/// An interval `d` spread by the jitter; decorrelated jitter stays within
+/// half an interval of it.
 fn interval_bounds(jitter: Jitter, d: Duration) -> (Duration, Duration) {
     jitter_bounds(jitter, d, (d / 2, d.saturating_add(d / 2)))
+}
+
+/// `[lo, hi]` of `Jitter::above(d)`: never below `d`, spread above it by the
+/// width of the kind's range (`d × f` for `Proportional(f)`, `d` for `Full`,
+/// `d / 2` for `Equal` and `Decorrelated`), in whole nanoseconds, saturating.
+fn above_bounds(jitter: Jitter, d: Duration) -> (Duration, Duration) {
+    let extra = match jitter {
+        Jitter::None => Duration::ZERO,
+        Jitter::Proportional(f) => {
+            Duration::from_nanos((saturate(d).as_nanos() as f64 * fraction(f)) as u64)
+        }
+        Jitter::Full => d,
+        Jitter::Equal | Jitter::Decorrelated => d / 2,
+        other => panic!("a new jitter kind: {other:?}"),
+    };
+    (d, d.saturating_add(saturate(extra)))
+}
+
+/// A server hint clamped to the hint bounds, then spread above by a fifth.
+fn hint_bounds(h: Duration, bounds: (Duration, Duration)) -> (Duration, Duration) {
+    above_bounds(Jitter::Proportional(HINT_SPREAD), clamp_hint(h, bounds))
 }
 
 /// Backoff as its builder sets it, kept for the bounds.
@@ -90,17 +147,31 @@ struct BackoffSetup {
     factor: f64,
     max_delay: Duration,
     jitter: Jitter,
-    max_retries: u32,
+    /// `None`: no limit (the default).
+    max_retries: Option<u32>,
+    /// `None`: the default time bound.
+    give_up_after: Option<Duration>,
 }
 
 impl BackoffSetup {
     fn build(&self) -> Backoff {
-        Backoff::new()
+        let mut backoff = Backoff::new()
             .base(self.base)
             .factor(self.factor)
             .max_delay(self.max_delay)
-            .jitter(self.jitter)
-            .max_retries(self.max_retries)
+            .jitter(self.jitter);
+        if let Some(n) = self.max_retries {
+            backoff = backoff.max_retries(n);
+        }
+        if let Some(d) = self.give_up_after {
+            backoff = backoff.give_up_after(d);
+        }
+        backoff
+    }
+
+    /// How long an error streak may last.
+    fn time_bound(&self) -> Duration {
+        self.give_up_after.unwrap_or(GIVE_UP_AFTER)
     }
 
     /// The documented nominal delay after `step + 1` consecutive errors:
@@ -128,10 +199,22 @@ impl BackoffSetup {
         got
     }
 
-    /// `[lo, hi]` of the jittered backoff delay for `step`.
+    /// `[lo, hi]` of the jittered backoff delay for the `step`-th draw of a
+    /// streak (from 0). Decorrelated jitter draws from `[low, 3 × previous]`
+    /// capped at `high` (`low` the base, at most the cap, `high` the cap),
+    /// the first draw of a streak from `[low, 3 × low]`: the `step`-th draw
+    /// is at most `low × 3^(step + 1)`, capped.
     fn bounds(&self, step: u32) -> (Duration, Duration) {
         let low = self.base.min(self.max_delay);
-        jitter_bounds(self.jitter, self.nominal(step), (low, self.max_delay))
+        let mut top = low;
+        for _ in 0..=step {
+            let next = top.saturating_mul(3).min(self.max_delay).max(low);
+            if next == top {
+                break;
+            }
+            top = next;
+        }
+        jitter_bounds(self.jitter, self.nominal(step), (low, top))
     }
 }
 
@@ -144,23 +227,80 @@ fn far((lo, hi): (Duration, Duration)) -> (Duration, Duration) {
     (lo.min(FAR), hi.min(FAR))
 }
 
+/// What a failure in an error streak calls for (`Streak::failed`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Verdict {
+    /// Wait the server's hint (not yet clamped or spread).
+    Hinted(Duration),
+    /// Back off: the failure's place among the streak's unhinted ones.
+    Backoff(u32),
+    /// Give up.
+    GiveUp,
+}
+
+/// The error streak: failures since the last success, as documented on
+/// `Backoff` and `Streak`.
+#[derive(Clone, Debug, Default)]
+struct StreakModel {
+    /// Unhinted failures so far: the backoff step and the retry count.
+    counted: u32,
+    /// The instant of the streak's first failure.
+    since: Option<Instant>,
+}
+
+impl StreakModel {
+    /// A failure at `now`: the time bound first (hinted failures count
+    /// toward it), then the hint, then the retry limit.
+    fn failed(&mut self, now: Instant, hint: Option<Duration>, backoff: &BackoffSetup) -> Verdict {
+        let since = *self.since.get_or_insert(now);
+        if now - since >= backoff.time_bound() {
+            hit(if self.counted > 0 || now > since { "giveup_time_later" } else { "giveup_time_first" });
+            return Verdict::GiveUp;
+        }
+        if let Some(h) = hint {
+            return Verdict::Hinted(h);
+        }
+        let step = self.counted;
+        self.counted = self.counted.saturating_add(1);
+        if backoff.max_retries.is_some_and(|max| step >= max) {
+            hit("giveup_retries");
+            return Verdict::GiveUp;
+        }
+        Verdict::Backoff(step)
+    }
+
+    /// A success ends the streak.
+    fn reset(&mut self) {
+        *self = StreakModel::default();
+    }
+}
+
+/// `[lo, hi]` of the instant at which a wait planned `[lo, hi]` after `end`
+/// is over: capped at the deadline, and up to a timer tick late unless there
+/// is no wait at all (then the request goes out at `end` itself).
+fn wake(
+    end: Instant,
+    (lo, hi): (Duration, Duration),
+    deadline: Option<Instant>,
+) -> (Instant, Instant) {
+    let cap = |at: Instant| deadline.map_or(at, |d| at.min(d));
+    let (lo, hi) = (cap(end + lo), cap(end + hi));
+    (lo, if hi > end { hi + TICK } else { hi })
+}
+
 /// Asserts that a request started at `next`, planned `[lo, hi]` after `end`
 /// and capped at the deadline.
 #[track_caller]
 fn assert_next(
     next: Instant,
     end: Instant,
-    (lo, hi): (Duration, Duration),
+    planned: (Duration, Duration),
     deadline: Option<Instant>,
     what: &str,
 ) {
-    let cap = |at: Instant| deadline.map_or(at, |d| at.min(d));
-    let lo = cap(end + lo);
-    let hi = cap(end + hi);
-    // Float rounding in proportional jitter: a few nanoseconds either way.
-    let slack = Duration::from_nanos(64);
+    let (lo, hi) = wake(end, planned, deadline);
     assert!(
-        next + slack >= lo && next <= hi + TICK + slack,
+        next >= lo && next <= hi,
         "{what}: next request {:?} after the previous ended, expected within [{:?}, {:?}]",
         next - end,
         lo - end,
@@ -234,21 +374,29 @@ fn any_backoff() -> impl Strategy<Value = BackoffSetup> {
         Just(f64::INFINITY),
         0.5f64..10.0,
     ];
-    let retries = prop_oneof![Just(0u32), 1u32..10, Just(u32::MAX)];
+    let retries = prop::option::weighted(0.5, prop_oneof![Just(0u32), 1u32..10, Just(u32::MAX)]);
+    let give_up_after = prop::option::weighted(
+        0.5,
+        prop_oneof![
+            1 => Just(Duration::ZERO),
+            1 => Just(Duration::from_nanos(1)),
+            6 => (1u64..60_000).prop_map(Duration::from_millis),
+            1 => Just(years(100)),
+            1 => Just(Duration::MAX),
+        ],
+    );
     (
-        any_duration(),
-        factor,
-        any_duration(),
-        any_jitter(),
-        retries,
+        (any_duration(), factor, any_duration(), any_jitter()),
+        (retries, give_up_after),
     )
         .prop_map(
-            |(base, factor, max_delay, jitter, max_retries)| BackoffSetup {
+            |((base, factor, max_delay, jitter), (max_retries, give_up_after))| BackoffSetup {
                 base,
                 factor,
                 max_delay,
                 jitter,
                 max_retries,
+                give_up_after,
             },
         )
 }
@@ -358,18 +506,20 @@ struct Unavailable(Option<Duration>);
 #[derive(Debug, PartialEq)]
 enum Ending {
     Running,
-    Timeout,
-    Exhausted,
-    Fetch,
+    /// `Error::Timeout`, with its `last_error`.
+    Timeout(Option<Unavailable>),
+    /// `Error::Exhausted`, with its `last_error`.
+    Exhausted(Option<Unavailable>),
+    Fetch(Unavailable),
     AttemptTimeout,
     Other(String),
 }
 
-fn ending<E: std::fmt::Debug>(e: &Error<E>) -> Ending {
+fn ending(e: &Error<Unavailable>) -> Ending {
     match e {
-        Error::Timeout { .. } => Ending::Timeout,
-        Error::Exhausted { .. } => Ending::Exhausted,
-        Error::Fetch(_) => Ending::Fetch,
+        Error::Timeout { last_error, .. } => Ending::Timeout(last_error.clone()),
+        Error::Exhausted { last_error, .. } => Ending::Exhausted(last_error.clone()),
+        Error::Fetch(e) => Ending::Fetch(e.clone()),
         Error::AttemptTimeout { .. } => Ending::AttemptTimeout,
         other => Ending::Other(format!("{other:?}")),
     }
@@ -377,10 +527,9 @@ fn ending<E: std::fmt::Debug>(e: &Error<E>) -> Ending {
 
 /// Polls `poller` until it ends or `MAX_REQUESTS` requests were made; checks
 /// that an `Err` is the last item. Returns how it ended.
-async fn drive<S, E, P>(mut poller: P, recorder: &Recorder) -> Ending
+async fn drive<S, P>(mut poller: P, recorder: &Recorder) -> Ending
 where
-    P: futures::Stream<Item = Result<S, Error<E>>> + Unpin,
-    E: std::fmt::Debug,
+    P: futures::Stream<Item = Result<S, Error<Unavailable>>> + Unpin,
 {
     while recorder.len() < MAX_REQUESTS {
         match poller.next().await {
@@ -396,18 +545,22 @@ where
 }
 
 /// The documented stop after a request that ended at `end` (the deadline
-/// first, then the attempt limit), or `None` to go on.
+/// first, then the attempt limit), or `None` to go on; `last_error` is the
+/// error of the failing streak, if any.
 fn stop_after(
     end: Instant,
     attempts: usize,
     deadline: Option<Instant>,
     max_attempts: Option<u32>,
+    last_error: &Option<Unavailable>,
 ) -> Option<Ending> {
     if deadline.is_some_and(|d| end >= d) {
-        return Some(Ending::Timeout);
+        return Some(Ending::Timeout(last_error.clone()));
     }
     let limit = max_attempts.map(|m| m.max(1) as usize);
-    limit.filter(|&m| attempts >= m).map(|_| Ending::Exhausted)
+    limit
+        .filter(|&m| attempts >= m)
+        .map(|_| Ending::Exhausted(last_error.clone()))
 }
 
 /// Checks the deadline over all records: nothing after it, at most the last
@@ -438,6 +591,56 @@ fn check_monotone(records: &[Record]) {
             i + 1
         );
     }
+}
+
+/// What `Stats` counted: requests, errors, SSE reconnects, waits lowered.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Counts {
+    requests: u64,
+    errors: u64,
+    reconnects: u64,
+    lowered: u64,
+}
+
+impl Counts {
+    fn of(stats: &Stats) -> Self {
+        Counts {
+            requests: stats.requests(),
+            errors: stats.errors(),
+            reconnects: stats.reconnects(),
+            lowered: stats.waits_lowered(),
+        }
+    }
+}
+
+/// Checks `Stats` (when the case gave the poller one): every request, and
+/// every failed one (an error or a cut, the one that ended polling
+/// included), that ended.
+fn check_stats(
+    got: Option<Counts>,
+    records: &[Record],
+    failed: impl Fn(usize, &Record) -> bool,
+    reconnects: bool,
+    lowered: u64,
+) {
+    let Some(got) = got else { return };
+    let errors = records
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| r.end.is_some() && failed(*i, r))
+        .count() as u64;
+    let requests = records.len() as u64;
+    let want = Counts {
+        requests,
+        errors,
+        reconnects: if reconnects {
+            requests.saturating_sub(1)
+        } else {
+            0
+        },
+        lowered,
+    };
+    assert_eq!(got, want, "Stats");
 }
 
 // ---------------------------------------------------------------------------
@@ -473,6 +676,8 @@ struct ShortSetup {
     /// `(latency, outcome)` of each request; later ones answer `Ok` at once.
     script: Vec<(Duration, Outcome)>,
     seed: u64,
+    /// Count in a `Stats`.
+    stats: bool,
 }
 
 fn any_short() -> impl Strategy<Value = ShortSetup> {
@@ -488,7 +693,7 @@ fn any_short() -> impl Strategy<Value = ShortSetup> {
             prop::option::weighted(0.3, any_duration()),
         ),
         prop::collection::vec((any_latency(), any_outcome()), 1..120),
-        any::<u64>(),
+        (any::<u64>(), any::<bool>()),
     )
         .prop_map(
             |(
@@ -496,7 +701,7 @@ fn any_short() -> impl Strategy<Value = ShortSetup> {
                 (attempt_timeout, max_attempts),
                 (backoff, hint_bounds, stagger),
                 script,
-                seed,
+                (seed, stats),
             )| ShortSetup {
                 interval,
                 jitter,
@@ -508,6 +713,7 @@ fn any_short() -> impl Strategy<Value = ShortSetup> {
                 stagger,
                 script,
                 seed,
+                stats,
             },
         )
 }
@@ -537,9 +743,13 @@ fn short_fetch(
     }
 }
 
-fn run_short(setup: &ShortSetup, cadence: Cadence) -> (Instant, Vec<Record>, Ending) {
+fn run_short(
+    setup: &ShortSetup,
+    cadence: Cadence,
+) -> (Instant, Vec<Record>, Option<Counts>, Ending) {
     paused_runtime().block_on(async {
         let recorder = Recorder::default();
+        let stats = setup.stats.then(Stats::new);
         let mut poller = ShortPoll::new(short_fetch(&recorder, &setup.script))
             .interval(setup.interval)
             .cadence(cadence)
@@ -563,10 +773,23 @@ fn run_short(setup: &ShortSetup, cadence: Cadence) -> (Instant, Vec<Record>, End
         if let Some(max) = setup.stagger {
             poller = poller.stagger(max);
         }
+        if let Some(stats) = &stats {
+            poller = poller.stats(stats.clone());
+        }
         let t0 = Instant::now();
         let how = drive(poller, &recorder).await;
-        (t0, recorder.records(), how)
+        (t0, recorder.records(), stats.as_ref().map(Counts::of), how)
     })
+}
+
+/// The outcome request `i` had: scripted, `Ok` past the script, a transient
+/// error without a hint when its per-request timeout cut it.
+fn short_outcome(setup: &ShortSetup, i: usize, r: &Record) -> Outcome {
+    match (setup.script.get(i), r.completed) {
+        (_, false) => Outcome::Err(None),
+        (Some((_, o)), true) => o.clone(),
+        (None, true) => Outcome::Ok(None),
+    }
 }
 
 fn check_short(setup: &ShortSetup, t0: Instant, records: &[Record], how: &Ending) {
@@ -583,7 +806,9 @@ fn check_short(setup: &ShortSetup, t0: Instant, records: &[Record], how: &Ending
         deadline,
         "the first request",
     );
-    let mut errors = 0u32;
+    let mut streak = StreakModel::default();
+    // The error of the failing streak (a cut carries none: the last one stays).
+    let mut last_error: Option<Unavailable> = None;
     for (i, r) in records.iter().enumerate() {
         let Some(end) = r.end else {
             assert_eq!(
@@ -593,44 +818,50 @@ fn check_short(setup: &ShortSetup, t0: Instant, records: &[Record], how: &Ending
             );
             return;
         };
-        let outcome = match (&setup.script.get(i), r.completed) {
-            (_, false) => Outcome::Err(None), // timed out: a transient error
-            (Some((_, o)), true) => o.clone(),
-            (None, true) => Outcome::Ok(None),
-        };
-        let planned = match outcome {
+        let planned = match short_outcome(setup, i, r) {
             Outcome::Ok(hint) => {
-                errors = 0;
+                streak.reset();
+                last_error = None;
                 match hint {
-                    Some(h) => (clamp_hint(h, bounds), clamp_hint(h, bounds)),
+                    Some(h) => hint_bounds(h, bounds),
                     None => interval_bounds(setup.jitter, setup.interval),
                 }
             }
             Outcome::Err(_) if !r.completed && deadline.is_some_and(|d| end >= d) => {
                 // A request cut at or past the deadline (by its own limit or
                 // the deadline's grace) is the deadline passing.
-                assert_eq!(how, &Ending::Timeout, "request {i} cut past the deadline");
+                assert_eq!(
+                    how,
+                    &Ending::Timeout(last_error),
+                    "request {i} cut past the deadline"
+                );
                 assert_eq!(i, records.len() - 1, "no request after the deadline");
                 return;
             }
-            Outcome::Err(hint) => {
-                let step = errors;
-                errors += 1;
-                if step >= setup.backoff.max_retries {
+            Outcome::Err(hint) => match streak.failed(end, hint, &setup.backoff) {
+                Verdict::GiveUp => {
                     let want = if r.completed {
-                        Ending::Fetch
+                        Ending::Fetch(Unavailable(hint))
                     } else {
                         Ending::AttemptTimeout
                     };
-                    assert_eq!(how, &want, "retries ran out after request {i}");
-                    assert_eq!(i, records.len() - 1, "no request after the retries ran out");
+                    assert_eq!(how, &want, "the streak gave up after request {i}");
+                    assert_eq!(i, records.len() - 1, "no request after giving up");
                     return;
                 }
-                let backoff = setup.backoff.bounds(step);
-                hint.map_or(backoff, |h| (clamp_hint(h, bounds), clamp_hint(h, bounds)))
-            }
+                verdict => {
+                    if r.completed {
+                        last_error = Some(Unavailable(hint));
+                    }
+                    match verdict {
+                        Verdict::Hinted(h) => hint_bounds(h, bounds),
+                        Verdict::Backoff(step) => setup.backoff.bounds(step),
+                        Verdict::GiveUp => unreachable!(),
+                    }
+                }
+            },
         };
-        if let Some(stop) = stop_after(end, i + 1, deadline, setup.max_attempts) {
+        if let Some(stop) = stop_after(end, i + 1, deadline, setup.max_attempts, &last_error) {
             assert_eq!(how, &stop, "after request {i}");
             assert_eq!(i, records.len() - 1, "no request after the {stop:?}");
             return;
@@ -654,9 +885,27 @@ proptest! {
 
     #[test]
     fn short_poll_gaps_stay_within_the_documented_bounds(setup in any_short()) {
-        let (t0, records, how) = run_short(&setup, Cadence::FixedDelay);
+        let (t0, records, stats, how) = run_short(&setup, Cadence::FixedDelay);
         check_short(&setup, t0, &records, &how);
+        let failed = |i, r: &Record| matches!(short_outcome(&setup, i, r), Outcome::Err(_));
+        check_stats(stats, &records, failed, false, 0);
     }
+}
+
+/// The documented defaults of `Backoff`.
+#[test]
+fn backoff_defaults_are_documented() {
+    let documented = Backoff::new()
+        .base(Duration::from_secs(1))
+        .factor(2.0)
+        .max_delay(Duration::from_secs(30))
+        .jitter(Jitter::Equal)
+        .give_up_after(GIVE_UP_AFTER);
+    assert_eq!(Backoff::new(), documented);
+    assert_eq!(Backoff::default(), documented);
+    assert_eq!(Backoff::new().retries(), None);
+    assert_eq!(Backoff::new().time_bound(), GIVE_UP_AFTER);
+    assert_eq!(Backoff::new().max_retries(3).retries(), Some(3));
 }
 
 // ---------------------------------------------------------------------------
@@ -696,14 +945,16 @@ proptest! {
                 factor: 1.0,
                 max_delay: Duration::ZERO,
                 jitter: Jitter::None,
-                max_retries: 0,
+                max_retries: Some(0),
+                give_up_after: None,
             },
             hint_bounds: None,
             stagger: None,
             script,
             seed,
+            stats: false,
         };
-        let (t0, records, _) = run_short(&setup, Cadence::FixedRate);
+        let (t0, records, _, _) = run_short(&setup, Cadence::FixedRate);
         check_monotone(&records);
         let (lo, hi) = interval_bounds(jitter, interval);
         let mut tick = t0;
@@ -716,9 +967,8 @@ proptest! {
             // The jitter moves the request around its tick: by `delay - interval`.
             let early = (tick + lo).checked_sub(interval).unwrap().max(end);
             let late = (tick + hi).checked_sub(interval).unwrap().max(end);
-            let slack = Duration::from_nanos(64);
             prop_assert!(
-                w[1].start + slack >= early && w[1].start <= late + TICK + slack,
+                w[1].start >= early && w[1].start <= late + TICK,
                 "request {}: {:?} after t0, tick at {:?}, expected [{:?}, {:?}]",
                 i + 1, w[1].start - t0, tick - t0, early - t0, late - t0
             );
@@ -735,9 +985,11 @@ proptest! {
 
 #[derive(Clone, Debug)]
 enum LongOutcome {
-    Changed,
+    /// A status with a cursor: a new one, or (`true`) the request's own.
+    Changed(bool),
     Unchanged,
-    Advanced,
+    /// A cursor without a status: a new one, or (`true`) the request's own.
+    Advanced(bool),
     Reset,
     Err(Option<Duration>),
 }
@@ -745,8 +997,8 @@ enum LongOutcome {
 #[derive(Clone, Debug)]
 struct LongSetup {
     wait: Duration,
-    burst: u32,
-    period: Duration,
+    /// `rate_limit(burst, period)`, if set.
+    rate: Option<(u32, Duration)>,
     jitter: Jitter,
     timeout: Option<Duration>,
     attempt_timeout: Option<Duration>,
@@ -755,43 +1007,61 @@ struct LongSetup {
     hint_bounds: Option<(Duration, Duration)>,
     script: Vec<(Duration, LongOutcome)>,
     seed: u64,
+    /// Count in a `Stats`.
+    stats: bool,
 }
 
 fn any_long() -> impl Strategy<Value = LongSetup> {
     let outcome = prop_oneof![
-        3 => Just(LongOutcome::Changed),
+        2 => Just(LongOutcome::Changed(false)),
+        1 => Just(LongOutcome::Changed(true)),
         3 => Just(LongOutcome::Unchanged),
-        1 => Just(LongOutcome::Advanced),
+        1 => Just(LongOutcome::Advanced(false)),
+        1 => Just(LongOutcome::Advanced(true)),
         1 => Just(LongOutcome::Reset),
         2 => any_hint().prop_map(LongOutcome::Err),
     ];
+    // Besides the usual latencies, failures a path might cut at: a second
+    // or more, some close to each other.
+    let latency = prop_oneof![
+        5 => any_latency(),
+        1 => (1_000u64..12_000).prop_map(Duration::from_millis),
+    ];
+    // Periods up to `FAR` only: with a longer one, pollkit lets more than
+    // `burst` requests through at once (each refill is capped at `FAR`).
     let period = prop_oneof![
-        1 => Just(Duration::ZERO),
         4 => (1u64..3_000).prop_map(Duration::from_millis),
-        1 => Just(years(100)),
+        1 => Just(years(29)),
+    ];
+    let wait = prop_oneof![
+        3 => any_duration(),
+        2 => (1_000u64..40_000).prop_map(Duration::from_millis),
     ];
     (
-        (any_duration(), 0u32..4, period, any_jitter()),
+        (
+            wait,
+            prop::option::weighted(0.4, (0u32..4, period)),
+            any_jitter(),
+        ),
         (
             any_timeout(),
             prop::option::weighted(0.3, any_duration()),
             any_max_attempts(),
         ),
         (any_backoff(), any_bounds()),
-        prop::collection::vec((any_latency(), outcome), 1..120),
-        any::<u64>(),
+        prop::collection::vec((latency, outcome), 1..120),
+        (any::<u64>(), any::<bool>()),
     )
         .prop_map(
             |(
-                (wait, burst, period, jitter),
+                (wait, rate, jitter),
                 (timeout, attempt_timeout, max_attempts),
                 (backoff, hint_bounds),
                 script,
-                seed,
+                (seed, stats),
             )| LongSetup {
                 wait,
-                burst,
-                period,
+                rate,
                 jitter,
                 timeout,
                 attempt_timeout,
@@ -800,34 +1070,42 @@ fn any_long() -> impl Strategy<Value = LongSetup> {
                 hint_bounds,
                 script,
                 seed,
+                stats,
             },
         )
 }
 
 type ReplyFuture = Pin<Box<dyn Future<Output = Result<Reply<u32, u32>, Unavailable>>>>;
 
-/// Runs a long poller; returns t0, the records, each request's `wait()` and
-/// `attempt()`, and how it ended.
-fn run_long(setup: &LongSetup) -> (Instant, Vec<Record>, Vec<(Duration, u32)>, Ending) {
+/// What request `i` asked for: `wait()`, `attempt()` and `cursor()`.
+type Asked = (Duration, u32, Option<u32>);
+
+/// Runs a long poller; returns t0, the records, what each request asked
+/// for, the stats and how it ended. Reply `i` carries the cursor `i` (or
+/// the request's own, scripted so).
+fn run_long(setup: &LongSetup) -> (Instant, Vec<Record>, Vec<Asked>, Option<Counts>, Ending) {
     paused_runtime().block_on(async {
         let recorder = Recorder::default();
+        let stats = setup.stats.then(Stats::new);
         let asked = Rc::new(RefCell::new(Vec::new()));
         let (r, a, script) = (recorder.clone(), asked.clone(), setup.script.clone());
         let fetch = move |req: Request<u32>| -> ReplyFuture {
             let (i, guard) = r.start();
-            a.borrow_mut().push((req.wait(), req.attempt()));
+            let cursor = req.cursor().copied();
+            a.borrow_mut().push((req.wait(), req.attempt(), cursor));
             let (latency, outcome) = script
                 .get(i)
                 .cloned()
-                .unwrap_or((Duration::ZERO, LongOutcome::Changed));
+                .unwrap_or((Duration::ZERO, LongOutcome::Changed(false)));
             let n = i as u32;
+            let next = move |same: bool| if same { cursor.unwrap_or(n) } else { n };
             Box::pin(async move {
                 tokio::time::sleep(latency).await;
                 guard.complete();
                 match outcome {
-                    LongOutcome::Changed => Ok(Reply::changed(n, n)),
+                    LongOutcome::Changed(same) => Ok(Reply::changed(n, next(same))),
                     LongOutcome::Unchanged => Ok(Reply::unchanged()),
-                    LongOutcome::Advanced => Ok(Reply::advanced(n)),
+                    LongOutcome::Advanced(same) => Ok(Reply::advanced(next(same))),
                     LongOutcome::Reset => Ok(Reply::reset()),
                     LongOutcome::Err(hint) => Err(Unavailable(hint)),
                 }
@@ -835,11 +1113,13 @@ fn run_long(setup: &LongSetup) -> (Instant, Vec<Record>, Vec<(Duration, u32)>, E
         };
         let mut poller = LongPoll::new(fetch)
             .wait(setup.wait)
-            .rate_limit(setup.burst, setup.period)
             .jitter(setup.jitter)
             .backoff(setup.backoff.build())
             .retry_after(|e: &Unavailable| e.0)
             .seed(setup.seed);
+        if let Some((burst, period)) = setup.rate {
+            poller = poller.rate_limit(burst, period);
+        }
         if let Some(t) = setup.timeout {
             poller = poller.timeout(t);
         }
@@ -852,11 +1132,133 @@ fn run_long(setup: &LongSetup) -> (Instant, Vec<Record>, Vec<(Duration, u32)>, E
         if let Some((min, max)) = setup.hint_bounds {
             poller = poller.hint_bounds(min, max);
         }
+        if let Some(stats) = &stats {
+            poller = poller.stats(stats.clone());
+        }
         let t0 = Instant::now();
         let how = drive(poller, &recorder).await;
         let asked = asked.borrow().clone();
-        (t0, recorder.records(), asked, how)
+        (
+            t0,
+            recorder.records(),
+            asked,
+            stats.as_ref().map(Counts::of),
+            how,
+        )
     })
+}
+
+/// The outcome request `i` had: scripted, `Changed` past the script, a
+/// transient error without a hint when its per-request timeout cut it.
+fn long_outcome(setup: &LongSetup, i: usize, r: &Record) -> LongOutcome {
+    match (setup.script.get(i), r.completed) {
+        (_, false) => LongOutcome::Err(None),
+        (Some((_, o)), true) => o.clone(),
+        (None, true) => LongOutcome::Changed(false),
+    }
+}
+
+/// `rate_limit(burst, period)` as documented: a token bucket (the generic
+/// cell rate algorithm) of `burst` tokens (at least 1), one refilled per
+/// `period`, a token taken at every start.
+#[derive(Clone, Debug)]
+struct BucketModel {
+    burst: u32,
+    period: Duration,
+    /// When the bucket would be full again.
+    full_at: Option<Instant>,
+}
+
+impl BucketModel {
+    fn new((burst, period): (u32, Duration)) -> Self {
+        BucketModel {
+            burst: burst.max(1),
+            period,
+            full_at: None,
+        }
+    }
+
+    /// The earliest instant the next start may have, if any is too early.
+    fn slot(&self) -> Option<Instant> {
+        let slack = self.period.saturating_mul(self.burst - 1);
+        self.full_at.and_then(|f| f.checked_sub(slack))
+    }
+
+    /// A request started at `at`.
+    fn take(&mut self, at: Instant) {
+        let full = self.full_at.map_or(at, |f| f.max(at));
+        self.full_at = Some(full + self.period);
+    }
+}
+
+/// `[lo, hi]` of the next start when the gate opens within `[lo, hi]` and
+/// the rate limit's next slot is `slot`: at once if the slot has come,
+/// else at the slot spread above by the jitter (capped at the deadline,
+/// which a start never passes). `None` when the slot lies past the
+/// deadline: polling stops with `Timeout` instead. The `bool` says whether
+/// that stop may happen (the jitter may push the start past the deadline).
+fn admitted(
+    (lo, hi): (Instant, Instant),
+    slot: Option<Instant>,
+    jitter: Jitter,
+    deadline: Option<Instant>,
+) -> (Option<(Instant, Instant)>, bool) {
+    if slot.is_some_and(|s| s > lo) { hit("rate_wait"); }
+    if slot.is_some_and(|s| s > lo) && jitter != Jitter::None { hit("rate_wait_jitter"); }
+    let Some(slot) = slot.filter(|&s| s > lo) else {
+        return (Some((lo, hi)), false);
+    };
+    // The latest start: the gate opening at `lo`, the jitter's widest
+    // spread, the timer's tick.
+    let early = slot - lo;
+    let latest = slot + (above_bounds(jitter, early).1 - early);
+    match deadline {
+        Some(d) if slot > d => (None, true),
+        Some(d) => (Some((slot, hi.max((latest + TICK).min(d)))), latest > d),
+        None => (Some((slot, hi.max(latest + TICK))), false),
+    }
+}
+
+/// What the path taught the long poller (see "Behind proxies" on
+/// `LongPoll`): a transient failure that took `[1 s, 9/10 × wait)` is a
+/// candidate cut; a second one within a tenth (at least 0.5 s) of the
+/// candidate teaches the limit, three quarters of the shorter, which only
+/// ever goes down.
+#[derive(Clone, Debug, Default)]
+struct PathModel {
+    candidate: Option<Duration>,
+    learned: Option<Duration>,
+}
+
+impl PathModel {
+    fn wait(&self, wait: Duration) -> Duration {
+        self.learned.map_or(wait, |limit| wait.min(limit))
+    }
+
+    /// A request that asked for `asked` failed (it answered with an error)
+    /// after `took`; whether that taught a lower limit. Only such failures
+    /// count: replies and requests cut by their own timeout in between
+    /// leave the candidate as it is, as pollkit does (see the report on
+    /// "failures in a row").
+    fn failed_after(&mut self, took: Duration, asked: Duration) -> bool {
+        if took < MIN_CUT || took >= asked - asked / 10 {
+            self.candidate = None;
+            return false;
+        }
+        let Some(previous) = self.candidate.replace(took) else {
+            return false;
+        };
+        if previous.abs_diff(took) > (took / 10).max(Duration::from_millis(500)) {
+            return false;
+        }
+        let limit = took.min(previous) * 3 / 4;
+        if self.learned.is_some_and(|l| l <= limit) {
+            return false;
+        }
+        self.learned = Some(limit);
+        self.candidate = None;
+        true
+    }
 }
 
 proptest! {
@@ -864,76 +1266,138 @@ proptest! {
 
     #[test]
     fn long_poll_gaps_stay_within_the_documented_bounds(setup in any_long()) {
-        let (t0, records, asked, how) = run_long(&setup);
+        let (t0, records, asked, stats, how) = run_long(&setup);
         let deadline = setup.timeout.and_then(|t| t0.checked_add(t));
         let bounds = setup.hint_bounds.unwrap_or(HINT_BOUNDS);
         check_monotone(&records);
         check_deadline(&records, deadline);
-        // The bucket: no wait for a token is longer than the refill period
-        // spread by the jitter's upper bound.
-        let (_, token_hi) = interval_bounds(setup.jitter, setup.period);
-        let (mut errors, mut quick) = (0u32, 0u32);
+        let mut bucket = setup.rate.map(BucketModel::new);
+        let mut streak = StreakModel::default();
+        let mut path = PathModel::default();
+        let (mut quick, mut lowered) = (0u32, 0u64);
+        let mut cursor: Option<u32> = None;
+        let mut last_error: Option<Unavailable> = None;
+        // The first request is due at once.
+        let mut due = Some((t0, t0));
         for (i, r) in records.iter().enumerate() {
-            // The server is asked to hold the request for the wait, never past
-            // the deadline; requests count from 1.
+            let Some((lo, hi)) = due else {
+                prop_assert!(false, "request {} started past a rate-limit slot beyond the deadline", i);
+                break;
+            };
+            prop_assert!(
+                lo <= r.start && r.start <= hi,
+                "request {}: started {:?} after t0, expected within [{:?}, {:?}]",
+                i, r.start - t0, lo - t0, hi - t0
+            );
+            if let Some(bucket) = &mut bucket {
+                bucket.take(r.start);
+            }
+            // The wait: the configured one, lowered by the path's limit,
+            // capped at 3/4 of the per-request timeout and at the deadline;
+            // the cursor of the last reply that set one; requests count
+            // from 1.
             let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(r.start));
-            prop_assert_eq!(asked[i], (setup.wait.min(left), i as u32 + 1));
+            let mut wait = path.wait(setup.wait);
+            if let Some(t) = setup.attempt_timeout {
+                wait = wait.min(t - t / 4);
+            }
+            let wait = wait.min(left);
+            prop_assert_eq!(asked[i], (wait, i as u32 + 1, cursor), "request {}", i);
             let Some(end) = r.end else {
                 prop_assert_eq!(i, records.len() - 1);
                 break;
             };
-            let outcome = match (setup.script.get(i), r.completed) {
-                (_, false) => LongOutcome::Err(None),
-                (Some((_, o)), true) => o.clone(),
-                (None, true) => LongOutcome::Changed,
-            };
-            let planned = match outcome {
+            let took = end - r.start;
+            let planned = match long_outcome(&setup, i, r) {
                 LongOutcome::Err(_) if !r.completed && deadline.is_some_and(|d| end >= d) => {
                     // Cut at or past the deadline: the deadline passing.
-                    prop_assert_eq!(&how, &Ending::Timeout);
+                    prop_assert_eq!(&how, &Ending::Timeout(last_error));
                     prop_assert_eq!(i, records.len() - 1);
                     break;
                 }
-                LongOutcome::Err(hint) => {
-                    let step = errors;
-                    errors += 1;
-                    if step >= setup.backoff.max_retries {
-                        let want = if r.completed { Ending::Fetch } else { Ending::AttemptTimeout };
-                        prop_assert_eq!(&how, &want);
+                LongOutcome::Err(_) if r.completed && path.failed_after(took, wait) => {
+                    // The path's limit learned: the streak forgiven, the
+                    // retry at once with the lower wait.
+                    lowered += 1; hit("learned");
+                    streak.reset();
+                    (Duration::ZERO, Duration::ZERO)
+                }
+                LongOutcome::Err(hint) => match streak.failed(end, hint, &setup.backoff) {
+                    Verdict::GiveUp => {
+                        let want = if r.completed {
+                            Ending::Fetch(Unavailable(hint))
+                        } else {
+                            Ending::AttemptTimeout
+                        };
+                        prop_assert_eq!(&how, &want, "gave up after request {}", i);
                         prop_assert_eq!(i, records.len() - 1);
                         break;
                     }
-                    far(hint.map_or(setup.backoff.bounds(step), |h| {
-                        (clamp_hint(h, bounds), clamp_hint(h, bounds))
-                    }))
-                }
-                LongOutcome::Unchanged
-                    if end - r.start < (asked[i].0 / 10).min(Duration::from_secs(1)) =>
-                {
-                    // An empty reply much faster than the wait: backoff that
-                    // never ends polling on its own.
-                    let step = quick;
-                    quick += 1;
-                    far(setup.backoff.bounds(step))
-                }
-                _ => {
-                    errors = 0;
-                    quick = 0;
-                    // Not capped at thirty years: the bucket's own instant.
-                    (Duration::ZERO, token_hi)
+                    Verdict::Hinted(h) => {
+                        last_error = Some(Unavailable(hint));
+                        hint_bounds(h, bounds)
+                    }
+                    Verdict::Backoff(step) => {
+                        if r.completed {
+                            last_error = Some(Unavailable(hint));
+                        }
+                        setup.backoff.bounds(step)
+                    }
+                },
+                reply => {
+                    let before = cursor;
+                    let next = |same: bool| if same { before.unwrap_or(i as u32) } else { i as u32 };
+                    match reply {
+                        LongOutcome::Changed(same) | LongOutcome::Advanced(same) => {
+                            cursor = Some(next(same));
+                        }
+                        LongOutcome::Reset => cursor = None,
+                        _ => {}
+                    }
+                    if matches!(reply, LongOutcome::Changed(true) | LongOutcome::Advanced(true)) && before.is_some() { hit("same_cursor"); }
+                    let progress = matches!(
+                        reply,
+                        LongOutcome::Changed(_) | LongOutcome::Advanced(_)
+                    ) && cursor != before;
+                    // A reply ends the error streak.
+                    streak.reset();
+                    last_error = None;
+                    if !progress && took < (wait / 10).min(Duration::from_secs(1)) {
+                        // No progress, much faster than the wait: a backoff
+                        // of its own that never ends polling.
+                        let step = quick; hit("quick");
+                        quick += 1;
+                        setup.backoff.bounds(step)
+                    } else {
+                        // The server's wait paces the requests.
+                        quick = 0;
+                        (Duration::ZERO, Duration::ZERO)
+                    }
                 }
             };
-            if let Some(stop) = stop_after(end, i + 1, deadline, setup.max_attempts) {
+            if let Some(stop) = stop_after(end, i + 1, deadline, setup.max_attempts, &last_error) {
                 prop_assert_eq!(&how, &stop, "after request {}", i);
                 prop_assert_eq!(i, records.len() - 1);
                 break;
             }
-            let Some(next) = records.get(i + 1) else {
-                prop_assert_eq!(&how, &Ending::Running);
+            let slot = bucket.as_ref().and_then(BucketModel::slot);
+            let (next, may_stop) = admitted(wake(end, far(planned), deadline), slot, setup.jitter, deadline);
+            due = next;
+            if i + 1 == records.len() {
+                // Polling went on past `MAX_REQUESTS`, or stopped because
+                // the rate limit's next slot (jittered) came past the
+                // deadline: it must if the slot itself did.
+                let stopped = Ending::Timeout(last_error);
+                if due.is_none() { hit("rate_stop_certain");
+                    prop_assert_eq!(&how, &stopped, "after request {}", i);
+                } else if !(may_stop && how == stopped) {
+                    prop_assert_eq!(&how, &Ending::Running, "after request {}", i);
+                }
                 break;
-            };
-            assert_next(next.start, end, planned, deadline, &format!("after request {i}"));
+            }
         }
+        let failed = |i, r: &Record| matches!(long_outcome(&setup, i, r), LongOutcome::Err(_));
+        check_stats(stats, &records, failed, false, lowered);
     }
 }
 
@@ -975,6 +1439,33 @@ struct Conn {
     end: ConnEnd,
 }
 
+impl Conn {
+    /// Whether the body delivered any byte (a `retry` line, an event, a cut
+    /// block): that ends the error streak.
+    fn bytes(&self) -> bool {
+        self.refused.is_none() && (self.retry.is_some() || self.events > 0 || self.partial)
+    }
+
+    /// Whether the connection failed: refused, or its body failed.
+    fn failed(&self) -> Option<Option<Duration>> {
+        match (self.refused, &self.end) {
+            (Some(hint), _) | (None, &ConnEnd::Fail(hint)) => Some(hint),
+            (None, ConnEnd::Close) => None,
+        }
+    }
+}
+
+/// The connection the scripted server makes past the script: one event,
+/// then a clean end.
+const DEFAULT_CONN: Conn = Conn {
+    refused: None,
+    latency: Duration::ZERO,
+    retry: None,
+    events: 1,
+    partial: false,
+    end: ConnEnd::Close,
+};
+
 #[derive(Clone, Debug)]
 struct SseSetup {
     reconnect_time: Duration,
@@ -985,6 +1476,8 @@ struct SseSetup {
     hint_bounds: Option<(Duration, Duration)>,
     conns: Vec<Conn>,
     seed: u64,
+    /// Count in a `Stats`.
+    stats: bool,
 }
 
 fn any_sse() -> impl Strategy<Value = SseSetup> {
@@ -1020,14 +1513,14 @@ fn any_sse() -> impl Strategy<Value = SseSetup> {
         ),
         (any_backoff(), any_bounds()),
         prop::collection::vec(conn, 1..100),
-        any::<u64>(),
+        (any::<u64>(), any::<bool>()),
     )
         .prop_map(
             |(
                 (reconnect_time, jitter, timeout, max_attempts),
                 (backoff, hint_bounds),
                 conns,
-                seed,
+                (seed, stats),
             )| {
                 SseSetup {
                     reconnect_time,
@@ -1038,6 +1531,7 @@ fn any_sse() -> impl Strategy<Value = SseSetup> {
                     hint_bounds,
                     conns,
                     seed,
+                    stats,
                 }
             },
         )
@@ -1050,22 +1544,27 @@ type ConnectFuture = Pin<Box<dyn Future<Output = Result<Body, Unavailable>>>>;
 /// instant the body was dropped (or the refusal came).
 type Seen = Rc<RefCell<Vec<Option<String>>>>;
 
-fn run_sse(setup: &SseSetup) -> (Instant, Vec<Record>, Vec<Option<String>>, Vec<u64>, Ending) {
+/// What `run_sse` returns: t0, the records, the `Last-Event-ID` of each
+/// connection, the ids of the events in order, the stats and the ending.
+type SseRun = (
+    Instant,
+    Vec<Record>,
+    Vec<Option<String>>,
+    Vec<u64>,
+    Option<Counts>,
+    Ending,
+);
+
+fn run_sse(setup: &SseSetup) -> SseRun {
     paused_runtime().block_on(async {
         let recorder = Recorder::default();
+        let stats = setup.stats.then(Stats::new);
         let seen: Seen = Rc::default();
         let (r, s, conns) = (recorder.clone(), seen.clone(), setup.conns.clone());
         let connect = move |last: Option<String>| -> ConnectFuture {
             let (i, guard) = r.start();
             s.borrow_mut().push(last.clone());
-            let conn = conns.get(i).cloned().unwrap_or(Conn {
-                refused: None,
-                latency: Duration::ZERO,
-                retry: None,
-                events: 1,
-                partial: false,
-                end: ConnEnd::Close,
-            });
+            let conn = conns.get(i).cloned().unwrap_or(DEFAULT_CONN);
             let from = last.map_or(1, |id| id.parse::<u64>().expect("a numeric id") + 1);
             Box::pin(async move {
                 tokio::time::sleep(conn.latency).await;
@@ -1113,6 +1612,9 @@ fn run_sse(setup: &SseSetup) -> (Instant, Vec<Record>, Vec<Option<String>>, Vec<
         if let Some((min, max)) = setup.hint_bounds {
             stream = stream.hint_bounds(min, max);
         }
+        if let Some(stats) = &stats {
+            stream = stream.stats(stats.clone());
+        }
         let t0 = Instant::now();
         let mut ids = Vec::new();
         let how = loop {
@@ -1129,7 +1631,8 @@ fn run_sse(setup: &SseSetup) -> (Instant, Vec<Record>, Vec<Option<String>>, Vec<
             }
         };
         let seen = seen.borrow().clone();
-        (t0, recorder.records(), seen, ids, how)
+        let counts = stats.as_ref().map(Counts::of);
+        (t0, recorder.records(), seen, ids, counts, how)
     })
 }
 
@@ -1146,25 +1649,22 @@ proptest! {
 
     #[test]
     fn sse_reconnects_stay_within_the_documented_bounds(setup in any_sse()) {
-        let (t0, records, seen, ids, how) = run_sse(&setup);
+        let (t0, records, seen, ids, stats, how) = run_sse(&setup);
         let deadline = setup.timeout.and_then(|t| t0.checked_add(t));
         let bounds = setup.hint_bounds.unwrap_or(HINT_BOUNDS);
+        let jitter = setup.jitter;
         check_monotone(&records);
         check_deadline(&records, deadline);
         // Every event exactly once, in order, and each connection resumes
         // from the last complete one.
         let want: Vec<u64> = (1..=ids.len() as u64).collect();
         prop_assert_eq!(&ids, &want);
-        let default_conn = Conn {
-            refused: None,
-            latency: Duration::ZERO,
-            retry: None,
-            events: 1,
-            partial: false,
-            end: ConnEnd::Close,
-        };
-        let (mut errors, mut empties, mut delivered_total) = (0u32, 0u32, 0u64);
+        let mut streak = StreakModel::default();
+        // Connections in a row that ended cleanly without a byte.
+        let mut empties = 0u32;
+        let mut delivered_total = 0u64;
         let mut retry: Option<Duration> = None;
+        let mut last_error: Option<Unavailable> = None;
         for (i, r) in records.iter().enumerate() {
             let resume = (delivered_total > 0).then(|| delivered_total.to_string());
             prop_assert_eq!(&seen[i], &resume, "Last-Event-ID of connection {}", i);
@@ -1172,56 +1672,65 @@ proptest! {
                 prop_assert_eq!(i, records.len() - 1);
                 break;
             };
-            let conn = setup.conns.get(i).unwrap_or(&default_conn);
-            let delivered = conn.refused.is_none() && conn.events > 0;
+            let conn = setup.conns.get(i).unwrap_or(&DEFAULT_CONN);
             if conn.refused.is_none() {
                 if let Some(v) = conn.retry.and_then(|r| parse_retry(RETRIES[r])) {
                     retry = Some(v);
                 }
                 delivered_total += u64::from(conn.events);
             }
-            let base = retry.map_or(setup.reconnect_time, |r| clamp_hint(r, bounds));
-            let failed = match (&conn.refused, &conn.end) {
-                (Some(hint), _) | (None, ConnEnd::Fail(hint)) => Some(*hint),
-                (None, ConnEnd::Close) => None,
-            };
-            if delivered {
-                errors = 0;
+            // The reconnection time: the server's, clamped, or the
+            // configured one (at least 100 ms).
+            let base = retry.map_or(setup.reconnect_time.max(MIN_RECONNECT), |r| {
+                clamp_hint(r, bounds)
+            });
+            if conn.bytes() {
+                // A connection that works ends the error streak.
+                streak.reset();
                 empties = 0;
+                last_error = None;
             }
-            let planned = match failed {
-                Some(hint) => {
-                    let step = errors;
-                    errors += 1;
-                    if step >= setup.backoff.max_retries {
-                        prop_assert_eq!(&how, &Ending::Fetch);
+            let planned = match conn.failed() {
+                Some(hint) => match streak.failed(end, hint, &setup.backoff) {
+                    Verdict::GiveUp => {
+                        prop_assert_eq!(&how, &Ending::Fetch(Unavailable(hint)), "connection {}", i);
                         prop_assert_eq!(i, records.len() - 1);
                         break;
                     }
-                    match hint {
-                        Some(h) => (clamp_hint(h, bounds), clamp_hint(h, bounds)),
-                        None if step == 0 => interval_bounds(setup.jitter, base),
-                        None => {
-                            let (lo, hi) = setup.backoff.bounds(step);
-                            let (lo, _) = interval_bounds(setup.jitter, base.max(lo));
-                            let (_, hi) = interval_bounds(setup.jitter, base.max(hi));
-                            (lo, hi)
+                    verdict => {
+                        last_error = Some(Unavailable(hint));
+                        match verdict {
+                            // The hint, spread above, instead of the jitter.
+                            Verdict::Hinted(h) => hint_bounds(h, bounds),
+                            // The first failure of a streak: the
+                            // reconnection time, as a browser.
+                            Verdict::Backoff(0) => above_bounds(jitter, base),
+                            // Then the backoff, never below the
+                            // reconnection time, spread above.
+                            Verdict::Backoff(step) => {
+                                let (lo, hi) = setup.backoff.bounds(step);
+                                let (lo, _) = above_bounds(jitter, base.max(lo));
+                                let (_, hi) = above_bounds(jitter, base.max(hi));
+                                (lo, hi)
+                            }
+                            Verdict::GiveUp => unreachable!(),
                         }
                     }
-                }
-                None if delivered => interval_bounds(setup.jitter, base),
+                },
+                None if conn.bytes() => above_bounds(jitter, base),
                 None => {
-                    // A quiet connection: the reconnection time, then growing.
+                    // A quiet connection: the reconnection time, then
+                    // growing as the (unjittered) backoff, never ending.
                     let step = empties;
                     empties += 1;
                     let d = match step.checked_sub(1) {
                         None => base,
-                        Some(s) => base.max(setup.backoff.build().delay(s)),
+                        Some(s) => base.max(setup.backoff.nominal(s)),
                     };
-                    interval_bounds(setup.jitter, d)
+                    above_bounds(jitter, d)
                 }
             };
-            if let Some(stop) = stop_after(end, i + 1, deadline, setup.max_attempts) {
+            if let Some(stop) = stop_after(end, i + 1, deadline, setup.max_attempts, &last_error) {
                 prop_assert_eq!(&how, &stop, "after connection {}", i);
                 prop_assert_eq!(i, records.len() - 1);
                 break;
@@ -1232,5 +1741,7 @@ proptest! {
             };
             assert_next(next.start, end, far(planned), deadline, &format!("after connection {i}"));
         }
+        let failed = |i: usize, _: &Record| setup.conns.get(i).unwrap_or(&DEFAULT_CONN).failed().is_some();
+        check_stats(stats, &records, failed, true, 0);
     }
 }
