@@ -48,11 +48,6 @@ use tokio::time::Instant;
 
 /// Requests per case at most: a few hundred polls keep each case fast.
 const MAX_REQUESTS: usize = 200;
-static HITS: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>> = std::sync::Mutex::new(std::collections::BTreeMap::new());
-fn hit(k: &'static str) { *HITS.lock().unwrap().entry(k).or_default() += 1; }
-#[test]
-fn zz_report() { std::thread::sleep(Duration::from_secs(50)); eprintln!("HITS {:?}", HITS.lock().unwrap()); }
-
 /// pollkit's "never" for one wait: about thirty years (`schedule::later`).
 const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// tokio's timer resolution.
@@ -129,7 +124,7 @@ fn above_bounds(jitter: Jitter, d: Duration) -> (Duration, Duration) {
             Duration::from_nanos((saturate(d).as_nanos() as f64 * fraction(f)) as u64)
         }
         Jitter::Full => d,
-        Jitter::Equal | Jitter::Decorrelated => d / 2,
+        Jitter::Equal | Jitter::Decorrelated => d / 4,
         other => panic!("a new jitter kind: {other:?}"),
     };
     (d, d.saturating_add(saturate(extra)))
@@ -254,7 +249,6 @@ impl StreakModel {
     fn failed(&mut self, now: Instant, hint: Option<Duration>, backoff: &BackoffSetup) -> Verdict {
         let since = *self.since.get_or_insert(now);
         if now - since >= backoff.time_bound() {
-            hit(if self.counted > 0 || now > since { "giveup_time_later" } else { "giveup_time_first" });
             return Verdict::GiveUp;
         }
         if let Some(h) = hint {
@@ -263,7 +257,6 @@ impl StreakModel {
         let step = self.counted;
         self.counted = self.counted.saturating_add(1);
         if backoff.max_retries.is_some_and(|max| step >= max) {
-            hit("giveup_retries");
             return Verdict::GiveUp;
         }
         Verdict::Backoff(step)
@@ -1203,8 +1196,6 @@ fn admitted(
     jitter: Jitter,
     deadline: Option<Instant>,
 ) -> (Option<(Instant, Instant)>, bool) {
-    if slot.is_some_and(|s| s > lo) { hit("rate_wait"); }
-    if slot.is_some_and(|s| s > lo) && jitter != Jitter::None { hit("rate_wait_jitter"); }
     let Some(slot) = slot.filter(|&s| s > lo) else {
         return (Some((lo, hi)), false);
     };
@@ -1318,7 +1309,7 @@ proptest! {
                 LongOutcome::Err(_) if r.completed && path.failed_after(took, wait) => {
                     // The path's limit learned: the streak forgiven, the
                     // retry at once with the lower wait.
-                    lowered += 1; hit("learned");
+                    lowered += 1;
                     streak.reset();
                     (Duration::ZERO, Duration::ZERO)
                 }
@@ -1354,7 +1345,6 @@ proptest! {
                         LongOutcome::Reset => cursor = None,
                         _ => {}
                     }
-                    if matches!(reply, LongOutcome::Changed(true) | LongOutcome::Advanced(true)) && before.is_some() { hit("same_cursor"); }
                     let progress = matches!(
                         reply,
                         LongOutcome::Changed(_) | LongOutcome::Advanced(_)
@@ -1365,7 +1355,7 @@ proptest! {
                     if !progress && took < (wait / 10).min(Duration::from_secs(1)) {
                         // No progress, much faster than the wait: a backoff
                         // of its own that never ends polling.
-                        let step = quick; hit("quick");
+                        let step = quick;
                         quick += 1;
                         setup.backoff.bounds(step)
                     } else {
@@ -1388,7 +1378,7 @@ proptest! {
                 // the rate limit's next slot (jittered) came past the
                 // deadline: it must if the slot itself did.
                 let stopped = Ending::Timeout(last_error);
-                if due.is_none() { hit("rate_stop_certain");
+                if due.is_none() {
                     prop_assert_eq!(&how, &stopped, "after request {}", i);
                 } else if !(may_stop && how == stopped) {
                     prop_assert_eq!(&how, &Ending::Running, "after request {}", i);
