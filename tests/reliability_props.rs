@@ -124,7 +124,7 @@ fn above_bounds(jitter: Jitter, d: Duration) -> (Duration, Duration) {
             Duration::from_nanos((saturate(d).as_nanos() as f64 * fraction(f)) as u64)
         }
         Jitter::Full => d,
-        Jitter::Equal | Jitter::Decorrelated => d / 4,
+        Jitter::Equal | Jitter::Decorrelated => d / 2,
         other => panic!("a new jitter kind: {other:?}"),
     };
     (d, d.saturating_add(saturate(extra)))
@@ -1242,7 +1242,7 @@ impl PathModel {
         if previous.abs_diff(took) > (took / 10).max(Duration::from_millis(500)) {
             return false;
         }
-        let limit = took.min(previous) * 3 / 4;
+        let limit = took.min(previous) * 2 / 3;
         if self.learned.is_some_and(|l| l <= limit) {
             return false;
         }
