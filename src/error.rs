@@ -116,7 +116,9 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 timeout.as_secs_f64()
             ),
             Error::Failed(e) => write!(f, "the watched resource failed: {e}"),
-            Error::Ended => f.write_str("the status stream ended before the awaited condition held"),
+            Error::Ended => {
+                f.write_str("the status stream ended before the awaited condition held")
+            }
             Error::Sse(e) => write!(f, "server-sent events: {e}"),
         }
     }

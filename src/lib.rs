@@ -58,12 +58,12 @@ mod error;
 mod fallback;
 mod gate;
 mod hooks;
-mod life;
-mod observe;
 #[cfg(feature = "hub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 mod hub;
+mod life;
 pub mod long;
+mod observe;
 mod poller;
 mod schedule;
 mod short;
@@ -75,12 +75,12 @@ pub use checkpoint::Checkpoint;
 pub use erased::{BoxPoller, Fetch, FetchFuture};
 pub use error::Error;
 pub use fallback::Fallback;
-pub use life::heartbeat;
-pub use observe::Retry;
 #[cfg(feature = "hub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 pub use hub::{Hub, Watch};
+pub use life::heartbeat;
 pub use long::LongPoll;
+pub use observe::Retry;
 pub use poller::{
     Changes, FailWith, MapStatus, Poller, TryMapStatus, Until, UntilHeld, UntilStable,
 };

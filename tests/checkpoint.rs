@@ -41,7 +41,9 @@ async fn a_resumed_short_poll_keeps_its_deadline_and_attempt_count() {
         .until(|done| *done)
         .await;
     match r {
-        Err(Error::Timeout { elapsed, attempts, .. }) => {
+        Err(Error::Timeout {
+            elapsed, attempts, ..
+        }) => {
             assert_eq!((elapsed, attempts), (secs(60), 8));
         }
         other => panic!("{other:?}"),

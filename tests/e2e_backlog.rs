@@ -46,7 +46,13 @@ async fn a_backlog_of_200_is_caught_up_within_two_seconds() {
         let url = format!("{base}/v2/keys/job?wait=true&waitIndex={next}");
         let client = client.clone();
         async move {
-            let body = client.get(url).send().await?.error_for_status()?.text().await?;
+            let body = client
+                .get(url)
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await?;
             let index: u64 = body.trim().parse().unwrap_or(next);
             Ok::<_, reqwest::Error>(Reply::changed(index, index))
         }

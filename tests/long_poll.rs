@@ -177,7 +177,12 @@ async fn progress_is_followed_at_once_so_a_backlog_is_caught_up() {
 
 #[tokio::test(start_paused = true)]
 async fn a_rate_limit_is_a_ceiling_on_every_start_jitter_or_not() {
-    for jitter in [Jitter::None, Jitter::Equal, Jitter::Full, Jitter::Proportional(0.5)] {
+    for jitter in [
+        Jitter::None,
+        Jitter::Equal,
+        Jitter::Full,
+        Jitter::Proportional(0.5),
+    ] {
         let log = Log::new();
         let l = log.clone();
         let _ = LongPoll::new(move |req: Request<u64>| {
@@ -196,12 +201,14 @@ async fn a_rate_limit_is_a_ceiling_on_every_start_jitter_or_not() {
         for i in 0..t.len() {
             for j in i + 1..t.len() {
                 let window = (t[j] - t[i]).as_secs_f64();
-                assert!((j - i + 1) as f64 <= 1.0 + window + 1e-9, "{jitter:?} {i}..{j}");
+                assert!(
+                    (j - i + 1) as f64 <= 1.0 + window + 1e-9,
+                    "{jitter:?} {i}..{j}"
+                );
             }
         }
         if jitter != Jitter::None {
-            let gaps: std::collections::HashSet<_> =
-                t.windows(2).map(|w| w[1] - w[0]).collect();
+            let gaps: std::collections::HashSet<_> = t.windows(2).map(|w| w[1] - w[0]).collect();
             assert!(gaps.len() > 20, "{jitter:?}: the waits are spread");
         }
     }

@@ -130,12 +130,17 @@ impl World {
             async move {
                 let next = world.changes.get(sent as usize).copied();
                 let keepalive = last + secs(15);
-                let at = next.map_or(keepalive, |t| t.min(keepalive)).max(world.now());
+                let at = next
+                    .map_or(keepalive, |t| t.min(keepalive))
+                    .max(world.now());
                 if let Some(cut) = world.path.gateway_timeout {
                     if at >= opened + cut {
                         tokio::time::sleep_until(world.start + opened + cut).await;
                         // A chunked body cut by the proxy: an error.
-                        return Some((Err(ApiError::Unavailable { retry_after: None }), (u64::MAX, last)));
+                        return Some((
+                            Err(ApiError::Unavailable { retry_after: None }),
+                            (u64::MAX, last),
+                        ));
                     }
                 }
                 if sent == u64::MAX {
@@ -201,7 +206,13 @@ async fn a_minute_long_outage_is_ridden_out_by_every_strategy() {
     let got = long_poll_sees_all(&world, 40, &Stats::new()).await;
     assert_eq!(got, (1..=40).collect::<Vec<_>>());
     // Back within the 30 s backoff cap of the end of the outage.
-    let first_after = world.requests.lock().unwrap().iter().copied().find(|t| *t >= secs(70));
+    let first_after = world
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .find(|t| *t >= secs(70));
     assert!(first_after.unwrap() <= secs(100), "{first_after:?}");
 
     // SseStream.
@@ -235,7 +246,10 @@ async fn a_maintenance_window_is_ridden_out_and_retry_after_is_honoured() {
     assert_eq!(got, (1..=40).collect::<Vec<_>>());
     // No request in the window came sooner than 7 s after the one before.
     let requests = world.requests.lock().unwrap().clone();
-    let in_window: Vec<_> = requests.iter().filter(|t| **t >= secs(10) && **t < secs(70)).collect();
+    let in_window: Vec<_> = requests
+        .iter()
+        .filter(|t| **t >= secs(10) && **t < secs(70))
+        .collect();
     for w in in_window.windows(2) {
         assert!(*w[1] - *w[0] >= secs(7), "{in_window:?}");
     }
@@ -270,9 +284,18 @@ async fn a_fleet_told_the_same_retry_after_does_not_return_in_the_same_milliseco
         .filter(|t| !t.is_zero())
         .map(|t| t.as_millis())
         .collect();
-    assert!(requests.iter().filter(|t| !t.is_zero()).all(|t| *t >= secs(7)));
+    assert!(
+        requests
+            .iter()
+            .filter(|t| !t.is_zero())
+            .all(|t| *t >= secs(7))
+    );
     assert!(requests.iter().all(|t| *t <= ms(8_400)));
-    assert!(returns.len() > 80, "{} distinct milliseconds of 100", returns.len());
+    assert!(
+        returns.len() > 80,
+        "{} distinct milliseconds of 100",
+        returns.len()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -302,7 +325,11 @@ async fn errors_keep_their_cause_and_every_failure_is_counted() {
     match r {
         Err(e @ Error::Timeout { .. }) => {
             assert_eq!(e.last_error(), Some(&ApiError::NotFound));
-            assert!(e.to_string().ends_with("the last request failed: 404 not found"), "{e}");
+            assert!(
+                e.to_string()
+                    .ends_with("the last request failed: 404 not found"),
+                "{e}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -333,7 +360,10 @@ async fn a_checkpoint_past_its_limits_ends_without_a_request() {
         .resume(saved)
         .until(|_| true)
         .await;
-    assert!(matches!(r, Err(Error::Exhausted { attempts: 2, .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(Error::Exhausted { attempts: 2, .. })),
+        "{r:?}"
+    );
     assert_eq!(world.requests.lock().unwrap().len(), before);
 }
 
@@ -362,7 +392,10 @@ async fn retry_better_after_zero_does_not_spin() {
     let _ = watch.until(|n| *n == 10).await;
     let elapsed = start.elapsed();
     // At most one rebuild of the refused transport per second.
-    assert!(*builds.lock().unwrap() as u64 <= elapsed.as_secs() + 1, "{elapsed:?}");
+    assert!(
+        *builds.lock().unwrap() as u64 <= elapsed.as_secs() + 1,
+        "{elapsed:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

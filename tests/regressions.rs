@@ -55,7 +55,9 @@ async fn a_request_cut_by_the_deadline_reports_the_deadline() {
         .until(|_| true)
         .await;
     match r {
-        Err(Error::Timeout { elapsed, attempts, .. }) => assert_eq!((elapsed, attempts), (secs(15), 1)),
+        Err(Error::Timeout {
+            elapsed, attempts, ..
+        }) => assert_eq!((elapsed, attempts), (secs(15), 1)),
         other => panic!("{other:?}"),
     }
     assert_eq!(start.elapsed(), secs(15));

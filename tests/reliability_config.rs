@@ -107,7 +107,10 @@ async fn duration_max_timeout_is_no_deadline() {
         .until(|_| false)
         .await;
     // 49 hours passed and the deadline never fired: the attempt limit did.
-    assert!(matches!(r, Err(Error::Exhausted { attempts: 50, .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(Error::Exhausted { attempts: 50, .. })),
+        "{r:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,7 +123,9 @@ async fn a_century_long_timeout_neither_overflows_nor_fires_early() {
         .await;
     // Waits of about 30 years, the last one shortened to end at the deadline.
     match r {
-        Err(Error::Timeout { elapsed, attempts, .. }) => {
+        Err(Error::Timeout {
+            elapsed, attempts, ..
+        }) => {
             assert_eq!(elapsed, 100 * YEAR);
             assert_eq!(attempts, 5);
         }
@@ -607,7 +612,10 @@ async fn retry_after_extremes_are_clamped_and_still_count() {
     .await;
     assert!(matches!(r, Err(Error::Fetch(_))));
     let n = log.count();
-    assert!((3..=4).contains(&n), "{n} requests in 30 min of 10-12 min hints");
+    assert!(
+        (3..=4).contains(&n),
+        "{n} requests in 30 min of 10-12 min hints"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -839,7 +847,13 @@ async fn resuming_from_an_exhausted_checkpoint_ends_cleanly() {
         .until(|_| false)
         .await;
     assert!(
-        matches!(r, Err(Error::Exhausted { attempts: u32::MAX, .. })),
+        matches!(
+            r,
+            Err(Error::Exhausted {
+                attempts: u32::MAX,
+                ..
+            })
+        ),
         "{r:?}"
     );
 }

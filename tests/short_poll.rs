@@ -170,7 +170,9 @@ async fn deadline_shortens_the_last_wait_and_makes_a_final_request() {
     assert_eq!(log.secs(), [0, 5, 10, 12]);
     assert_eq!(items.len(), 5);
     match &items[4] {
-        Err(Error::Timeout { elapsed, attempts, .. }) => {
+        Err(Error::Timeout {
+            elapsed, attempts, ..
+        }) => {
             assert_eq!((*elapsed, *attempts), (secs(12), 4));
         }
         other => panic!("expected Timeout, got {other:?}"),
@@ -273,7 +275,10 @@ async fn max_attempts_ends_with_exhausted() {
         .collect()
         .await;
     assert_eq!(log.count(), 3);
-    assert!(matches!(items[3], Err(Error::Exhausted { attempts: 3, .. })));
+    assert!(matches!(
+        items[3],
+        Err(Error::Exhausted { attempts: 3, .. })
+    ));
     assert_eq!(items.len(), 4, "an Err is the last item");
     // A limit of 0 is taken as 1.
     let log = Log::new();
@@ -609,7 +614,9 @@ async fn the_deadline_bounds_a_request_that_never_answers() {
     .await;
     // Cut 5 s past the deadline: Timeout, not a hang.
     match r {
-        Err(Error::Timeout { elapsed, attempts, .. }) => assert_eq!((elapsed, attempts), (secs(15), 1)),
+        Err(Error::Timeout {
+            elapsed, attempts, ..
+        }) => assert_eq!((elapsed, attempts), (secs(15), 1)),
         other => panic!("{other:?}"),
     }
     assert_eq!(dropped.load(Ordering::SeqCst), 1);

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{ApiError, Log, secs};
-use futures::stream::{self, BoxStream};
 use futures::StreamExt;
+use futures::stream::{self, BoxStream};
 use pollkit::sse::{Reconnect, Signal};
 use pollkit::{Error, Fallback, Poller, ShortPoll, SseStream};
 use tokio::time::Instant;
@@ -49,7 +49,9 @@ async fn a_quiet_stream_cut_every_minute_reconnects_forever() {
                 .boxed();
             if n % 10 == 0 {
                 let id = from + 1;
-                body = body.chain(after(secs(1), &format!("id: {id}\ndata: {id}\n\n"))).boxed();
+                body = body
+                    .chain(after(secs(1), &format!("id: {id}\ndata: {id}\n\n")))
+                    .boxed();
             }
             Ok::<Body, ApiError>(body.chain(cut_after(secs(19))).boxed())
         }
@@ -59,7 +61,11 @@ async fn a_quiet_stream_cut_every_minute_reconnects_forever() {
         let event = events.next().await.unwrap().unwrap();
         got.push(event.data().parse::<u64>().unwrap());
     }
-    assert_eq!(got, (1..=100).collect::<Vec<_>>(), "every event once, in order");
+    assert_eq!(
+        got,
+        (1..=100).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
     let t = log.times();
     assert_eq!(t.len(), 1_000, "1,000 connections, all cut");
     for w in t.windows(2) {
@@ -67,7 +73,10 @@ async fn a_quiet_stream_cut_every_minute_reconnects_forever() {
         // time (3 s, spread above to at most 3.6 s): never faster, never a
         // growing backoff.
         let gap = w[1] - w[0];
-        assert!(gap >= secs(62) && gap <= Duration::from_millis(63_600), "{gap:?}");
+        assert!(
+            gap >= secs(62) && gap <= Duration::from_millis(63_600),
+            "{gap:?}"
+        );
     }
 }
 
@@ -89,7 +98,10 @@ async fn a_connect_that_never_answers_is_abandoned_after_30_s() {
     assert_eq!(event.unwrap().data(), "at last");
     let s = log.secs();
     assert_eq!(s.len(), 3);
-    assert!(s[1] >= 33 && s[1] <= 34, "30 s, then the reconnection time: {s:?}");
+    assert!(
+        s[1] >= 33 && s[1] <= 34,
+        "30 s, then the reconnection time: {s:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

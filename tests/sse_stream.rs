@@ -377,5 +377,8 @@ async fn max_attempts_counts_connections_and_changes_work_on_events() {
         .map(|r| r.as_ref().unwrap().data())
         .collect();
     assert_eq!(got, ["same", "new"]);
-    assert!(matches!(items[2], Err(Error::Exhausted { attempts: 2, .. })));
+    assert!(matches!(
+        items[2],
+        Err(Error::Exhausted { attempts: 2, .. })
+    ));
 }

@@ -209,8 +209,14 @@ mod tests {
     fn decorrelated_spreads_the_first_retry() {
         let b = Backoff::new().jitter(Jitter::Decorrelated);
         let mut rng = Rng::seeded(3);
-        let firsts: Vec<Duration> = (0..100).map(|_| b.draw(0, Duration::ZERO, &mut rng)).collect();
-        assert!(firsts.iter().all(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3)));
+        let firsts: Vec<Duration> = (0..100)
+            .map(|_| b.draw(0, Duration::ZERO, &mut rng))
+            .collect();
+        assert!(
+            firsts
+                .iter()
+                .all(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3))
+        );
         assert!(firsts.iter().any(|d| *d > Duration::from_millis(2_500)));
     }
 }

@@ -119,7 +119,10 @@ mod tests {
             streak.failed(now, None, &mut policy, &mut rng),
             Verdict::Backoff { step: 0, .. }
         ));
-        assert_eq!(streak.failed(now, None, &mut policy, &mut rng), Verdict::GiveUp);
+        assert_eq!(
+            streak.failed(now, None, &mut policy, &mut rng),
+            Verdict::GiveUp
+        );
         streak.reset(&mut policy);
         assert!(matches!(
             streak.failed(now, None, &mut policy, &mut rng),

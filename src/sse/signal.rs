@@ -45,7 +45,9 @@ pub enum Cause<'a, E> {
 impl<E: fmt::Debug> fmt::Debug for Signal<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Signal::Opened { attempt } => f.debug_struct("Opened").field("attempt", attempt).finish(),
+            Signal::Opened { attempt } => {
+                f.debug_struct("Opened").field("attempt", attempt).finish()
+            }
             Signal::Comment(c) => f.debug_tuple("Comment").field(c).finish(),
             Signal::Reconnecting { after, cause } => f
                 .debug_struct("Reconnecting")
