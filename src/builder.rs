@@ -121,7 +121,15 @@ macro_rules! shared_setters {
         /// Draws every request from a shared [`Budget`](crate::Budget), so that
         /// a fleet of pollers never exceeds its rate. Default: none.
         pub fn budget(mut self, budget: crate::Budget) -> Self {
-            self.parts().0.budget = Some(budget);
+            self.parts().0.admission = Some(std::sync::Arc::new(budget));
+            self
+        }
+
+        /// Passes every request through a shared [`Admission`](crate::Admission)
+        /// step before it starts (a fleet-wide budget kept in a shared
+        /// store, say). Replaces [`budget`](Self::budget). Default: none.
+        pub fn admission(mut self, admission: impl crate::Admission) -> Self {
+            self.parts().0.admission = Some(std::sync::Arc::new(admission));
             self
         }
 

@@ -11,7 +11,10 @@ use std::task::{Context, Poll, ready};
 
 use tokio::time::{Instant, Sleep};
 
-use crate::schedule::{Plan, Schedule, Stop};
+use crate::hooks::Exclusive;
+use crate::schedule::{Admit, Plan, Schedule, Stop};
+
+type Answer = Pin<Box<dyn std::future::Future<Output = Instant> + Send>>;
 use crate::trace::Trace;
 
 /// Where the gate is between polls.
@@ -25,6 +28,8 @@ enum Phase {
     Yield,
     /// Sleeping on the timer until the next request.
     Waiting,
+    /// Waiting for a shared admission's answer.
+    Asking,
     /// A request is under way: the strategy is in control.
     Open,
     /// Polling must stop with this error on the next poll.
@@ -55,6 +60,8 @@ pub(crate) struct Gate {
     pub(crate) reuse_clock: bool,
     /// The last clock read, at the end of the last response.
     last_now: Option<Instant>,
+    /// A shared admission's answer in flight.
+    answer: Option<Exclusive<Answer>>,
     pub(crate) trace: Trace,
 }
 
@@ -65,6 +72,7 @@ impl Gate {
             wait_began: None,
             reuse_clock: false,
             last_now: None,
+            answer: None,
             trace: Trace::new(strategy),
         }
     }
@@ -105,6 +113,22 @@ impl Gate {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
+                Phase::Asking => {
+                    let Some(answer) = self.answer.as_mut() else {
+                        self.phase = Phase::Ready;
+                        continue;
+                    };
+                    let at = ready!(answer.get_mut().as_mut().poll(cx));
+                    self.answer = None;
+                    let now = Instant::now();
+                    if at > now {
+                        schedule.reserved(at);
+                        self.trace.plan(schedule, now, Plan::At(at));
+                        self.sleep(schedule, now, at, timer.as_mut());
+                    } else {
+                        self.phase = Phase::Ready;
+                    }
+                }
                 Phase::Waiting => {
                     ready!(timer.as_mut().poll(cx));
                     if let Some(began) = self.wait_began.take() {
@@ -118,18 +142,23 @@ impl Gate {
                         _ => Instant::now(),
                     };
                     match schedule.admit(now) {
-                        Err(stop) => {
+                        Admit::Go => {}
+                        Admit::Stop(stop) => {
                             self.phase = Phase::Stopping(stop);
                             continue;
                         }
-                        Ok(at) if at > now => {
+                        Admit::At(at) => {
                             // The rate limit or the shared budget is spent:
                             // wait for our slot.
                             self.trace.plan(schedule, now, Plan::At(at));
                             self.sleep(schedule, now, at, timer.as_mut());
                             continue;
                         }
-                        Ok(_) => {}
+                        Admit::Ask(answer) => {
+                            self.answer = Some(Exclusive::new(answer));
+                            self.phase = Phase::Asking;
+                            continue;
+                        }
                     }
                     schedule.attempt(now);
                     self.trace.attempt(schedule);

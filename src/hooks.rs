@@ -15,6 +15,12 @@ type Observe<E> = Box<dyn FnMut(&crate::Retry<'_, E>) + Send>;
 /// The mutex is never locked; `get_mut` costs nothing.
 pub(crate) struct Exclusive<T>(Mutex<T>);
 
+impl<T> fmt::Debug for Exclusive<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Exclusive(..)")
+    }
+}
+
 impl<T> Exclusive<T> {
     pub(crate) fn new(value: T) -> Self {
         Exclusive(Mutex::new(value))

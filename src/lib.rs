@@ -50,6 +50,7 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod admission;
 mod builder;
 mod checkpoint;
 mod driver;
@@ -71,6 +72,7 @@ pub mod sse;
 mod stats;
 mod trace;
 
+pub use admission::{Admission, Reservation};
 pub use checkpoint::Checkpoint;
 pub use erased::{BoxPoller, Fetch, FetchFuture};
 pub use error::Error;

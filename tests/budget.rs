@@ -102,3 +102,88 @@ async fn stats_count_requests_errors_and_waits_across_a_fleet() {
     assert_eq!(stats.waited(), secs(6));
     assert_eq!(stats.reconnects(), 0);
 }
+
+/// An admission step that answers after a round trip (as a shared store
+/// would): a budget of one request per second behind a 10 ms "network".
+#[derive(Debug)]
+struct Remote {
+    budget: Budget,
+    asked: Arc<Mutex<u32>>,
+}
+
+impl pollkit::Admission for Remote {
+    fn reserve(&self, due: Instant, deadline: Option<Instant>) -> pollkit::Reservation {
+        *self.asked.lock().unwrap() += 1;
+        let budget = self.budget.clone();
+        pollkit::Reservation::Pending(Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            match pollkit::Admission::reserve(&budget, due, deadline) {
+                pollkit::Reservation::At(at) => at,
+                pollkit::Reservation::Pending(answer) => answer.await,
+            }
+        }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_admission_that_answers_after_a_round_trip_paces_a_fleet() {
+    let asked = Arc::new(Mutex::new(0));
+    let remote = Arc::new(Remote {
+        budget: Budget::per_second(1),
+        asked: asked.clone(),
+    });
+    let start = Instant::now();
+    let log: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let fleet = (0..3).map(|_| {
+        let log = log.clone();
+        let remote = remote.clone();
+        ShortPoll::new(move || {
+            log.lock().unwrap().push(start.elapsed());
+            std::future::ready(Ok::<_, ApiError>(()))
+        })
+        .admission(RemoteRef(remote))
+        .until(|_| true)
+    });
+    futures::future::join_all(fleet).await;
+    let mut times = log.lock().unwrap().clone();
+    times.sort();
+    // One a second, each after the 10 ms round trip.
+    assert_eq!(times, [ms(10), ms(1_000), ms(2_000)]);
+    assert_eq!(*asked.lock().unwrap(), 3);
+}
+
+/// Shares one `Remote` between pollers.
+#[derive(Debug)]
+struct RemoteRef(Arc<Remote>);
+
+impl pollkit::Admission for RemoteRef {
+    fn reserve(&self, due: Instant, deadline: Option<Instant>) -> pollkit::Reservation {
+        self.0.reserve(due, deadline)
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poller_dropped_while_it_waits_gives_its_slot_back() {
+    let budget = Budget::per_second(1);
+    let start = Instant::now();
+    // The first takes the slot at 0; the second reserves 1 s, then is dropped.
+    let first = ShortPoll::new(|| async { Ok::<_, ApiError>(()) })
+        .budget(budget.clone())
+        .until(|_| true);
+    first.await.unwrap();
+    let mut second = ShortPoll::new(|| async { Ok::<_, ApiError>(()) }).budget(budget.clone());
+    let waited = tokio::time::timeout(ms(100), second.next()).await;
+    assert!(waited.is_err(), "still waiting for its slot");
+    drop(second);
+    // The slot at 1 s is free again: a third poller takes it, not the one at 2 s.
+    ShortPoll::new(|| async { Ok::<_, ApiError>(()) })
+        .budget(budget)
+        .until(|_| true)
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), secs(1));
+}

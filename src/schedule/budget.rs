@@ -84,12 +84,24 @@ impl Budget {
 
     /// Reserves the earliest slot at or after `at`, unless it falls after
     /// `limit`: then nothing is reserved and `limit` is returned.
-    pub(crate) fn reserve_before(&self, at: Instant, limit: Option<Instant>) -> Instant {
+    fn reserve_before(&self, at: Instant, limit: Option<Instant>) -> Instant {
         let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
         let slot = bucket.peek(at);
         match limit {
             Some(limit) if slot > limit => limit.max(at),
             _ => bucket.take(at, self.period),
         }
+    }
+}
+
+impl crate::Admission for Budget {
+    fn reserve(&self, due: Instant, deadline: Option<Instant>) -> crate::Reservation {
+        crate::Reservation::At(self.reserve_before(due, deadline))
+    }
+
+    /// Gives a slot back: the bucket refills one period sooner.
+    fn release(&self, slot: Instant) {
+        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        bucket.give_back(slot);
     }
 }

@@ -57,8 +57,8 @@ pub(crate) struct Config {
     pub(crate) seed: Option<u64>,
     /// Adaptive interval bounds (ShortPoll): `(floor, cap)`.
     pub(crate) adaptive: Option<(Duration, Duration)>,
-    /// A request rate shared with other pollers.
-    pub(crate) budget: Option<Budget>,
+    /// A shared admission step (a request budget) before every request.
+    pub(crate) admission: Option<std::sync::Arc<dyn crate::Admission>>,
     /// Counters shared with the user.
     pub(crate) stats: Option<crate::Stats>,
     /// The first request waits a random time up to this (start jitter).
@@ -96,7 +96,7 @@ impl Config {
             hint_max: HINT_MAX,
             seed: None,
             adaptive: None,
-            budget: None,
+            admission: None,
             stats: None,
             stagger: None,
             key: None,
@@ -116,6 +116,18 @@ pub(crate) enum Stop {
     Timeout { elapsed: Duration, attempts: u32 },
     /// The attempt limit was reached.
     Exhausted { attempts: u32 },
+}
+
+/// What admission says about a request that is due now.
+pub(crate) enum Admit {
+    /// Start it now.
+    Go,
+    /// Wait until this instant, then ask again.
+    At(Instant),
+    /// Wait for the shared admission's answer, then ask again.
+    Ask(std::pin::Pin<Box<dyn std::future::Future<Output = Instant> + Send>>),
+    /// Stop polling (the rate limit's slot is past the deadline).
+    Stop(Stop),
 }
 
 /// What to do next, once a request or connection has ended.
@@ -200,6 +212,9 @@ pub(crate) struct Schedule {
     paid_rate: bool,
     /// The next request holds its slot in the shared budget.
     paid_budget: bool,
+    /// The slot it holds, while it waits for it (given back if the poller
+    /// is dropped first).
+    reserved: Option<Instant>,
     /// The fixed-rate grid: the planned (unjittered) start of the last tick.
     tick: Option<Instant>,
     /// The adaptive interval in force (equals `config.interval` otherwise).
@@ -227,6 +242,7 @@ impl Schedule {
             previous_quiet: Duration::ZERO,
             paid_rate: false,
             paid_budget: false,
+            reserved: None,
             tick: None,
             current: Duration::ZERO,
             eta: None,
@@ -289,7 +305,7 @@ impl Schedule {
         self.tick.is_none()
             || self.deadline.is_some()
             || self.config.attempt_timeout.is_some()
-            || self.config.budget.is_some()
+            || self.config.admission.is_some()
             || self.config.rate.is_some()
             || self.config.stats.is_some()
     }
@@ -382,7 +398,7 @@ impl Schedule {
     /// not taken: the final request goes out at the deadline without holding
     /// back other pollers' slots.
     #[inline]
-    pub(crate) fn admit(&mut self, now: Instant) -> Result<Instant, Stop> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Admit {
         if !self.paid_rate {
             if let Some(bucket) = &mut self.config.rate {
                 let slot = bucket.peek(now);
@@ -393,10 +409,10 @@ impl Schedule {
                     let wait = self.config.jitter.above(slot - now, &mut self.rng);
                     let at = later(now, wait);
                     if self.deadline.is_some_and(|d| at > d) {
-                        return Err(self.timeout_stop(now));
+                        return Admit::Stop(self.timeout_stop(now));
                     }
                     self.reason = Reason::Pacing;
-                    return Ok(at);
+                    return Admit::At(at);
                 }
                 bucket.take(now, bucket.period());
             }
@@ -404,17 +420,30 @@ impl Schedule {
         }
         if !self.paid_budget {
             self.paid_budget = true;
-            if let Some(budget) = &self.config.budget {
-                let slot = budget.reserve_before(now, self.deadline);
-                if slot > now {
-                    self.reason = Reason::Budget;
-                    return Ok(slot);
+            if let Some(admission) = &self.config.admission {
+                match admission.reserve(now, self.deadline) {
+                    crate::Reservation::At(slot) if slot > now => {
+                        self.reason = Reason::Budget;
+                        self.reserved = Some(slot);
+                        return Admit::At(slot);
+                    }
+                    crate::Reservation::At(_) => {}
+                    crate::Reservation::Pending(answer) => {
+                        self.reason = Reason::Budget;
+                        return Admit::Ask(answer);
+                    }
                 }
             }
         }
         self.paid_rate = false;
         self.paid_budget = false;
-        Ok(now)
+        self.reserved = None;
+        Admit::Go
+    }
+
+    /// The shared admission answered with a slot still ahead.
+    pub(crate) fn reserved(&mut self, slot: Instant) {
+        self.reserved = Some(slot);
     }
 
     /// Why the last planned wait is as long as it is.
@@ -679,6 +708,15 @@ impl Schedule {
                 };
                 at.max(now)
             }
+        }
+    }
+}
+
+impl Drop for Schedule {
+    /// A poller dropped while it waits for its budget slot gives it back.
+    fn drop(&mut self) {
+        if let (Some(slot), Some(admission)) = (self.reserved, &self.config.admission) {
+            admission.release(slot);
         }
     }
 }

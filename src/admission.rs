@@ -1,0 +1,89 @@
+//! [`Admission`]: a shared step every request passes before it starts, such
+//! as a request budget shared by a fleet.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::time::Instant;
+
+/// A step every request of a poller passes before it starts: it reserves the
+/// instant the request may start. [`Budget`](crate::Budget) is one, in
+/// process; a fleet-wide budget kept in a shared store (Redis) is another,
+/// whose reservation is a round trip.
+///
+/// Give one to a poller with `.admission(..)` (or `.budget(..)`). The poller
+/// calls [`reserve`](Admission::reserve) once per request, right when the
+/// request is due, and starts it at the instant the reservation gives (never
+/// before `due`).
+///
+/// # Contract
+/// - Reserve the earliest slot at or after `due`, in the order requests ask.
+/// - Never push a request past `deadline`: when the earliest slot is after
+///   it, reserve nothing and answer `deadline` (the poller's final request
+///   goes out at its deadline).
+/// - Answer quickly, or at once with [`Reservation::At`]; a
+///   [`Reservation::Pending`] future that fails should still resolve (to
+///   `due`, or a local estimate): admission never ends a poller.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use pollkit::{Admission, Poller, Reservation, ShortPoll};
+/// use tokio::time::Instant;
+///
+/// /// Every request waits one more second than the one before (a toy).
+/// #[derive(Debug, Default)]
+/// struct Slower(std::sync::Mutex<u32>);
+///
+/// impl Admission for Slower {
+///     fn reserve(&self, due: Instant, deadline: Option<Instant>) -> Reservation {
+///         let mut n = self.0.lock().unwrap();
+///         *n += 1;
+///         let at = due + Duration::from_secs(u64::from(*n));
+///         Reservation::At(deadline.map_or(at, |d| at.min(d)))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let start = Instant::now();
+/// let mut n = 0;
+/// let _ = ShortPoll::new(move || { n += 1; async move { Ok::<_, String>(n) } })
+///     .interval(Duration::ZERO)
+///     .admission(Slower::default())
+///     .until(|n| *n == 3)
+///     .await;
+/// assert_eq!(start.elapsed(), Duration::from_secs(1 + 2 + 3));
+/// # }
+/// ```
+pub trait Admission: fmt::Debug + Send + Sync + 'static {
+    /// Reserves the start of a request due at `due` that must not start
+    /// after `deadline` (see the trait's contract).
+    fn reserve(&self, due: Instant, deadline: Option<Instant>) -> Reservation;
+
+    /// A reservation the poller will not use (it was dropped while waiting
+    /// for its slot): give the slot back if the admission can. Default:
+    /// nothing.
+    fn release(&self, slot: Instant) {
+        let _ = slot;
+    }
+}
+
+/// The answer of an [`Admission`]: the instant a request may start, now or
+/// after a round trip.
+pub enum Reservation {
+    /// Start at this instant (`due` or later).
+    At(Instant),
+    /// Ask a shared service; the future resolves to the start instant.
+    Pending(Pin<Box<dyn Future<Output = Instant> + Send>>),
+}
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reservation::At(at) => f.debug_tuple("At").field(at).finish(),
+            Reservation::Pending(_) => f.write_str("Pending(..)"),
+        }
+    }
+}
