@@ -58,6 +58,9 @@ mod error;
 mod fallback;
 mod gate;
 mod hooks;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 #[cfg(feature = "hub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 mod hub;
