@@ -66,6 +66,9 @@ pub mod http;
 mod hub;
 pub mod long;
 mod poller;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod schedule;
 mod short;
 pub mod sse;
