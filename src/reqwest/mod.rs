@@ -4,6 +4,8 @@
 //! | helper | gives | for |
 //! |---|---|---|
 //! | [`short`] | a [`ShortPoll`](crate::ShortPoll) of JSON statuses | `GET /jobs/{id}` every interval |
+//! | [`long_index`] | a [`LongPoll`](crate::LongPoll) | `?index=N&wait=30s` (Consul, Nomad, etcd v2, your own) |
+//! | [`long_etag`] | a [`LongPoll`](crate::LongPoll) | `If-None-Match` + `Prefer: wait=N` |
 //! | [`sse`] | an [`SseStream`](crate::SseStream) | `text/event-stream`, GET or POST |
 //! | [`json`] | one request as a future | a fetch closure of your own |
 //!
@@ -24,6 +26,7 @@
 mod error;
 mod future;
 mod json;
+mod long;
 mod short;
 mod sse;
 mod template;
@@ -31,5 +34,6 @@ mod template;
 pub use error::{ErrorKind, HttpError};
 pub use future::HttpFuture;
 pub use json::json;
+pub use long::{IndexQuery, index_header, long_etag, long_index};
 pub use short::short;
 pub use sse::{EventBody, sse};
