@@ -1,7 +1,7 @@
 //! HTTP knowledge without an HTTP client (feature `http`): the server's
 //! `Retry-After` hint and which statuses are worth retrying.
 //!
-//! Both work on the [`http`](::http) crate's types, which reqwest, hyper, axum
+//! Both work on the types of the [`http` crate](::http), which reqwest, hyper, axum
 //! and tonic share, so a hand-written fetch closure over any of them can use
 //! them:
 //!

@@ -237,7 +237,10 @@ async fn long_index_waits_a_503s_retry_after() {
                  Query(query): Query<HashMap<String, String>>,
                  headers: HeaderMap| async move {
                     if log.push(query, &headers) == 1 {
-                        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")])
+                        return (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            [(header::RETRY_AFTER, "1")],
+                        )
                             .into_response();
                     }
                     with_index(3, 7)
@@ -275,7 +278,11 @@ async fn etag(
     headers: HeaderMap,
 ) -> Response {
     let etagged = |etag: &'static str, v: u64| {
-        ([(header::ETAG, etag)], Json(serde_json::json!({ "value": v }))).into_response()
+        (
+            [(header::ETAG, etag)],
+            Json(serde_json::json!({ "value": v })),
+        )
+            .into_response()
     };
     match log.push(query, &headers) {
         1 => etagged("\"v1\"", 1),
@@ -307,9 +314,9 @@ async fn long_etag_sends_if_none_match_and_prefer_wait() {
     assert_eq!(seen.len(), 6);
     assert_eq!(seen[0].if_none_match, None);
     assert_eq!(seen[0].prefer, None);
-    for n in 1..4 {
-        assert_eq!(seen[n].if_none_match.as_deref(), Some("\"v1\""));
-        assert_eq!(seen[n].prefer.as_deref(), Some("wait=3"));
+    for s in &seen[1..4] {
+        assert_eq!(s.if_none_match.as_deref(), Some("\"v1\""));
+        assert_eq!(s.prefer.as_deref(), Some("wait=3"));
     }
     assert_eq!(seen[4].if_none_match.as_deref(), Some("\"v2\""));
     assert_eq!(seen[5].if_none_match.as_deref(), Some("\"v2\""));

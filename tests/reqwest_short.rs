@@ -24,9 +24,11 @@ struct Job {
     state: String,
 }
 
-/// When each request arrived, and its `Accept` header and body.
+/// When a request arrived, its `Accept` header and its body.
+type Request = (Instant, Option<String>, String);
+
 #[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<(Instant, Option<String>, String)>>>);
+struct Log(Arc<Mutex<Vec<Request>>>);
 
 impl Log {
     fn push(&self, headers: &HeaderMap, body: &[u8]) -> usize {

@@ -9,7 +9,7 @@
 //! | [`sse`] | an [`SseStream`](crate::SseStream) | `text/event-stream`, GET or POST |
 //! | [`json`] | one request as a future | a fetch closure of your own |
 //!
-//! Each takes a [`reqwest::RequestBuilder`](::reqwest::RequestBuilder) (with
+//! Each takes a [`reqwest::RequestBuilder`] (with
 //! your client, headers, auth and body) and sends a clone of it per attempt.
 //! Failures are an [`HttpError`], classified transient or permanent by
 //! [`HttpError::is_transient`], with the server's `Retry-After` honoured; the
