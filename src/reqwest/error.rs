@@ -123,6 +123,13 @@ impl Target {
         self.error(ErrorKind::Decode).with_source(error)
     }
 
+    /// An event's data that is not the JSON expected (no request to name).
+    pub(crate) fn event(error: serde_json::Error) -> HttpError {
+        let mut error = Target::default().decode(error);
+        error.inner.detail = Some("an event's data is not the JSON expected");
+        error
+    }
+
     pub(crate) fn protocol(&self, detail: &'static str) -> HttpError {
         let mut error = self.error(ErrorKind::Protocol);
         error.inner.detail = Some(detail);
@@ -348,32 +355,47 @@ struct Message<'a>(&'a Inner);
 impl fmt::Display for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = self.0;
-        match (&e.method, &e.url) {
-            (Some(method), Some(url)) => write!(f, "{method} {url}")?,
-            _ => f.write_str("HTTP request")?,
+        // "GET http://host/path": what the request was, when it was built.
+        let request = match (&e.method, &e.url) {
+            (Some(method), Some(url)) => Some((method, url)),
+            _ => None,
+        };
+        if let Some((method, url)) = request {
+            write!(f, "{method} {url}")?;
         }
+        let sep = if request.is_some() { ": " } else { "" };
         match e.kind {
-            ErrorKind::Status => match e.status {
-                Some(status) => write!(f, " answered {status}")?,
-                None => f.write_str(" answered with an error status")?,
-            },
-            ErrorKind::ContentType => {
-                let got = e.content_type.as_deref().unwrap_or("no content type");
-                write!(f, " answered {got:?}")?;
-                if let Some(expected) = e.detail {
-                    write!(f, ", not {expected}")?;
+            ErrorKind::Status | ErrorKind::ContentType => {
+                if request.is_none() {
+                    f.write_str("the server")?;
+                }
+                f.write_str(" answered ")?;
+                if e.kind == ErrorKind::Status {
+                    match e.status {
+                        Some(status) => write!(f, "{status}")?,
+                        None => f.write_str("an error status")?,
+                    }
+                } else {
+                    let got = e.content_type.as_deref().unwrap_or("no content type");
+                    write!(f, "{got:?}")?;
+                    if let Some(expected) = e.detail {
+                        write!(f, ", not {expected}")?;
+                    }
                 }
             }
-            ErrorKind::Connect => f.write_str(": could not connect")?,
-            ErrorKind::Timeout => f.write_str(": timed out")?,
-            ErrorKind::Request => f.write_str(": the request failed")?,
-            ErrorKind::Body => f.write_str(": reading the body failed")?,
-            ErrorKind::Decode => f.write_str(": the body is not the JSON expected")?,
-            ErrorKind::Redirect => f.write_str(": redirect refused")?,
-            ErrorKind::Builder | ErrorKind::Protocol => match e.detail {
-                Some(detail) => write!(f, ": {detail}")?,
-                None => f.write_str(": the request could not be built")?,
-            },
+            ErrorKind::Connect => write!(f, "{sep}could not connect")?,
+            ErrorKind::Timeout => write!(f, "{sep}timed out")?,
+            ErrorKind::Request => write!(f, "{sep}the request failed")?,
+            ErrorKind::Body => write!(f, "{sep}reading the body failed")?,
+            ErrorKind::Redirect => write!(f, "{sep}redirect refused")?,
+            ErrorKind::Decode => {
+                let what = e.detail.unwrap_or("the body is not the JSON expected");
+                write!(f, "{sep}{what}")?;
+            }
+            ErrorKind::Builder | ErrorKind::Protocol => {
+                let what = e.detail.unwrap_or("the request could not be built");
+                write!(f, "{sep}{what}")?;
+            }
         }
         if let Some(after) = e.retry_after {
             write!(f, " (retry after {}s)", after.as_secs_f64())?;

@@ -8,6 +8,7 @@
 //! | [`long_etag`] | a [`LongPoll`](crate::LongPoll) | `If-None-Match` + `Prefer: wait=N` |
 //! | [`sse`] | an [`SseStream`](crate::SseStream) | `text/event-stream`, GET or POST |
 //! | [`json`] | one request as a future | a fetch closure of your own |
+//! | [`event_json`] | an event's data decoded | `sse(..).try_map_status(event_json::<T>)` |
 //!
 //! Each takes a [`reqwest::RequestBuilder`] (with
 //! your client, headers, auth and body) and sends a clone of it per attempt.
@@ -36,4 +37,4 @@ pub use future::HttpFuture;
 pub use json::json;
 pub use long::{IndexQuery, index_header, long_etag, long_index};
 pub use short::short;
-pub use sse::{EventBody, sse};
+pub use sse::{EventBody, event_json, sse};

@@ -9,12 +9,14 @@ use ::reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use ::reqwest::{Client, Request, RequestBuilder, StatusCode};
 use bytes::Bytes;
 use futures_core::Stream;
+use serde::de::DeserializeOwned;
 
 use super::error::Target;
 use super::json::send;
 use super::template::{Template, accept};
 use super::{HttpError, HttpFuture};
 use crate::SseStream;
+use crate::sse::Event;
 
 const EVENT_STREAM: &str = "text/event-stream";
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
@@ -101,6 +103,32 @@ pub fn sse(
     .stop_if(|e: &HttpError| {
         e.kind() == super::ErrorKind::Status && e.status() == Some(StatusCode::NO_CONTENT)
     })
+}
+
+/// Decodes an event's data as JSON, for
+/// [`try_map_status`](crate::Poller::try_map_status) on an [`sse`] stream:
+/// data that is not a `T` is an [`ErrorKind::Decode`](super::ErrorKind::Decode)
+/// error, which ends the stream (it is permanent).
+///
+/// # Errors
+/// When the data is not a `T`.
+///
+/// # Examples
+/// ```
+/// use pollkit::reqwest::{ErrorKind, event_json};
+/// use pollkit::sse::Parser;
+///
+/// let mut parser = Parser::new();
+/// parser.feed(b"data: {\"percent\": 40}\n\ndata: oops\n\n").unwrap();
+/// let first = parser.next_event().unwrap();
+/// let value: serde_json::Value = event_json(first).unwrap();
+/// assert_eq!(value["percent"], 40);
+/// let second = parser.next_event().unwrap();
+/// let err = event_json::<serde_json::Value>(second).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Decode);
+/// ```
+pub fn event_json<T: DeserializeOwned>(event: Event) -> Result<T, HttpError> {
+    serde_json::from_str(event.data()).map_err(Target::event)
 }
 
 /// The headers of one connection.
