@@ -1,4 +1,4 @@
-//! Transport fallback and stable conditions: `cargo run --example fallback`.
+//! Transport fallback and stable conditions: `cargo run --example fallback --features reqwest`.
 //!
 //! The watcher prefers SSE, but a "proxy" here refuses event streams (the
 //! stream is requested from a path that answers 404), so `Fallback` moves on to
