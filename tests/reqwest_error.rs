@@ -253,3 +253,26 @@ async fn tracing_output_is_clean() {
     assert!(out.contains("could not connect"), "{out}");
     assert_clean(&out);
 }
+
+#[test]
+fn auto_traits() {
+    fn send_sync_unpin<T: Send + Sync + Unpin + Clone + 'static>() {}
+    fn send_unpin<T: Send + Unpin + 'static>(_: &T) {}
+    send_sync_unpin::<HttpError>();
+    send_sync_unpin::<pollkit::reqwest::IndexQuery>();
+    let client = reqwest::Client::new();
+    let json = json::<serde_json::Value>(client.get("http://127.0.0.1:9/"));
+    send_unpin(&json);
+    send_unpin(&pollkit::reqwest::short::<serde_json::Value>(
+        client.get("http://127.0.0.1:9/"),
+    ));
+    send_unpin(&pollkit::reqwest::sse(client.get("http://127.0.0.1:9/")));
+    send_unpin(&pollkit::reqwest::long_etag::<serde_json::Value>(
+        client.get("http://127.0.0.1:9/"),
+    ));
+    send_unpin(&pollkit::reqwest::long_index::<serde_json::Value, _>(
+        client.get("http://127.0.0.1:9/"),
+        pollkit::reqwest::IndexQuery::consul(),
+        pollkit::reqwest::index_header("x-consul-index"),
+    ));
+}

@@ -204,6 +204,25 @@ async fn a_body_that_cannot_be_cloned_is_an_error_not_a_panic() {
 }
 
 #[tokio::test]
+async fn json_sends_a_streaming_body_once() {
+    let log = Log::default();
+    let app = Router::new()
+        .route("/jobs/query", post(flaky))
+        .with_state(log.clone());
+    let (base, _stop) = serve(app).await;
+    let client = reqwest::Client::new();
+    let body = reqwest::Body::wrap_stream(futures::stream::iter([Ok::<_, std::io::Error>(
+        Bytes::from("streamed"),
+    )]));
+    let err = json::<Job>(client.post(format!("{base}/jobs/query")).body(body))
+        .await
+        .unwrap_err();
+    // The first answer of `flaky` is a 503: the request went out, body and all.
+    assert_eq!(err.status(), Some(reqwest::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(log.0.lock().unwrap()[0].2, "streamed");
+}
+
+#[tokio::test]
 async fn json_fits_a_closure_of_ones_own() {
     let log = Log::default();
     let app = Router::new()

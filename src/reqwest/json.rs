@@ -58,9 +58,9 @@ pub fn json<T>(request: RequestBuilder) -> HttpFuture<T>
 where
     T: DeserializeOwned + Send + 'static,
 {
-    let template = Template::new(request);
-    let request = template.request();
-    HttpFuture::new(fetch_json(template.client().clone(), request))
+    // Sent once: no clone, so a streaming body is fine here.
+    let (client, request) = Template::new(request).into_parts();
+    HttpFuture::new(fetch_json(client, request))
 }
 
 /// Sends a JSON request and decodes its `2xx` answer.

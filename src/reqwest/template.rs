@@ -38,6 +38,11 @@ impl Template {
     pub(crate) fn client(&self) -> &Client {
         &self.client
     }
+
+    /// The client and the request itself, to send it once.
+    pub(crate) fn into_parts(self) -> (Client, Result<Request, HttpError>) {
+        (self.client, self.request)
+    }
 }
 
 /// Sets `Accept` unless the caller chose one.
