@@ -1,8 +1,8 @@
 //! Short polling, long polling and Server-Sent Events side by side:
 //!
 //! ```sh
-//! cargo run --example demo
-//! cargo run --release --example demo -- --jobs 1000 --interval 500ms
+//! cargo run --example demo --features reqwest
+//! cargo run --release --features reqwest --example demo -- --jobs 1000 --interval 500ms
 //! ```
 //!
 //! An embedded job server runs on a free local port; the demo submits the same

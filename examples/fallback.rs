@@ -1,4 +1,4 @@
-//! Transport fallback and stable conditions: `cargo run --example fallback`.
+//! Transport fallback and stable conditions: `cargo run --example fallback --features reqwest`.
 //!
 //! The watcher prefers SSE, but a "proxy" here refuses event streams (the
 //! stream is requested from a path that answers 404), so `Fallback` moves on to
@@ -10,12 +10,10 @@ mod common;
 use std::error::Error;
 use std::time::Duration;
 
-use common::client::{ApiError, Job, submit};
+use common::client::{Job, submit};
 use common::server::{Config, Server};
-use futures::TryStreamExt;
-use pollkit::long::{Reply, Request};
-use pollkit::{Fallback, LongPoll, Poller, ShortPoll, SseStream};
-use reqwest::StatusCode;
+use pollkit::reqwest::{IndexQuery, event_json, index_header};
+use pollkit::{Fallback, Poller};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -29,50 +27,24 @@ async fn main() -> Result<(), Box<dyn Error>> {
         (format!("{jobs}/stream-behind-proxy"), jobs.clone(), jobs);
     let watch = Fallback::new()
         .then("sse", move |_last: Option<&Job>| {
-            let (client, url) = (c1.clone(), sse_url.clone());
-            SseStream::new(move |_id: Option<String>| {
-                let request = client.get(&url).header("accept", "text/event-stream");
-                async move {
-                    let response = request.send().await?.error_for_status()?;
-                    Ok::<_, ApiError>(response.bytes_stream().map_err(ApiError::from))
-                }
-            })
-            .retry_if(ApiError::is_transient)
-            .try_map_status(|event| Ok(serde_json::from_str::<Job>(event.data())?))
-            .boxed_poller()
+            // A 404 is permanent: this transport is unusable, the next one starts.
+            pollkit::reqwest::sse(c1.get(&sse_url))
+                .try_map_status(event_json::<Job>)
+                .boxed_poller()
         })
         .then("long", move |_last: Option<&Job>| {
-            let (client, url) = (c2.clone(), long_url.clone());
-            LongPoll::new(move |req: Request<u64>| {
-                let index = req.cursor().copied().unwrap_or(0);
-                let request = client.get(format!("{url}?index={index}&wait=30s"));
-                async move {
-                    let response = request.send().await?.error_for_status()?;
-                    if response.status() == StatusCode::NOT_MODIFIED {
-                        return Ok(Reply::unchanged());
-                    }
-                    let next = response
-                        .headers()
-                        .get("x-index")
-                        .and_then(|v| v.to_str().ok()?.parse().ok())
-                        .ok_or(ApiError::MissingIndex)?;
-                    Ok(Reply::changed(response.json::<Job>().await?, next))
-                }
-            })
+            pollkit::reqwest::long_index(
+                c2.get(&long_url),
+                IndexQuery::consul(),
+                index_header("x-index"),
+            )
             .rate_limit(4, Duration::from_millis(250))
-            .retry_if(ApiError::is_transient)
             .boxed_poller()
         })
         .then("short", move |_last: Option<&Job>| {
-            let (client, url) = (c3.clone(), short_url.clone());
-            ShortPoll::new(move || {
-                let request = client.get(&url);
-                async move {
-                    Ok::<Job, ApiError>(request.send().await?.error_for_status()?.json().await?)
-                }
-            })
-            .interval(Duration::from_millis(500))
-            .boxed_poller()
+            pollkit::reqwest::short(c3.get(&short_url))
+                .interval(Duration::from_millis(500))
+                .boxed_poller()
         })
         .unusable_after(Duration::from_secs(10))
         .retry_better_after(Duration::from_secs(60));
@@ -89,13 +61,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // "Done" on three checks in a row, not one lucky poll.
     let id = submit(&c_stable, server.base()).await?;
     let url = format!("{}/jobs/{id}", server.base());
-    let job = ShortPoll::new(move || {
-        let request = c_stable.get(&url);
-        async move { Ok::<Job, ApiError>(request.send().await?.error_for_status()?.json().await?) }
-    })
-    .interval(Duration::from_millis(300))
-    .until_stable(3, Job::is_finished)
-    .await?;
+    let job = pollkit::reqwest::short::<Job>(c_stable.get(&url))
+        .interval(Duration::from_millis(300))
+        .until_stable(3, Job::is_finished)
+        .await?;
     println!("finished on three checks in a row: {job}");
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! A polite fleet: `cargo run --example fleet --features hub`.
+//! A polite fleet: `cargo run --example fleet --features hub,reqwest`.
 //!
 //! 20 jobs, each watched by 5 callers. A `Hub` runs one poller per job however
 //! many callers wait for it; a `Budget` keeps the whole fleet under 20 requests
@@ -10,9 +10,10 @@ mod common;
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use common::client::{ApiError, Job, State, submit};
+use common::client::{Job, State, submit};
 use common::server::{Config, Server};
-use pollkit::{Budget, Hub, Jitter, Poller, ShortPoll, Stats};
+use pollkit::reqwest::HttpError;
+use pollkit::{Budget, Hub, Jitter, Poller, Stats};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -20,7 +21,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let client = reqwest::Client::builder().use_rustls_tls().build()?;
     let base = server.base().to_owned();
 
-    let hub: Hub<String, Job, ApiError> = Hub::new();
+    let hub: Hub<String, Job, HttpError> = Hub::new();
     let budget = Budget::per_second(20).burst(5);
     let stats = Stats::new();
     let start = Instant::now();
@@ -34,17 +35,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
             let (budget, stats) = (budget.clone(), stats.clone());
             let key = id.clone();
             let watch = hub.watch(id.clone(), move || {
-                ShortPoll::new(move || {
-                    let request = client.get(&url);
-                    async move {
-                        Ok::<Job, ApiError>(request.send().await?.error_for_status()?.json().await?)
-                    }
-                })
-                .interval(Duration::from_millis(500))
-                .jitter(Jitter::Full)
-                .budget(budget)
-                .stats(stats)
-                .key(key)
+                pollkit::reqwest::short(client.get(&url))
+                    .interval(Duration::from_millis(500))
+                    .jitter(Jitter::Full)
+                    .budget(budget)
+                    .stats(stats)
+                    .key(key)
             });
             // Each caller has its own condition: some want the end, some 50 %.
             let wants_end = caller % 2 == 0;
@@ -79,17 +75,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // A checkpoint: where a wait stands, to go on after a restart.
     let id = submit(&client, &base).await?;
     let url = format!("{base}/jobs/{id}");
-    let fetch = move || {
-        let request = client.get(&url);
-        async move { Ok::<Job, ApiError>(request.send().await?.error_for_status()?.json().await?) }
-    };
-    let mut poller = ShortPoll::new(fetch.clone())
+    let mut poller = pollkit::reqwest::short::<Job>(client.get(&url))
         .interval(Duration::from_millis(500))
         .timeout(Duration::from_secs(60));
     futures::StreamExt::next(&mut poller).await;
     let saved = poller.checkpoint();
     println!("saved {saved:?}; the service restarts here");
-    let job = ShortPoll::new(fetch)
+    let job = pollkit::reqwest::short(client.get(&url))
         .interval(Duration::from_millis(500))
         .timeout(Duration::from_secs(60))
         .resume(saved)

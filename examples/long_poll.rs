@@ -1,4 +1,4 @@
-//! Watch one job by long polling: `cargo run --example long_poll`.
+//! Watch one job by long polling: `cargo run --example long_poll --features reqwest`.
 //!
 //! Each request is held by the server until the job changes, so every answer
 //! is new and arrives as the change happens. The job server and the watcher

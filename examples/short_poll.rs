@@ -1,4 +1,4 @@
-//! Watch one job by short polling: `cargo run --example short_poll`.
+//! Watch one job by short polling: `cargo run --example short_poll --features reqwest`.
 //!
 //! Every answer is printed, so the repeated ones show what short polling
 //! spends: most requests find nothing new. The job server and the watcher are

@@ -1,4 +1,4 @@
-//! Watch one job with Server-Sent Events: `cargo run --example sse`.
+//! Watch one job with Server-Sent Events: `cargo run --example sse --features reqwest`.
 //!
 //! One response carries every change as an event; were the connection to
 //! drop, pollkit would reconnect and resume after the last event id. The job

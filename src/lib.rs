@@ -59,6 +59,9 @@ mod error;
 mod fallback;
 mod gate;
 mod hooks;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 #[cfg(feature = "hub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 mod hub;
@@ -66,6 +69,9 @@ mod life;
 pub mod long;
 mod observe;
 mod poller;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod schedule;
 mod short;
 pub mod sse;

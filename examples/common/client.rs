@@ -1,6 +1,10 @@
 //! The client side, ready to copy into a service: submit a job, then watch it
-//! by short polling, long polling or Server-Sent Events, with pollkit over one
-//! shared reqwest `Client`.
+//! by short polling, long polling or Server-Sent Events, with pollkit's
+//! `reqwest` helpers over one shared reqwest `Client`.
+//!
+//! The helpers bring HTTP's rules (which statuses to retry, `Retry-After`, the
+//! event-stream headers and statuses); what is left here is what is specific
+//! to this job server: its URLs, its `Job` type, its `X-Index` header.
 //!
 //! Each watcher calls `on_status` with every status it receives and returns the
 //! final one (completed or failed). `seed` only makes the jitter reproducible
@@ -9,11 +13,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use futures::TryStreamExt;
-use pollkit::long::{Reply, Request};
-use pollkit::{Error, Jitter, LongPoll, Poller, ShortPoll, SseStream};
-use reqwest::header::ACCEPT;
-use reqwest::{Client, RequestBuilder, StatusCode};
+use pollkit::reqwest::{HttpError, IndexQuery, event_json, index_header, json};
+use pollkit::{Error, Jitter, Poller};
+use reqwest::Client;
 use serde::{Deserialize, Serialize};
 
 /// Give up on a job that has not finished after this long.
@@ -71,46 +73,19 @@ impl fmt::Display for State {
     }
 }
 
-/// What can go wrong while watching a job.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error(transparent)]
-    Http(#[from] reqwest::Error),
-    #[error("a job status without an X-Index header")]
-    MissingIndex,
-    #[error("a job status that is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    /// A `204 No Content` is how a server says "stop reconnecting".
-    #[error("no event stream: the server answered {0}")]
-    NotAStream(StatusCode),
-}
-
-impl ApiError {
-    /// Worth retrying: a failed connection or request, a 429, a 5xx. Any
-    /// other status (404: no such job) ends watching at once.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            ApiError::Http(e) => e
-                .status()
-                .is_none_or(|s| s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS),
-            ApiError::MissingIndex | ApiError::Json(_) | ApiError::NotAStream(_) => false,
-        }
-    }
-}
-
 /// `POST /jobs`: starts a job and returns its id.
-pub async fn submit(client: &Client, base: &str) -> Result<String, ApiError> {
+pub async fn submit(client: &Client, base: &str) -> Result<String, HttpError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Created {
         job_id: String,
     }
-    let response = client.post(format!("{base}/jobs")).send().await?;
-    let created: Created = response.error_for_status()?.json().await?;
+    let created: Created = json(client.post(format!("{base}/jobs"))).await?;
     Ok(created.job_id)
 }
 
 /// Short polling: `GET /jobs/{id}` every `interval` until the job finishes.
+/// A 429 or a 5xx is retried (after its `Retry-After`), a 404 ends watching.
 pub async fn watch_short(
     client: &Client,
     base: &str,
@@ -118,23 +93,18 @@ pub async fn watch_short(
     interval: Duration,
     seed: u64,
     mut on_status: impl FnMut(&Job),
-) -> Result<Job, Error<ApiError>> {
-    let url = format!("{base}/jobs/{id}");
-    ShortPoll::new(|| {
-        let request = client.get(&url);
-        async move { Ok::<_, ApiError>(request.send().await?.error_for_status()?.json().await?) }
-    })
-    .interval(interval)
-    // ±10 %, so that a thousand watchers started together do not ask in lock-step.
-    .jitter(Jitter::Proportional(0.1))
-    .seed(seed)
-    .timeout(DEADLINE)
-    .retry_if(ApiError::is_transient)
-    .until(|job| {
-        on_status(job);
-        job.is_finished()
-    })
-    .await
+) -> Result<Job, Error<HttpError>> {
+    pollkit::reqwest::short(client.get(format!("{base}/jobs/{id}")))
+        .interval(interval)
+        // ±10 %, so that a thousand watchers started together do not ask in lock-step.
+        .jitter(Jitter::Proportional(0.1))
+        .seed(seed)
+        .timeout(DEADLINE)
+        .until(|job: &Job| {
+            on_status(job);
+            job.is_finished()
+        })
+        .await
 }
 
 /// Progress-aware short polling: the same `GET /jobs/{id}`, but each next
@@ -148,72 +118,48 @@ pub async fn watch_adaptive(
     interval: Duration,
     seed: u64,
     mut on_status: impl FnMut(&Job),
-) -> Result<Job, Error<ApiError>> {
+) -> Result<Job, Error<HttpError>> {
     // `pace=adaptive` only lets the demo's server count these requests apart.
-    let url = format!("{base}/jobs/{id}?pace=adaptive");
-    ShortPoll::new(|| {
-        let request = client.get(&url);
-        async move { Ok::<_, ApiError>(request.send().await?.error_for_status()?.json().await?) }
-    })
-    .interval(interval)
-    .adaptive(interval / 4, interval * 4)
-    .eta(|job: &Job| job.eta_ms.map(Duration::from_millis))
-    .jitter(Jitter::Proportional(0.1))
-    .seed(seed)
-    .timeout(DEADLINE)
-    .retry_if(ApiError::is_transient)
-    .until(|job| {
-        on_status(job);
-        job.is_finished()
-    })
-    .await
+    pollkit::reqwest::short(client.get(format!("{base}/jobs/{id}?pace=adaptive")))
+        .interval(interval)
+        .adaptive(interval / 4, interval * 4)
+        .eta(|job: &Job| job.eta_ms.map(Duration::from_millis))
+        .jitter(Jitter::Proportional(0.1))
+        .seed(seed)
+        .timeout(DEADLINE)
+        .until(|job: &Job| {
+            on_status(job);
+            job.is_finished()
+        })
+        .await
 }
 
 /// Long polling: `GET /jobs/{id}?wait=30000ms&index=N`, held by the server until
-/// the job's index passes `N`; the index of each answer is the next `N`.
+/// the job's index passes `N` (`304` when the wait ends first); the `X-Index`
+/// of each answer is the next `N`.
 pub async fn watch_long(
     client: &Client,
     base: &str,
     id: &str,
     seed: u64,
     mut on_status: impl FnMut(&Job),
-) -> Result<Job, Error<ApiError>> {
-    let url = format!("{base}/jobs/{id}");
-    LongPoll::new(|req: Request<u64>| {
-        // No index on the first request: the server answers at once.
-        let mut query = format!("{url}?wait={}ms", req.wait().as_millis());
-        if let Some(index) = req.cursor() {
-            query += &format!("&index={index}");
-        }
-        blocking_query(client.get(query))
-    })
+) -> Result<Job, Error<HttpError>> {
+    pollkit::reqwest::long_index(
+        client.get(format!("{base}/jobs/{id}")),
+        IndexQuery::new("index").wait_millis("wait"),
+        index_header("x-index"),
+    )
     .wait(Duration::from_secs(30))
     // This server's jobs change every 0.6-0.9 s: let each change through at once
     // (the default, a burst of 2 then one a second, can hold the last one back).
     .rate_limit(4, Duration::from_millis(250))
     .seed(seed)
     .timeout(DEADLINE)
-    .retry_if(ApiError::is_transient)
-    .until(|job| {
+    .until(|job: &Job| {
         on_status(job);
         job.is_finished()
     })
     .await
-}
-
-/// One long-poll request: `304` is a wait that ended with nothing new, `200`
-/// a change whose `X-Index` is the cursor for the next request.
-async fn blocking_query(request: RequestBuilder) -> Result<Reply<Job, u64>, ApiError> {
-    let response = request.send().await?.error_for_status()?;
-    if response.status() == StatusCode::NOT_MODIFIED {
-        return Ok(Reply::unchanged());
-    }
-    let index = response
-        .headers()
-        .get("x-index")
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .ok_or(ApiError::MissingIndex)?;
-    Ok(Reply::changed(response.json().await?, index))
 }
 
 /// Server-Sent Events: one `GET /jobs/{id}/events` response carries every
@@ -224,31 +170,17 @@ pub async fn watch_sse(
     id: &str,
     seed: u64,
     mut on_status: impl FnMut(&Job),
-) -> Result<Job, Error<ApiError>> {
-    let url = format!("{base}/jobs/{id}/events");
-    SseStream::new(|last_event_id: Option<String>| {
-        let mut request = client.get(&url).header(ACCEPT, "text/event-stream");
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        async move {
-            let response = request.send().await?.error_for_status()?;
-            if response.status() != StatusCode::OK {
-                return Err(ApiError::NotAStream(response.status()));
-            }
-            Ok(response.bytes_stream().map_err(ApiError::from))
-        }
-    })
-    // The server sends a comment every 15 s: three missed is a dead connection.
-    .idle_timeout(Duration::from_secs(45))
-    .seed(seed)
-    .timeout(DEADLINE)
-    .retry_if(ApiError::is_transient)
-    // An event that is not a job status ends watching with `Error::Fetch`.
-    .try_map_status(|event| Ok(serde_json::from_str::<Job>(event.data())?))
-    .until(|job| {
-        on_status(job);
-        job.is_finished()
-    })
-    .await
+) -> Result<Job, Error<HttpError>> {
+    pollkit::reqwest::sse(client.get(format!("{base}/jobs/{id}/events")))
+        // The server sends a comment every 15 s: three missed is a dead connection.
+        .idle_timeout(Duration::from_secs(45))
+        .seed(seed)
+        .timeout(DEADLINE)
+        // An event that is not a job status ends watching with `Error::Fetch`.
+        .try_map_status(event_json::<Job>)
+        .until(|job: &Job| {
+            on_status(job);
+            job.is_finished()
+        })
+        .await
 }

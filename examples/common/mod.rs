@@ -12,7 +12,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use client::{ApiError, Job};
+use client::Job;
+use pollkit::reqwest::HttpError;
 use server::{Counts, Server};
 
 /// A way to watch a job.
@@ -81,7 +82,7 @@ pub type Progress = Arc<dyn Fn(usize, &Job) + Send + Sync>;
 #[derive(Debug)]
 pub struct Outcome {
     /// The final status, or why watching stopped without one.
-    pub result: Result<Job, pollkit::Error<ApiError>>,
+    pub result: Result<Job, pollkit::Error<HttpError>>,
     /// From the server recording the final status to the client knowing it.
     pub latency: Option<Duration>,
 }
@@ -108,7 +109,7 @@ pub async fn run(
     strategy: Strategy,
     watch: &Watch,
     progress: Progress,
-) -> Result<Report, ApiError> {
+) -> Result<Report, HttpError> {
     server.new_round();
     let started = Instant::now();
     let submits = (0..watch.jobs).map(|_| client::submit(client, server.base()));

@@ -1,0 +1,389 @@
+//! Long polling over reqwest: [`long_index`] (an index in the query string,
+//! as Consul, Nomad and etcd v2) and [`long_etag`] (`If-None-Match` with
+//! `Prefer: wait`).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::reqwest::header::{ETAG, HeaderMap, HeaderName, HeaderValue, IF_NONE_MATCH};
+use ::reqwest::{Client, Request, RequestBuilder, Response, StatusCode};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::error::Target;
+use super::json::{decode, read, send};
+use super::template::{Template, accept};
+use super::{HttpError, HttpFuture};
+use crate::LongPoll;
+use crate::long::{Reply, Request as Held};
+
+const PREFER: HeaderName = HeaderName::from_static("prefer");
+
+/// How a long-poll request puts its index and its wait in the query string,
+/// for [`long_index`].
+///
+/// # Examples
+/// ```
+/// use pollkit::reqwest::IndexQuery;
+///
+/// // Consul and Nomad: `?index=42&wait=30s`.
+/// let consul = IndexQuery::consul();
+/// // etcd v2: `?wait=true&waitIndex=42`.
+/// let etcd = IndexQuery::etcd_v2();
+/// // Your own server: `?after=42&timeout=30000ms`.
+/// let own = IndexQuery::new("after").wait_millis("timeout");
+/// # let _ = (consul, etcd, own);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexQuery {
+    index: Cow<'static, str>,
+    wait: Wait,
+}
+
+/// How the wait goes into the query string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Wait {
+    None,
+    /// `name=30s`, in whole seconds rounded up, at least 1.
+    Seconds(Cow<'static, str>),
+    /// `name=30000ms`, in whole milliseconds rounded up, at least 1.
+    Millis(Cow<'static, str>),
+    /// `name=value`: the server holds until a change, the client bounds it.
+    Flag(Cow<'static, str>, Cow<'static, str>),
+}
+
+impl IndexQuery {
+    /// The index goes in the `index` query parameter; no wait parameter
+    /// (add one with [`wait_seconds`](Self::wait_seconds),
+    /// [`wait_millis`](Self::wait_millis) or [`wait_flag`](Self::wait_flag)).
+    /// The first request carries no index, so the server answers at once
+    /// with the current state and the index to wait from.
+    pub fn new(index: impl Into<Cow<'static, str>>) -> Self {
+        IndexQuery {
+            index: index.into(),
+            wait: Wait::None,
+        }
+    }
+
+    /// Consul's and Nomad's blocking queries: `?index=N&wait=30s`. Take the
+    /// index from `X-Consul-Index` (or `X-Nomad-Index`) with
+    /// [`index_header`].
+    pub fn consul() -> Self {
+        IndexQuery::new("index").wait_seconds("wait")
+    }
+
+    /// etcd v2 watches: `?wait=true&waitIndex=N`. etcd has no server-side
+    /// wait; the poller's per-request timeout bounds each request. Take the
+    /// index from the body (`node.modifiedIndex + 1`).
+    pub fn etcd_v2() -> Self {
+        IndexQuery::new("waitIndex").wait_flag("wait", "true")
+    }
+
+    /// Sends the wait as `name=Ns`, in whole seconds rounded up (at least
+    /// 1 s: Consul reads `0` as its 5-minute default).
+    pub fn wait_seconds(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.wait = Wait::Seconds(name.into());
+        self
+    }
+
+    /// Sends the wait as `name=Nms`, in whole milliseconds rounded up (at
+    /// least 1 ms).
+    pub fn wait_millis(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.wait = Wait::Millis(name.into());
+        self
+    }
+
+    /// Sends `name=value` (etcd's `wait=true`): the server holds the request
+    /// until a change, with no wait of its own.
+    pub fn wait_flag(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.wait = Wait::Flag(name.into(), value.into());
+        self
+    }
+
+    fn apply(&self, request: &mut Request, index: Option<u64>, wait: Duration) {
+        let mut query = request.url_mut().query_pairs_mut();
+        match &self.wait {
+            Wait::None => {}
+            Wait::Seconds(name) => {
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                query.append_pair(name, &format!("{}s", secs.max(1)));
+            }
+            Wait::Millis(name) => {
+                let millis = wait.as_nanos().div_ceil(1_000_000).max(1);
+                query.append_pair(name, &format!("{millis}ms"));
+            }
+            Wait::Flag(name, value) => {
+                query.append_pair(name, value);
+            }
+        }
+        if let Some(index) = index {
+            query.append_pair(&self.index, &index.to_string());
+        }
+    }
+}
+
+/// Reads the index from a response header (`X-Consul-Index`,
+/// `X-Nomad-Index`...), for [`long_index`]. The name is matched in any case;
+/// a header that is missing or not a number gives `None`.
+///
+/// # Examples
+/// ```
+/// use reqwest::header::{HeaderMap, HeaderValue};
+///
+/// let index = pollkit::reqwest::index_header::<()>("X-Consul-Index");
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-consul-index", HeaderValue::from_static("42"));
+/// assert_eq!(index(&headers, &()), Some(42));
+/// ```
+pub fn index_header<T>(
+    name: &'static str,
+) -> impl Fn(&HeaderMap, &T) -> Option<u64> + Clone + Send + Sync + 'static {
+    move |headers: &HeaderMap, _: &T| headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// A [`LongPoll`] over an index in the query string: Consul's and Nomad's
+/// blocking queries (`?index=N&wait=30s`), etcd v2 watches
+/// (`?wait=true&waitIndex=N`), and servers built the same way.
+///
+/// Each request is a clone of `request` with the [`IndexQuery`]'s parameters
+/// added: the wait the poller asks for, and the index of the last change
+/// (none on the first request, so the server answers at once). `next_index`
+/// reads the index to send next from an answer's headers or its decoded body
+/// ([`index_header`] for a header).
+///
+/// | answer | becomes |
+/// |---|---|
+/// | `304 Not Modified`, or a `2xx` with an empty body | [`Reply::unchanged`] |
+/// | `504 Gateway Timeout` after at least half the wait (a proxy that cut the hold) | [`Reply::unchanged`] |
+/// | `2xx` whose index is the one sent (Consul's answer at the end of its wait) | [`Reply::unchanged`] |
+/// | `2xx` with a new index | [`Reply::changed`]: the status is yielded |
+/// | `2xx` without an index | an [`ErrorKind::Protocol`](super::ErrorKind::Protocol) error (permanent) |
+/// | anything else | an [`HttpError`], retried when [transient](HttpError::is_transient), after its `Retry-After` |
+///
+/// An index of 0 is sent as 1 (Consul: 0 makes every query return at once);
+/// an index lower than the last one (a Consul snapshot restore) is taken as
+/// is, so the next request waits from the server's new state.
+///
+/// Make sure the client's own `timeout` (if any) is longer than the wait:
+/// the poller already bounds each request (wait + wait/16 + 5 s by default).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use axum::{Router, Json, routing::get, extract::Query, http::StatusCode, response::IntoResponse};
+/// use pollkit::Poller;
+/// use pollkit::reqwest::{IndexQuery, index_header, long_index};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Params { index: Option<u64> }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A Consul-like key whose value moves on by one index per request.
+/// let app = Router::new().route("/v1/kv/deploy", get(|Query(p): Query<Params>| async move {
+///     let index = p.index.unwrap_or(0) + 1;
+///     let state = if index >= 3 { "done" } else { "rolling" };
+///     ([("x-consul-index", index.to_string())], Json(serde_json::json!({ "state": state })))
+/// }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let base = format!("http://{}", listener.local_addr()?);
+/// tokio::spawn(async move { axum::serve(listener, app).await });
+///
+/// let client = reqwest::Client::new();
+/// let deploy: serde_json::Value = long_index(
+///         client.get(format!("{base}/v1/kv/deploy")),
+///         IndexQuery::consul(),
+///         index_header("X-Consul-Index"),
+///     )
+///     .wait(Duration::from_secs(30))
+///     .until(|v: &serde_json::Value| v["state"] == "done")
+///     .await?;
+/// assert_eq!(deploy["state"], "done");
+/// # Ok(()) }
+/// ```
+// The poller's own type, so that every setter stays available.
+#[allow(clippy::type_complexity)]
+pub fn long_index<T, N>(
+    request: RequestBuilder,
+    query: IndexQuery,
+    next_index: N,
+) -> LongPoll<
+    impl FnMut(Held<u64>) -> HttpFuture<Reply<T, u64>> + Send + 'static,
+    HttpFuture<Reply<T, u64>>,
+    T,
+    u64,
+>
+where
+    T: DeserializeOwned + Send + 'static,
+    N: Fn(&HeaderMap, &T) -> Option<u64> + Send + Sync + 'static,
+{
+    let template = Template::new(request);
+    let next_index = Arc::new(next_index);
+    LongPoll::new(move |held: Held<u64>| {
+        let wait = held.wait();
+        let sent = held.into_cursor();
+        let request = template.request().map(|mut request| {
+            query.apply(&mut request, sent, wait);
+            request
+        });
+        let next_index = Arc::clone(&next_index);
+        HttpFuture::new(hold(
+            template.client().clone(),
+            request,
+            wait,
+            move |headers, body, target| {
+                let status: T = decode(&body, target)?;
+                let index = next_index(headers, &status)
+                    .ok_or_else(|| target.protocol("the answer carries no index to wait from"))?
+                    .max(1);
+                Ok(if sent == Some(index) {
+                    Reply::unchanged()
+                } else {
+                    Reply::changed(status, index)
+                })
+            },
+        ))
+    })
+    .retry_if(HttpError::is_transient)
+    .retry_after(HttpError::retry_after)
+}
+
+/// A [`LongPoll`] over HTTP's conditional requests, the "hanging GET": each
+/// request after the first sends the last answer's `ETag` as
+/// `If-None-Match` and `Prefer: wait=N` (RFC 7240, the poller's wait in whole
+/// seconds, at least 1); the server holds it until the resource changes
+/// (`200` with a new `ETag`) or its wait ends (`304`).
+///
+/// | answer | becomes |
+/// |---|---|
+/// | `304 Not Modified`, or a `2xx` with an empty body | [`Reply::unchanged`] |
+/// | `504 Gateway Timeout` after at least half the wait | [`Reply::unchanged`] |
+/// | `2xx` with the `ETag` sent (a server that ignored `If-None-Match`) | [`Reply::unchanged`] |
+/// | `2xx` with another `ETag` | [`Reply::changed`], the `ETag` is the cursor |
+/// | `2xx` without an `ETag` | [`Reply::changed`], the cursor kept; with no `ETag` to send, this is a short poll paced by the poller's rate limit |
+/// | anything else | an [`HttpError`], retried when [transient](HttpError::is_transient) |
+///
+/// A server that ignores `Prefer: wait` answers `304` at once: the poller's
+/// rate limit (a burst of 2, then one a second by default) keeps that from
+/// becoming a busy loop. ETags are compared for equality only, quotes and
+/// `W/` included.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use axum::{Router, Json, routing::get, http::{HeaderMap, StatusCode}, response::IntoResponse};
+/// use pollkit::Poller;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Version 1 at first; version 2 once the client has seen version 1.
+/// let app = Router::new().route("/config", get(|headers: HeaderMap| async move {
+///     let seen = headers.get("if-none-match").is_some();
+///     let (etag, version) = if seen { ("\"v2\"", 2) } else { ("\"v1\"", 1) };
+///     ([("etag", etag)], Json(serde_json::json!({ "version": version }))).into_response()
+/// }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let base = format!("http://{}", listener.local_addr()?);
+/// tokio::spawn(async move { axum::serve(listener, app).await });
+///
+/// let client = reqwest::Client::new();
+/// let config: serde_json::Value = pollkit::reqwest::long_etag(client.get(format!("{base}/config")))
+///     .wait(Duration::from_secs(20))
+///     .until(|v: &serde_json::Value| v["version"] == 2)
+///     .await?;
+/// assert_eq!(config["version"], 2);
+/// # Ok(()) }
+/// ```
+// The poller's own type, so that every setter stays available.
+#[allow(clippy::type_complexity)]
+pub fn long_etag<T>(
+    request: RequestBuilder,
+) -> LongPoll<
+    impl FnMut(Held<String>) -> HttpFuture<Reply<T, String>> + Send + 'static,
+    HttpFuture<Reply<T, String>>,
+    T,
+    String,
+>
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    let template = Template::new(request);
+    LongPoll::new(move |held: Held<String>| {
+        let wait = held.wait();
+        let sent = held.into_cursor().filter(|etag| !etag.is_empty());
+        let request = template.request().map(|mut request| {
+            // An ETag came from a header value, so it is a valid one.
+            let etag = sent.as_deref().and_then(|e| HeaderValue::from_str(e).ok());
+            if let Some(etag) = etag {
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let prefer = HeaderValue::from_str(&format!("wait={}", secs.max(1)));
+                let headers = request.headers_mut();
+                headers.insert(IF_NONE_MATCH, etag);
+                if let Ok(prefer) = prefer {
+                    headers.insert(PREFER, prefer);
+                }
+            }
+            request
+        });
+        HttpFuture::new(hold(
+            template.client().clone(),
+            request,
+            wait,
+            move |headers, body, target| {
+                let status: T = decode(&body, target)?;
+                let etag = headers.get(ETAG).and_then(|v| v.to_str().ok());
+                Ok(match (etag, sent) {
+                    (Some(etag), Some(sent)) if etag == sent => Reply::unchanged(),
+                    (Some(etag), _) => Reply::changed(status, etag.to_owned()),
+                    (None, sent) => Reply::changed(status, sent.unwrap_or_default()),
+                })
+            },
+        ))
+    })
+    .retry_if(HttpError::is_transient)
+    .retry_after(HttpError::retry_after)
+}
+
+/// One held request: the answers every long-poll shape reads the same way,
+/// then `read` for a `2xx` with a body.
+async fn hold<T, C>(
+    client: Client,
+    request: Result<Request, HttpError>,
+    wait: Duration,
+    read_reply: impl FnOnce(&HeaderMap, Bytes, &Target) -> Result<Reply<T, C>, HttpError>,
+) -> Result<Reply<T, C>, HttpError> {
+    let mut request = request?;
+    accept(&mut request, "application/json");
+    let target = Target::of(&request);
+    let started = Instant::now();
+    let response = send(&client, request, &target).await?;
+    let status = response.status();
+    if status == StatusCode::NOT_MODIFIED || cut_hold(&response, started, wait) {
+        return Ok(Reply::unchanged());
+    }
+    if !status.is_success() {
+        return Err(target.status(response).await);
+    }
+    let headers = response.headers().clone();
+    let body = read(response, &target).await?;
+    // etcd answers a watch that timed out with headers and no body.
+    if body.trim_ascii().is_empty() {
+        return Ok(Reply::unchanged());
+    }
+    read_reply(&headers, body, &target)
+}
+
+/// A `504` that came after at least half the wait: a proxy in front of the
+/// server cut a hold that was going on, which says "nothing changed yet",
+/// not "the server failed". A quick `504` is a failure (transient).
+fn cut_hold(response: &Response, started: Instant, wait: Duration) -> bool {
+    response.status() == StatusCode::GATEWAY_TIMEOUT
+        && !wait.is_zero()
+        && started.elapsed() >= wait / 2
+}

@@ -1,0 +1,77 @@
+//! [`short`]: a [`ShortPoll`] of JSON statuses over reqwest.
+
+use ::reqwest::RequestBuilder;
+use serde::de::DeserializeOwned;
+
+use super::json::fetch_json;
+use super::template::Template;
+use super::{HttpError, HttpFuture};
+use crate::ShortPoll;
+
+/// A [`ShortPoll`] that sends `request` at every poll and yields its answer
+/// decoded from JSON, with HTTP's error handling wired in:
+/// `retry_if(HttpError::is_transient)` (a 503 or a reset connection is
+/// retried with backoff, a 404 or a body that is not a `T` ends polling) and
+/// `retry_after(HttpError::retry_after)` (a 429's or a 503's `Retry-After`
+/// replaces the backoff delay, clamped by `hint_bounds`).
+///
+/// Each attempt sends a clone of the request, so the request must be
+/// clonable: a body of bytes, a string or JSON is; a streaming body is not,
+/// and ends polling at the first attempt with an
+/// [`ErrorKind::Builder`](super::ErrorKind::Builder) error, as does a builder
+/// that holds an error (a bad URL).
+///
+/// It is the `ShortPoll` itself: every setter (`interval`, `timeout`,
+/// `jitter`, a `retry_if` of your own...) and every [`Poller`](crate::Poller)
+/// method still applies. The defaults are `ShortPoll`'s.
+///
+/// # Cancel safety
+/// As [`ShortPoll`]: dropping it drops the request in flight.
+///
+/// # Examples
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use axum::{Json, Router, routing::get};
+/// use pollkit::Poller;
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Job { state: String, percent: u8 }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A job that is done at the third request.
+/// let polls = Arc::new(AtomicU32::new(0));
+/// let app = Router::new().route("/jobs/7", get(move || {
+///     let n = polls.fetch_add(1, Ordering::SeqCst) + 1;
+///     let (state, percent) = if n < 3 { ("running", n * 40) } else { ("done", 100) };
+///     async move { Json(serde_json::json!({"state": state, "percent": percent})) }
+/// }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let base = format!("http://{}", listener.local_addr()?);
+/// tokio::spawn(async move { axum::serve(listener, app).await });
+///
+/// let client = reqwest::Client::new();
+/// let job: Job = pollkit::reqwest::short(client.get(format!("{base}/jobs/7")))
+///     .interval(Duration::from_millis(50))
+///     .timeout(Duration::from_secs(60))
+///     .until(|job: &Job| job.state == "done")
+///     .await?;
+/// assert_eq!(job.percent, 100);
+/// # Ok(()) }
+/// ```
+pub fn short<T>(
+    request: RequestBuilder,
+) -> ShortPoll<impl FnMut() -> HttpFuture<T> + Send + 'static, HttpFuture<T>>
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    let template = Template::new(request);
+    ShortPoll::new(move || {
+        let request = template.request();
+        HttpFuture::new(fetch_json(template.client().clone(), request))
+    })
+    .retry_if(HttpError::is_transient)
+    .retry_after(HttpError::retry_after)
+}
