@@ -19,9 +19,11 @@ use tokio::time::Instant;
 ///
 /// # Contract
 /// - Reserve the earliest slot at or after `due`, in the order requests ask.
-/// - Never push a request past `deadline`: when the earliest slot is after
-///   it, reserve nothing and answer `deadline` (the poller's final request
-///   goes out at its deadline).
+/// - Never push a request past `deadline`: when the earliest slot is at or
+///   after it, reserve nothing and answer `deadline`. The poller then ends
+///   with [`Error::Timeout`](crate::Error::Timeout) at its deadline without
+///   a final request, so pollers that share a deadline cannot all send one
+///   over budget.
 /// - Answer quickly, or at once with [`Reservation::At`]; a
 ///   [`Reservation::Pending`] future that fails should still resolve (to
 ///   `due`, or a local estimate): admission never ends a poller.

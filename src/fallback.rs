@@ -80,6 +80,15 @@ pub struct Fallback<S, E> {
     /// Fires when the active transport has been silent for `silence`.
     silent: Option<Pin<Box<Sleep>>>,
     switches: u32,
+    /// The most switches allowed, if limited.
+    max_switches: Option<u32>,
+    /// The deadline over all transports, and its timer once started.
+    timeout: Option<Duration>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// When the first poll happened.
+    started: Option<Instant>,
+    /// Requests made by every transport so far.
+    attempts: u32,
     done: bool,
 }
 
@@ -147,6 +156,11 @@ where
             silence: None,
             silent: None,
             switches: 0,
+            max_switches: None,
+            timeout: None,
+            deadline: None,
+            started: None,
+            attempts: 0,
             done: false,
         }
     }
@@ -203,6 +217,50 @@ where
         self
     }
 
+    /// A deadline over the whole watch, counted from the first poll and
+    /// spanning every switch (each transport's own `timeout` starts afresh
+    /// when it is built, so it cannot bound the watch). When it passes, the
+    /// active transport is dropped and the stream ends with
+    /// [`Error::Timeout`] (its `attempts` counts the requests of every
+    /// transport). Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Error, Fallback, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let watch = Fallback::new()
+    ///     .then("refused", |_: Option<&u8>| {
+    ///         ShortPoll::new(|| async { Err::<u8, _>("406") }).retry_if(|_| false).boxed_poller()
+    ///     })
+    ///     .then("short", |_| ShortPoll::new(|| async { Ok(0) }).boxed_poller())
+    ///     .retry_better_after(Duration::from_secs(5))
+    ///     .timeout(Duration::from_secs(60));
+    /// let r = watch.until(|n| *n == 1).await;
+    /// assert!(matches!(r, Err(Error::Timeout { .. })));
+    /// # }
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The most times the watch may switch transports (falling back or going
+    /// back to the best one). Past it, the active transport stays: its
+    /// error ends the stream, and silence or `retry_better_after` no longer
+    /// switch. Default: no limit.
+    pub fn max_switches(mut self, max: u32) -> Self {
+        self.max_switches = Some(max);
+        self
+    }
+
+    /// Whether one more switch is allowed.
+    fn can_switch(&self) -> bool {
+        self.max_switches.is_none_or(|max| self.switches < max)
+    }
+
     /// How long to stay on a worse transport before trying the best one
     /// again. At least 1 s (a shorter one is taken as 1 s). Default: 5 min.
     pub fn retry_better_after(mut self, after: Duration) -> Self {
@@ -245,6 +303,16 @@ where
     }
 }
 
+impl<S, E> futures_core::FusedStream for Fallback<S, E>
+where
+    S: Clone + PartialEq + Send + 'static,
+    E: Send + 'static,
+{
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
 impl<S, E> Stream for Fallback<S, E>
 where
     S: Clone + PartialEq + Send + 'static,
@@ -258,6 +326,24 @@ where
             if this.done {
                 return Poll::Ready(None);
             }
+            let started = *this.started.get_or_insert_with(Instant::now);
+            if let Some(timeout) = this.timeout {
+                let timer = this.deadline.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(crate::schedule::later(
+                        started, timeout,
+                    )))
+                });
+                if timer.as_mut().poll(cx).is_ready() {
+                    this.done = true;
+                    this.current = None;
+                    return Poll::Ready(Some(Err(Error::Timeout {
+                        elapsed: started.elapsed(),
+                        attempts: this.attempts,
+                        last_error: None,
+                    })));
+                }
+            }
+            let can_switch = this.can_switch();
             let Some((index, poller)) = this.current.as_mut() else {
                 if this.transports.is_empty() {
                     this.done = true;
@@ -267,7 +353,7 @@ where
                 continue;
             };
             let index = *index;
-            if index > 0 {
+            if index > 0 && can_switch {
                 if let Some(timer) = this.promote.as_mut() {
                     if timer.as_mut().poll(cx).is_ready() {
                         this.switch_to(0);
@@ -275,8 +361,12 @@ where
                     }
                 }
             }
-            let beats = crate::life::beats();
+            let (beats, requests) = (crate::life::beats(), crate::life::requests());
             let polled = Pin::new(poller).poll_next(cx);
+            let made = crate::life::requests().wrapping_sub(requests);
+            this.attempts = this
+                .attempts
+                .saturating_add(u32::try_from(made).unwrap_or(u32::MAX));
             if crate::life::beats() != beats {
                 // Bytes, a comment or a response without news: alive.
                 this.heard_from();
@@ -288,7 +378,7 @@ where
                         .silent
                         .as_mut()
                         .is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
-                    if silent && index + 1 < this.transports.len() {
+                    if silent && can_switch && index + 1 < this.transports.len() {
                         this.switch_to(index + 1);
                         continue;
                     }
@@ -307,7 +397,7 @@ where
                     return Poll::Ready(Some(Ok(status)));
                 }
                 Some(Err(e)) => {
-                    if index + 1 < this.transports.len() && (this.unusable)(&e) {
+                    if can_switch && index + 1 < this.transports.len() && (this.unusable)(&e) {
                         this.switch_to(index + 1);
                         continue;
                     }
@@ -316,7 +406,7 @@ where
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {
-                    if index + 1 < this.transports.len() {
+                    if can_switch && index + 1 < this.transports.len() {
                         this.switch_to(index + 1);
                         continue;
                     }

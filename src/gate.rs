@@ -122,7 +122,7 @@ impl Gate {
                     self.answer = None;
                     let now = Instant::now();
                     if at > now {
-                        schedule.reserved(at);
+                        let at = schedule.answered(now, at);
                         self.trace.plan(schedule, now, Plan::At(at));
                         self.sleep(schedule, now, at, timer.as_mut());
                     } else {
@@ -210,6 +210,11 @@ impl Gate {
     /// Stops at the next poll with `stop`.
     pub(crate) fn stop(&mut self, stop: Stop) {
         self.phase = Phase::Stopping(stop);
+    }
+
+    /// Whether the poller has ended (it yields only `None` from now on).
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
     }
 
     /// Ends the poller.

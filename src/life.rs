@@ -11,6 +11,18 @@ use std::cell::Cell;
 
 thread_local! {
     static BEATS: Cell<u64> = const { Cell::new(0) };
+    static REQUESTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts a request started on this thread (for a `Fallback` above it).
+#[inline]
+pub(crate) fn requested() {
+    REQUESTS.with(|r| r.set(r.get().wrapping_add(1)));
+}
+
+/// The requests started on this thread so far.
+pub(crate) fn requests() -> u64 {
+    REQUESTS.with(Cell::get)
 }
 
 /// Reports a sign of life from the transport being polled: bytes or a

@@ -226,6 +226,16 @@ where
     }
 }
 
+impl<F, Fut, S, E> futures_core::FusedStream for ShortPoll<F, Fut>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<S, E>>,
+{
+    fn is_terminated(&self) -> bool {
+        self.driver.gate.is_done()
+    }
+}
+
 impl<F, Fut, S, E> Stream for ShortPoll<F, Fut>
 where
     F: FnMut() -> Fut,

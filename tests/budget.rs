@@ -187,3 +187,39 @@ async fn a_poller_dropped_while_it_waits_gives_its_slot_back() {
         .unwrap();
     assert_eq!(start.elapsed(), secs(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn pollers_that_share_a_deadline_do_not_all_make_a_final_request_over_budget() {
+    // 1 request a second for the fleet; 20 pollers, each with a 5 s deadline.
+    let budget = Budget::per_second(1);
+    let start = Instant::now();
+    let log: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let fleet = (0..20).map(|_| {
+        let log = log.clone();
+        ShortPoll::new(move || {
+            log.lock().unwrap().push(start.elapsed());
+            std::future::ready(Ok::<_, ApiError>(()))
+        })
+        .interval(Duration::ZERO)
+        .timeout(secs(5))
+        .budget(budget.clone())
+        .until(|_| false)
+    });
+    let results = futures::future::join_all(fleet).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(Error::Timeout { .. })))
+    );
+    let times = log.lock().unwrap().clone();
+    // Slots at 0, 1, 2, 3, 4 s (and one at the deadline): never 20 at once.
+    assert!(times.len() <= 6, "{times:?}");
+    for w in 0..=5u64 {
+        let in_second = times
+            .iter()
+            .filter(|t| **t >= secs(w) && **t < secs(w + 1))
+            .count();
+        assert!(in_second <= 1, "{w}: {times:?}");
+    }
+    assert_eq!(start.elapsed(), secs(5));
+}

@@ -258,6 +258,17 @@ where
     }
 }
 
+impl<F, Fut, S, C, E> futures_core::FusedStream for LongPoll<F, Fut, S, C>
+where
+    F: FnMut(Request<C>) -> Fut,
+    Fut: Future<Output = Result<Reply<S, C>, E>>,
+    C: Clone + PartialEq,
+{
+    fn is_terminated(&self) -> bool {
+        self.driver.gate.is_done()
+    }
+}
+
 impl<F, Fut, S, C, E> Stream for LongPoll<F, Fut, S, C>
 where
     F: FnMut(Request<C>) -> Fut,

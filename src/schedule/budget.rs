@@ -15,8 +15,10 @@ use super::bucket::TokenBucket;
 /// Each request *reserves* the earliest free slot at or after the time it
 /// planned, so when the budget is short every poller slows down and they are
 /// served in the order they asked: no poller starves. A reservation never
-/// pushes a request past its poller's deadline (the final request at the
-/// deadline goes out even if the budget is spent).
+/// pushes a request past its poller's deadline: a poller that finds no slot
+/// before its deadline ends with [`Error::Timeout`](crate::Error::Timeout)
+/// at the deadline without a final request, so pollers that share a
+/// deadline cannot all make one over budget.
 ///
 /// Clone it to share it: clones draw from the same bucket.
 ///
@@ -88,7 +90,7 @@ impl Budget {
         let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
         let slot = bucket.peek(at);
         match limit {
-            Some(limit) if slot > limit => limit.max(at),
+            Some(limit) if slot >= limit && slot > at => limit.max(at),
             _ => bucket.take(at, self.period),
         }
     }

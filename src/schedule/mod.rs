@@ -215,6 +215,9 @@ pub(crate) struct Schedule {
     /// The slot it holds, while it waits for it (given back if the poller
     /// is dropped first).
     reserved: Option<Instant>,
+    /// The shared admission had no slot before the deadline: polling ends
+    /// with `Timeout` at the deadline, without a request over budget.
+    refused: bool,
     /// The fixed-rate grid: the planned (unjittered) start of the last tick.
     tick: Option<Instant>,
     /// The adaptive interval in force (equals `config.interval` otherwise).
@@ -243,6 +246,7 @@ impl Schedule {
             paid_rate: false,
             paid_budget: false,
             reserved: None,
+            refused: false,
             tick: None,
             current: Duration::ZERO,
             eta: None,
@@ -291,6 +295,7 @@ impl Schedule {
     #[inline]
     pub(crate) fn attempt(&mut self, now: Instant) {
         self.attempts = self.attempts.saturating_add(1);
+        crate::life::requested();
         if let Some(stats) = &self.config.stats {
             stats.request();
         }
@@ -399,6 +404,9 @@ impl Schedule {
     /// back other pollers' slots.
     #[inline]
     pub(crate) fn admit(&mut self, now: Instant) -> Admit {
+        if self.refused {
+            return Admit::Stop(self.timeout_stop(now));
+        }
         if !self.paid_rate {
             if let Some(bucket) = &mut self.config.rate {
                 let slot = bucket.peek(now);
@@ -423,9 +431,7 @@ impl Schedule {
             if let Some(admission) = &self.config.admission {
                 match admission.reserve(now, self.deadline) {
                     crate::Reservation::At(slot) if slot > now => {
-                        self.reason = Reason::Budget;
-                        self.reserved = Some(slot);
-                        return Admit::At(slot);
+                        return Admit::At(self.answered(now, slot));
                     }
                     crate::Reservation::At(_) => {}
                     crate::Reservation::Pending(answer) => {
@@ -441,9 +447,22 @@ impl Schedule {
         Admit::Go
     }
 
-    /// The shared admission answered with a slot still ahead.
-    pub(crate) fn reserved(&mut self, slot: Instant) {
-        self.reserved = Some(slot);
+    /// The shared admission answered `slot`, ahead of `now`: when to look
+    /// again. A slot at or past the deadline is a refusal: wait for the
+    /// deadline, then stop, so that pollers sharing a deadline do not all
+    /// make a final request over budget.
+    pub(crate) fn answered(&mut self, now: Instant, slot: Instant) -> Instant {
+        self.reason = Reason::Budget;
+        match self.deadline {
+            Some(deadline) if slot > now && slot >= deadline => {
+                self.refused = true;
+                deadline.max(now)
+            }
+            _ => {
+                self.reserved = Some(slot);
+                slot
+            }
+        }
     }
 
     /// Why the last planned wait is as long as it is.

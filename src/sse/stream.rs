@@ -476,6 +476,18 @@ impl<E> Cut<E> {
     }
 }
 
+impl<F, Fut, B, T, E> futures_core::FusedStream for SseStream<F, Fut, B>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<B, E>>,
+    B: Stream<Item = Result<T, E>>,
+    T: AsRef<[u8]>,
+{
+    fn is_terminated(&self) -> bool {
+        self.gate.is_done() && !self.parser.has_events() && self.refused.is_none()
+    }
+}
+
 impl<F, Fut, B, T, E> Stream for SseStream<F, Fut, B>
 where
     F: FnMut(Option<String>) -> Fut,
