@@ -12,6 +12,7 @@ use futures_core::Stream;
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
+use tokio::time::{Instant, Sleep};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::{Error, Poller};
@@ -34,6 +35,17 @@ const CAPACITY: usize = 64;
 /// falls more than 64 statuses behind skips to the newest.
 ///
 /// The user's error is shared between waiters as an `Arc<E>`.
+///
+/// # Deadlines
+/// The shared poller belongs to every waiter of its key, so give it no
+/// `timeout` in `make` (the first caller's deadline would end the wait of
+/// everyone who joins later). Give each waiter its own with
+/// [`Watch::timeout`]: its watch ends with [`Error::Timeout`] at its own
+/// deadline, and the poller goes on for the others.
+///
+/// # Locking
+/// Joining and leaving take the hub's map lock briefly; publishing a status
+/// takes only its own key's lock, so busy keys do not contend.
 ///
 /// # Examples
 /// ```
@@ -68,12 +80,18 @@ pub struct Hub<K, S, E> {
     entries: Arc<Mutex<HashMap<K, Entry<S, E>>>>,
 }
 
+/// One key's poller, as the hub's map holds it.
 struct Entry<S, E> {
     id: u64,
-    tx: broadcast::Sender<Item<S, E>>,
-    latest: Option<Item<S, E>>,
+    shared: Arc<Shared<S, E>>,
     waiters: usize,
     task: AbortHandle,
+}
+
+/// What a key's poller publishes, under the key's own lock.
+struct Shared<S, E> {
+    tx: broadcast::Sender<Item<S, E>>,
+    latest: Mutex<Option<Item<S, E>>>,
 }
 
 impl<K, S, E> Clone for Hub<K, S, E> {
@@ -95,7 +113,7 @@ impl<K, S, E> fmt::Debug for Hub<K, S, E> {
 impl<K, S, E> Default for Hub<K, S, E>
 where
     K: Hash + Eq + Clone + Send + 'static,
-    S: Clone + Send + Sync + 'static,
+    S: Clone + Send + 'static,
     E: Send + Sync + 'static,
 {
     fn default() -> Self {
@@ -110,7 +128,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<K, S, E> Hub<K, S, E>
 where
     K: Hash + Eq + Clone + Send + 'static,
-    S: Clone + Send + Sync + 'static,
+    S: Clone + Send + 'static,
     E: Send + Sync + 'static,
 {
     /// An empty hub. Clones share the same pollers.
@@ -159,12 +177,18 @@ where
         entries: &Arc<Mutex<HashMap<K, Entry<S, E>>>>,
     ) -> Watch<K, S, E> {
         entry.waiters += 1;
+        // Subscribe before reading the latest, under the key's lock, so no
+        // status is missed or seen twice.
+        let latest = lock(&entry.shared.latest);
+        let rx = BroadcastStream::new(entry.shared.tx.subscribe());
         Watch {
             key: Some(key),
             id: entry.id,
-            latest: entry.latest.clone(),
-            rx: BroadcastStream::new(entry.tx.subscribe()),
+            latest: latest.clone(),
+            rx,
             entries: Arc::clone(entries),
+            deadline: None,
+            ended: false,
         }
     }
 
@@ -182,6 +206,11 @@ where
         static IDS: AtomicU64 = AtomicU64::new(0);
         let id = IDS.fetch_add(1, Ordering::Relaxed);
         let (tx, _) = broadcast::channel(CAPACITY);
+        let shared = Arc::new(Shared {
+            tx,
+            latest: Mutex::new(None),
+        });
+        let publish = Arc::clone(&shared);
         let entries = Arc::downgrade(&self.entries);
         let task = tokio::spawn(async move {
             // Removes this key's entry however the task ends, a panic in the
@@ -195,22 +224,16 @@ where
             let mut poller = std::pin::pin!(poller);
             while let Some(item) = poller.next().await {
                 let item = item.map_err(|e| e.map(Arc::new));
-                let Some(entries) = entries.upgrade() else {
-                    return;
-                };
-                let mut entries = lock(&entries);
-                let Some(entry) = entries.get_mut(&key).filter(|e| e.id == id) else {
-                    return;
-                };
-                entry.latest = Some(item.clone());
+                // Only this key's lock: other keys publish undisturbed.
+                let mut latest = lock(&publish.latest);
+                *latest = Some(item.clone());
                 // No receiver is fine: the latest is kept for the next waiter.
-                let _ = entry.tx.send(item);
+                let _ = publish.tx.send(item);
             }
         });
         Entry {
             id,
-            tx,
-            latest: None,
+            shared,
             waiters: 0,
             task: task.abort_handle(),
         }
@@ -245,6 +268,39 @@ pub struct Watch<K: Hash + Eq, S, E> {
     latest: Option<Item<S, E>>,
     rx: BroadcastStream<Item<S, E>>,
     entries: Arc<Mutex<HashMap<K, Entry<S, E>>>>,
+    /// This waiter's own deadline: when it started and its timer.
+    deadline: Option<(Instant, Pin<Box<Sleep>>)>,
+    ended: bool,
+}
+
+impl<K: Hash + Eq, S, E> Watch<K, S, E> {
+    /// This waiter's own deadline, counted from now: at it, this watch ends
+    /// with [`Error::Timeout`] (its `attempts` is 0: the requests are the
+    /// shared poller's), and the shared poller goes on for the other
+    /// waiters. Default: none.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Error, Hub, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let hub: Hub<u8, &str, std::io::Error> = Hub::new();
+    /// let make = || ShortPoll::new(|| async { Ok("running") });
+    /// let patient = hub.watch(7, make).until(|s| *s == "done");
+    /// let hasty = hub.watch(7, make).timeout(Duration::from_secs(10)).until(|s| *s == "done");
+    /// assert!(matches!(hasty.await, Err(Error::Timeout { .. })));
+    /// assert_eq!(hub.pollers(), 1, "still polling for the patient waiter");
+    /// drop(patient);
+    /// # }
+    /// ```
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        let now = Instant::now();
+        let at = crate::schedule::later(now, timeout);
+        self.deadline = Some((now, Box::pin(tokio::time::sleep_until(at))));
+        self
+    }
 }
 
 impl<K: Hash + Eq + fmt::Debug, S, E> fmt::Debug for Watch<K, S, E> {
@@ -268,8 +324,21 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
         if let Some(latest) = this.latest.take() {
             return Poll::Ready(Some(latest));
+        }
+        if let Some((since, timer)) = this.deadline.as_mut() {
+            if timer.as_mut().poll(cx).is_ready() {
+                this.ended = true;
+                return Poll::Ready(Some(Err(Error::Timeout {
+                    elapsed: since.elapsed(),
+                    attempts: 0,
+                    last_error: None,
+                })));
+            }
         }
         loop {
             match this.rx.poll_next_unpin(cx) {

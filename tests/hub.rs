@@ -174,3 +174,29 @@ async fn a_poller_that_panics_ends_its_waiters_and_the_key_starts_afresh() {
         .await;
     assert_eq!(r.unwrap(), 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_waiter_has_its_own_deadline() {
+    let hub: Hub<u8, u32, std::io::Error> = Hub::new();
+    let make = || {
+        let mut n = 0;
+        ShortPoll::new(move || {
+            n += 1;
+            async move { Ok(n) }
+        })
+        .interval(secs(1))
+    };
+    let start = tokio::time::Instant::now();
+    let first = hub.watch(1, make).timeout(secs(10)).until(|n| *n == 1_000);
+    let first = tokio::spawn(first);
+    tokio::time::sleep(secs(9)).await;
+    // Joins one second before the first waiter's deadline, with its own 20 s.
+    let late = hub.watch(1, make).timeout(secs(20)).until(|n| *n == 25);
+    assert!(matches!(
+        first.await.unwrap(),
+        Err(pollkit::Error::Timeout { .. })
+    ));
+    assert_eq!(start.elapsed(), secs(10));
+    assert_eq!(late.await.unwrap(), 25, "the late waiter goes on");
+    assert_eq!(hub.pollers(), 0);
+}
