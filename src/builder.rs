@@ -1,8 +1,17 @@
 //! Builder methods that every strategy shares, written once.
 //!
-//! Each strategy implements `fn parts(&mut self) -> (&mut Config, &mut Hooks<S, E>)`
+//! Each strategy implements `fn parts(&mut self) -> (&mut Schedule, &mut Hooks<S, E>)`
 //! and invokes this macro inside its `impl` block, so the knobs and their
 //! documentation are identical everywhere.
+//!
+//! # Setting after the first poll
+//! A strategy is its own builder and stays `Unpin`, so a setter can be
+//! called between polls too. The rule, the same for every setter: it takes
+//! effect from the next request on. `timeout` always counts from the first
+//! poll (set later, it moves the deadline); `seed` restarts the jitter's
+//! sequence; `resume` replaces the requests made and the time spent, and
+//! the deadline counts from it; `stagger` delays only the first request, so
+//! after it has nothing left to do.
 
 macro_rules! shared_setters {
     ($status:ty, $error:ty) => {
@@ -11,7 +20,7 @@ macro_rules! shared_setters {
         /// Default: [`Jitter::None`](crate::Jitter::None) (see each strategy
         /// for its own default where it differs).
         pub fn jitter(mut self, jitter: crate::Jitter) -> Self {
-            self.parts().0.jitter = jitter;
+            self.parts().0.config.jitter = jitter;
             self
         }
 
@@ -25,14 +34,14 @@ macro_rules! shared_setters {
         /// cannot outlive the deadline either. `Duration::MAX` means none (a
         /// deadline that cannot be represented is dropped). Default: none.
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.parts().0.timeout = Some(timeout);
+            self.parts().0.set_timeout(timeout);
             self
         }
 
         /// The per-request timeout: a request slower than this is dropped
         /// (which cancels it) and counts as a transient error. Default: none.
         pub fn attempt_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.parts().0.attempt_timeout = Some(timeout);
+            self.parts().0.config.attempt_timeout = Some(timeout);
             self
         }
 
@@ -40,7 +49,7 @@ macro_rules! shared_setters {
         /// [`Error::Exhausted`](crate::Error::Exhausted). A limit of 0 is taken
         /// as 1: the first request is always made. Default: no limit.
         pub fn max_attempts(mut self, max_attempts: u32) -> Self {
-            self.parts().0.max_attempts = Some(max_attempts.max(1));
+            self.parts().0.config.max_attempts = Some(max_attempts.max(1));
             self
         }
 
@@ -61,7 +70,7 @@ macro_rules! shared_setters {
         /// The backoff between retries after transient errors.
         /// Default: [`Backoff::new()`](crate::Backoff::new).
         pub fn backoff(mut self, backoff: crate::Backoff) -> Self {
-            self.parts().0.retry = crate::schedule::RetryPolicy::Builtin(backoff);
+            self.parts().0.config.retry = crate::schedule::RetryPolicy::Builtin(backoff);
             self
         }
 
@@ -74,7 +83,7 @@ macro_rules! shared_setters {
             mut self,
             policy: impl backoff::backoff::Backoff + Send + 'static,
         ) -> Self {
-            self.parts().0.retry = crate::schedule::RetryPolicy::External(
+            self.parts().0.config.retry = crate::schedule::RetryPolicy::External(
                 crate::schedule::ExternalBackoff(crate::hooks::Exclusive::new(Box::new(policy))),
             );
             self
@@ -112,7 +121,7 @@ macro_rules! shared_setters {
         /// buggy server can make the client neither hammer it nor sleep for
         /// a year. Given in either order. Default: 1 s to 10 min.
         pub fn hint_bounds(mut self, min: std::time::Duration, max: std::time::Duration) -> Self {
-            let config = self.parts().0;
+            let config = &mut self.parts().0.config;
             config.hint_min = min.min(max);
             config.hint_max = max.max(min);
             self
@@ -121,7 +130,7 @@ macro_rules! shared_setters {
         /// Draws every request from a shared [`Budget`](crate::Budget), so that
         /// a fleet of pollers never exceeds its rate. Default: none.
         pub fn budget(mut self, budget: crate::Budget) -> Self {
-            self.parts().0.admission = Some(std::sync::Arc::new(budget));
+            self.parts().0.config.admission = Some(std::sync::Arc::new(budget));
             self
         }
 
@@ -129,21 +138,21 @@ macro_rules! shared_setters {
         /// step before it starts (a fleet-wide budget kept in a shared
         /// store, say). Replaces [`budget`](Self::budget). Default: none.
         pub fn admission(mut self, admission: impl crate::Admission) -> Self {
-            self.parts().0.admission = Some(std::sync::Arc::new(admission));
+            self.parts().0.config.admission = Some(std::sync::Arc::new(admission));
             self
         }
 
         /// Adds this poller's requests, errors, reconnects and waits to
         /// `stats` (which other pollers may share). Default: none.
         pub fn stats(mut self, stats: crate::Stats) -> Self {
-            self.parts().0.stats = Some(stats);
+            self.parts().0.config.stats = Some(stats);
             self
         }
 
         /// Names the watched resource (a job id, a key) in this poller's
         /// tracing span (with the `tracing` feature). Default: none.
         pub fn key(mut self, key: impl Into<String>) -> Self {
-            self.parts().0.key = Some(key.into());
+            self.parts().0.config.key = Some(key.into());
             self
         }
 
@@ -153,7 +162,7 @@ macro_rules! shared_setters {
         /// the requests after the first. Default: none (the first request goes
         /// out on the first poll).
         pub fn stagger(mut self, max: std::time::Duration) -> Self {
-            self.parts().0.stagger = Some(max);
+            self.parts().0.config.stagger = Some(max);
             self
         }
 
@@ -161,7 +170,7 @@ macro_rules! shared_setters {
         /// (for tests and simulations). Default: seeded from the process's
         /// random state, different for every poller.
         pub fn seed(mut self, seed: u64) -> Self {
-            self.parts().0.seed = Some(seed);
+            self.parts().0.set_seed(seed);
             self
         }
     };

@@ -118,7 +118,7 @@ where
     /// runtime has run its other ready tasks once (the poller yields between
     /// requests, so a fetch that is always ready cannot starve them).
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.parts().0.interval = interval;
+        self.parts().0.config.interval = interval;
         self
     }
 
@@ -126,7 +126,7 @@ where
     /// ([`Cadence::FixedDelay`], the default) or from the start of a request
     /// ([`Cadence::FixedRate`]).
     pub fn cadence(mut self, cadence: Cadence) -> Self {
-        self.parts().0.cadence = cadence;
+        self.parts().0.config.cadence = cadence;
         self
     }
 
@@ -164,7 +164,7 @@ where
         // A zero floor would let the interval halve to zero and never grow
         // back (half of zero is zero): 1 ms is the least it may shrink to.
         let floor = floor.max(MIN_ADAPTIVE);
-        self.parts().0.adaptive = Some((floor.min(cap), cap.max(floor)));
+        self.parts().0.config.adaptive = Some((floor.min(cap), cap.max(floor)));
         self.hooks.track_changes();
         self
     }
@@ -221,8 +221,8 @@ where
         self
     }
 
-    fn parts(&mut self) -> (&mut Config, &mut Hooks<S, E>) {
-        (&mut self.driver.schedule.config, &mut self.hooks)
+    fn parts(&mut self) -> (&mut Schedule, &mut Hooks<S, E>) {
+        (&mut self.driver.schedule, &mut self.hooks)
     }
 }
 

@@ -178,7 +178,7 @@ where
     /// start; the jitter only delays a start past its slot. A burst of 0 is
     /// taken as 1; a zero period means no limit. Default: none.
     pub fn rate_limit(mut self, burst: u32, period: Duration) -> Self {
-        self.parts().0.rate = (!period.is_zero()).then(|| TokenBucket::new(burst, period));
+        self.parts().0.config.rate = (!period.is_zero()).then(|| TokenBucket::new(burst, period));
         self
     }
 
@@ -203,8 +203,8 @@ where
         self
     }
 
-    fn parts(&mut self) -> (&mut Config, &mut Hooks<S, E>) {
-        (&mut self.driver.schedule.config, &mut self.hooks)
+    fn parts(&mut self) -> (&mut Schedule, &mut Hooks<S, E>) {
+        (&mut self.driver.schedule, &mut self.hooks)
     }
 
     /// The per-request timeout for a request that asks the server to hold `wait`.

@@ -268,10 +268,7 @@ impl Schedule {
             Some((floor, cap)) => self.config.interval.max(floor).min(cap),
             None => self.config.interval,
         };
-        self.deadline = self
-            .config
-            .timeout
-            .and_then(|t| now.checked_add(t.saturating_sub(self.carried)));
+        self.deadline = self.deadline_from(now);
     }
 
     /// When the first request may start: now, or a random time up to the
@@ -339,10 +336,38 @@ impl Schedule {
     }
 
     /// Goes on from a checkpoint: the attempts made and the time spent count
-    /// toward the limits as if the wait had never stopped.
+    /// toward the limits as if the wait had never stopped. After the first
+    /// poll, the clock restarts from the checkpoint's time spent.
     pub(crate) fn resume(&mut self, attempts: u32, elapsed: Duration) {
         self.attempts = attempts;
         self.carried = elapsed;
+        if self.started.is_some() {
+            let now = Instant::now();
+            self.started = Some(now);
+            self.deadline = self.deadline_from(now);
+        }
+    }
+
+    /// Sets the overall deadline; after the first poll it still counts from
+    /// the first poll.
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+        self.config.timeout = Some(timeout);
+        if let Some(started) = self.started {
+            self.deadline = self.deadline_from(started);
+        }
+    }
+
+    /// Seeds the jitter; after the first poll the sequence restarts now.
+    pub(crate) fn set_seed(&mut self, seed: u64) {
+        self.config.seed = Some(seed);
+        self.rng = Rng::seeded(seed);
+    }
+
+    /// The deadline for a clock started at `started`.
+    fn deadline_from(&self, started: Instant) -> Option<Instant> {
+        self.config
+            .timeout
+            .and_then(|t| started.checked_add(t.saturating_sub(self.carried)))
     }
 
     /// Time left before the deadline, if there is one.

@@ -359,8 +359,8 @@ where
         }
     }
 
-    fn parts(&mut self) -> (&mut Config, &mut Hooks<Event, E>) {
-        (&mut self.schedule.config, &mut self.hooks)
+    fn parts(&mut self) -> (&mut Schedule, &mut Hooks<Event, E>) {
+        (&mut self.schedule, &mut self.hooks)
     }
 
     /// The reconnection time in force: the server's, clamped, or the default.
