@@ -49,7 +49,7 @@ macro_rules! shared_setters {
         /// [`Error::Exhausted`](crate::Error::Exhausted). A limit of 0 is taken
         /// as 1: the first request is always made. Default: no limit.
         pub fn max_attempts(mut self, max_attempts: u32) -> Self {
-            self.parts().0.config.max_attempts = Some(max_attempts.max(1));
+            self.parts().0.set_max_attempts(max_attempts.max(1));
             self
         }
 
@@ -130,7 +130,7 @@ macro_rules! shared_setters {
         /// Draws every request from a shared [`Budget`](crate::Budget), so that
         /// a fleet of pollers never exceeds its rate. Default: none.
         pub fn budget(mut self, budget: crate::Budget) -> Self {
-            self.parts().0.config.admission = Some(std::sync::Arc::new(budget));
+            self.parts().0.set_admission(std::sync::Arc::new(budget));
             self
         }
 
@@ -138,7 +138,7 @@ macro_rules! shared_setters {
         /// step before it starts (a fleet-wide budget kept in a shared
         /// store, say). Replaces [`budget`](Self::budget). Default: none.
         pub fn admission(mut self, admission: impl crate::Admission) -> Self {
-            self.parts().0.config.admission = Some(std::sync::Arc::new(admission));
+            self.parts().0.set_admission(std::sync::Arc::new(admission));
             self
         }
 

@@ -147,7 +147,7 @@ impl Gate {
                             self.phase = Phase::Stopping(stop);
                             continue;
                         }
-                        Admit::At(at) => {
+                        Admit::At(at, _) => {
                             // The rate limit or the shared budget is spent:
                             // wait for our slot.
                             self.trace.plan(schedule, now, Plan::At(at));

@@ -12,7 +12,7 @@ use futures_core::{Stream, TryFuture};
 use crate::builder::{poll_after_setter, shared_setters};
 use crate::driver::Driver;
 use crate::hooks::Hooks;
-use crate::schedule::{Config, Pacing, Schedule};
+use crate::schedule::{Pacing, Schedule};
 use crate::{Cadence, Checkpoint, Error};
 
 /// Short polling: one request now, then one every interval, until you stop
@@ -99,11 +99,11 @@ where
     /// Nothing happens until the poller is polled: the first request goes out
     /// on the first poll, and the clock for `timeout` starts there.
     pub fn new(fetch: F) -> Self {
-        let config = Config::new(Duration::from_secs(1), Pacing::Interval);
+        let schedule = Schedule::new(Duration::from_secs(1), Pacing::Interval);
         ShortPoll {
             fetch,
             driver: {
-                let mut driver = Driver::new(Schedule::new(config), "short");
+                let mut driver = Driver::new(schedule, "short");
                 // ShortPoll reads no start time of its own.
                 driver.gate.reuse_clock = true;
                 driver
@@ -118,7 +118,7 @@ where
     /// runtime has run its other ready tasks once (the poller yields between
     /// requests, so a fetch that is always ready cannot starve them).
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.parts().0.config.interval = interval;
+        self.parts().0.set_interval(interval);
         self
     }
 
@@ -126,7 +126,7 @@ where
     /// ([`Cadence::FixedDelay`], the default) or from the start of a request
     /// ([`Cadence::FixedRate`]).
     pub fn cadence(mut self, cadence: Cadence) -> Self {
-        self.parts().0.config.cadence = cadence;
+        self.parts().0.set_cadence(cadence);
         self
     }
 
@@ -164,7 +164,7 @@ where
         // A zero floor would let the interval halve to zero and never grow
         // back (half of zero is zero): 1 ms is the least it may shrink to.
         let floor = floor.max(MIN_ADAPTIVE);
-        self.parts().0.config.adaptive = Some((floor.min(cap), cap.max(floor)));
+        self.parts().0.set_adaptive(floor, cap);
         self.hooks.track_changes();
         self
     }
@@ -248,7 +248,7 @@ where
         loop {
             let fetch = &mut this.fetch;
             let step = this.driver.poll_step(cx, |schedule, now| {
-                let own = schedule.config.attempt_timeout;
+                let own = schedule.attempt_timeout();
                 (fetch(), schedule.request_limit(now, own))
             });
             let status = match this.driver.settle(ready!(step), &mut this.hooks) {

@@ -23,7 +23,7 @@ pub use request::Request;
 use crate::builder::{poll_after_setter, shared_setters};
 use crate::driver::{Driver, Step};
 use crate::hooks::Hooks;
-use crate::schedule::{Config, Pacing, Schedule, TokenBucket};
+use crate::schedule::{Pacing, Schedule, TokenBucket};
 use crate::{Checkpoint, Error};
 use path::PathLimit;
 
@@ -148,10 +148,9 @@ where
 {
     /// A long poller around `fetch`, which makes one held request per call.
     pub fn new(fetch: F) -> Self {
-        let config = Config::new(Duration::ZERO, Pacing::Immediate);
         LongPoll {
             fetch,
-            driver: Driver::new(Schedule::new(config), "long"),
+            driver: Driver::new(Schedule::new(Duration::ZERO, Pacing::Immediate), "long"),
             hooks: Hooks::default(),
             cursor: None,
             wait: WAIT,
@@ -178,7 +177,9 @@ where
     /// start; the jitter only delays a start past its slot. A burst of 0 is
     /// taken as 1; a zero period means no limit. Default: none.
     pub fn rate_limit(mut self, burst: u32, period: Duration) -> Self {
-        self.parts().0.config.rate = (!period.is_zero()).then(|| TokenBucket::new(burst, period));
+        self.parts()
+            .0
+            .set_rate((!period.is_zero()).then(|| TokenBucket::new(burst, period)));
         self
     }
 
@@ -208,9 +209,9 @@ where
     }
 
     /// The per-request timeout for a request that asks the server to hold `wait`.
-    fn limit(config: &Config, wait: Duration) -> Duration {
-        config
-            .attempt_timeout
+    fn limit(schedule: &Schedule, wait: Duration) -> Duration {
+        schedule
+            .attempt_timeout()
             .unwrap_or_else(|| wait.saturating_add(wait / 16).saturating_add(MARGIN))
     }
 
@@ -219,7 +220,7 @@ where
     /// server answers before the client gives up on it) and by the time left.
     fn wait_now(path: &PathLimit, wait: Duration, schedule: &Schedule, now: Instant) -> Duration {
         let mut wait = path.wait(wait);
-        if let Some(limit) = schedule.config.attempt_timeout {
+        if let Some(limit) = schedule.attempt_timeout() {
             wait = wait.min(limit - limit / 4);
         }
         schedule.remaining(now).map_or(wait, |left| wait.min(left))
@@ -242,7 +243,7 @@ where
         let schedule = &mut self.driver.schedule;
         schedule.count_error();
         schedule.forgive();
-        if let Some(stats) = &schedule.config.stats {
+        if let Some(stats) = schedule.stats() {
             stats.wait_lowered();
         }
         self.driver.gate.trace.wait_lowered(took, wait);
@@ -286,7 +287,7 @@ where
                 let wait = Self::wait_now(path, wait, schedule, now);
                 *in_flight = (now, wait);
                 let request = Request::new(cursor.clone(), wait, schedule.attempts());
-                let own = Self::limit(&schedule.config, wait);
+                let own = Self::limit(schedule, wait);
                 (fetch(request), schedule.request_limit(now, Some(own)))
             });
             let step = ready!(step);

@@ -69,6 +69,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The default policy (see the type's `# Default` section).
+    #[must_use]
     pub const fn new() -> Self {
         Backoff {
             base: Duration::from_secs(1),
@@ -81,6 +82,7 @@ impl Backoff {
     }
 
     /// The delay after the first error.
+    #[must_use = "setters take the policy by value and return the changed one"]
     pub const fn base(mut self, base: Duration) -> Self {
         self.base = base;
         self
@@ -88,12 +90,14 @@ impl Backoff {
 
     /// The growth factor per consecutive error. Values below `1.0` (and NaN)
     /// are treated as `1.0`: a constant delay, never a shrinking one.
+    #[must_use = "setters take the policy by value and return the changed one"]
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = if factor >= 1.0 { factor } else { 1.0 };
         self
     }
 
     /// The cap on any one delay (before jitter).
+    #[must_use = "setters take the policy by value and return the changed one"]
     pub const fn max_delay(mut self, max_delay: Duration) -> Self {
         self.max_delay = max_delay;
         self
@@ -101,6 +105,7 @@ impl Backoff {
 
     /// How the delays are spread. For [`Jitter::Decorrelated`], the bounds are
     /// `base` and `max_delay`.
+    #[must_use = "setters take the policy by value and return the changed one"]
     pub const fn jitter(mut self, jitter: Jitter) -> Self {
         self.jitter = jitter;
         self
@@ -109,6 +114,7 @@ impl Backoff {
     /// How many retries in a row may fail before the error ends polling
     /// (errors with a server hint do not count). `0` means the first error
     /// ends polling. Default: no limit (the time bound applies).
+    #[must_use = "setters take the policy by value and return the changed one"]
     pub const fn max_retries(mut self, max_retries: u32) -> Self {
         self.max_retries = Some(max_retries);
         self
@@ -119,6 +125,7 @@ impl Backoff {
     /// gives up. Waits for server hints count toward it. `Duration::MAX`
     /// means never (then only `max_retries`, the deadline or a permanent
     /// error end a wait). Default: 5 min.
+    #[must_use = "setters take the policy by value and return the changed one"]
     pub const fn give_up_after(mut self, give_up_after: Duration) -> Self {
         self.give_up_after = give_up_after;
         self

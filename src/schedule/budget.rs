@@ -61,12 +61,14 @@ impl fmt::Debug for Budget {
 impl Budget {
     /// A budget of `rate` requests per second (a rate of 0 is taken as 1),
     /// with a burst of 1 until [`burst`](Self::burst) says otherwise.
+    #[must_use]
     pub fn per_second(rate: u32) -> Self {
         let period = Duration::from_secs(1) / rate.max(1);
         Self::every(period)
     }
 
     /// A budget of one request per `period` (at least one nanosecond).
+    #[must_use]
     pub fn every(period: Duration) -> Self {
         let period = period.max(Duration::from_nanos(1));
         Budget {
@@ -78,6 +80,7 @@ impl Budget {
     /// How many requests may go out at once when the budget is full.
     /// A burst of 0 is taken as 1. Set it before cloning the budget into
     /// pollers: it resets the bucket that every clone shares.
+    #[must_use = "`burst` returns the budget to hand to pollers"]
     pub fn burst(self, burst: u32) -> Self {
         let bucket = TokenBucket::new(burst, self.period);
         *self.bucket.lock().unwrap_or_else(PoisonError::into_inner) = bucket;

@@ -15,7 +15,7 @@ use super::{Cause, Event, Parser, Reconnect, Signal};
 use crate::builder::shared_setters;
 use crate::gate::{Gate, Gated};
 use crate::hooks::{Exclusive, Hooks};
-use crate::schedule::{Config, Disconnect, Pacing, Schedule, later};
+use crate::schedule::{Disconnect, Pacing, Schedule, later};
 use crate::{Checkpoint, Error, Jitter};
 
 /// Default reconnection time until the server sends `retry` (as browsers).
@@ -202,11 +202,11 @@ where
 {
     /// An event stream around `connect`, which opens one connection per call.
     pub fn new(connect: F) -> Self {
-        let mut config = Config::new(Duration::ZERO, Pacing::Interval);
-        config.jitter = Jitter::Proportional(0.2);
+        let mut schedule = Schedule::new(Duration::ZERO, Pacing::Interval);
+        schedule.config.jitter = Jitter::Proportional(0.2);
         SseStream {
             connect,
-            schedule: Schedule::new(config),
+            schedule,
             hooks: Hooks::default(),
             parser: Parser::new(),
             slot: None,
@@ -367,7 +367,7 @@ where
     fn reconnection_time(&self) -> Duration {
         self.parser
             .retry()
-            .map_or(self.reconnect_time, |r| self.schedule.config.clamp_hint(r))
+            .map_or(self.reconnect_time, |r| self.schedule.clamp_hint(r))
     }
 
     /// The connection ended, went idle, timed out or failed: plan the
@@ -532,18 +532,14 @@ where
                         Gated::Done => return Poll::Ready(None),
                     };
                     if std::mem::replace(&mut this.connected, true) {
-                        if let Some(stats) = &this.schedule.config.stats {
+                        if let Some(stats) = this.schedule.stats() {
                             stats.reconnect();
                         }
                     }
                     let resume = resume_id(&this.parser);
                     // The connect is bounded, and so is the wait for its
                     // first byte when there is an idle timeout.
-                    let mut own = this
-                        .schedule
-                        .config
-                        .attempt_timeout
-                        .unwrap_or(CONNECT_TIMEOUT);
+                    let mut own = this.schedule.attempt_timeout().unwrap_or(CONNECT_TIMEOUT);
                     if let Some(idle) = this.idle_timeout {
                         own = own.min(idle);
                     }

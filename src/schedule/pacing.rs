@@ -1,0 +1,184 @@
+//! Pacing after a success: the interval (fixed delay or fixed rate, adaptive,
+//! near the status's expected time left), or at once.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::jitter::Spread;
+use super::rng::Rng;
+use super::{Cadence, Jitter, Reason, later};
+
+/// How the next request is paced after a success.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pacing {
+    /// Every `interval` (ShortPoll).
+    Interval,
+    /// At once (LongPoll after progress; the server's wait paces it).
+    Immediate,
+}
+
+/// The interval and its state.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    pacing: Pacing,
+    interval: Duration,
+    cadence: Cadence,
+    /// Adaptive interval bounds (ShortPoll): `(floor, cap)`.
+    adaptive: Option<(Duration, Duration)>,
+    /// The fixed-rate grid: the planned (unjittered) start of the last tick.
+    tick: Option<Instant>,
+    /// The adaptive interval in force (equals `interval` otherwise).
+    current: Duration,
+    /// The expected time left that the last status reported, for the next tick.
+    eta: Option<Duration>,
+    /// The last jittered delay (decorrelated jitter grows from it).
+    previous: Duration,
+}
+
+impl Pacer {
+    pub(crate) fn new(interval: Duration, pacing: Pacing) -> Self {
+        Pacer {
+            pacing,
+            interval,
+            cadence: Cadence::FixedDelay,
+            adaptive: None,
+            tick: None,
+            current: interval,
+            eta: None,
+            previous: interval,
+        }
+    }
+
+    pub(crate) fn set_interval(&mut self, interval: Duration) {
+        self.interval = interval;
+        self.current = self.clamped(interval);
+    }
+
+    pub(crate) fn set_cadence(&mut self, cadence: Cadence) {
+        self.cadence = cadence;
+    }
+
+    pub(crate) fn set_adaptive(&mut self, floor: Duration, cap: Duration) {
+        self.adaptive = Some((floor.min(cap), cap.max(floor)));
+        self.current = self.clamped(self.interval);
+    }
+
+    fn clamped(&self, d: Duration) -> Duration {
+        match self.adaptive {
+            Some((floor, cap)) => d.max(floor).min(cap),
+            None => d,
+        }
+    }
+
+    /// Starts from the configured interval.
+    pub(crate) fn start(&mut self) {
+        // Decorrelated jitter grows from the previous delay: start it from
+        // the configured interval, not the default one.
+        self.previous = self.interval;
+        self.current = self.clamped(self.interval);
+    }
+
+    /// Whether the first request's start must be read (to anchor the grid).
+    #[inline]
+    pub(crate) fn needs_anchor(&self) -> bool {
+        self.tick.is_none()
+    }
+
+    /// Anchors the fixed-rate grid at the first request.
+    #[inline]
+    pub(crate) fn anchor(&mut self, now: Instant) {
+        if self.tick.is_none() {
+            self.tick = Some(now);
+        }
+    }
+
+    /// Plans `delay` from now and restarts the fixed-rate grid there.
+    pub(crate) fn rebase(&mut self, now: Instant, delay: Duration) -> Instant {
+        let at = later(now, delay);
+        self.tick = Some(at);
+        at
+    }
+
+    /// Adaptive pacing: what the last status said. A change shortens the
+    /// interval (halving it, down to the floor), no change lengthens it (by
+    /// half, up to the cap); `eta`, the status's expected time left, plans the
+    /// next tick near it, within the same bounds.
+    pub(crate) fn observe(&mut self, changed: bool, eta: Option<Duration>) {
+        let Some((floor, cap)) = self.adaptive else {
+            return;
+        };
+        self.current = if changed {
+            (self.current / 2).max(floor)
+        } else {
+            self.current
+                .saturating_add(self.current / 2)
+                .max(floor)
+                .min(cap)
+        };
+        self.eta = eta.map(|d| d.max(floor).min(cap));
+    }
+
+    /// The next start after a success at `now`, and why.
+    #[inline]
+    pub(crate) fn next(
+        &mut self,
+        now: Instant,
+        jitter: Jitter,
+        rng: &mut Rng,
+    ) -> (Instant, Reason) {
+        match self.pacing {
+            Pacing::Immediate => (now, Reason::Pacing),
+            Pacing::Interval => {
+                let reason = if self.eta.is_some() {
+                    Reason::Eta
+                } else {
+                    Reason::Interval
+                };
+                (self.next_tick(now, jitter, rng), reason)
+            }
+        }
+    }
+
+    #[inline]
+    fn jittered(&mut self, d: Duration, jitter: Jitter, rng: &mut Rng) -> Duration {
+        if matches!(jitter, Jitter::None) {
+            self.previous = d;
+            return d;
+        }
+        let spread = Spread::around(d, self.previous);
+        let delay = jitter.apply(d, spread, rng);
+        self.previous = delay;
+        delay
+    }
+
+    /// The next interval tick after a success at `now`.
+    #[inline]
+    fn next_tick(&mut self, now: Instant, jitter: Jitter, rng: &mut Rng) -> Instant {
+        let interval = self.eta.take().unwrap_or(self.current);
+        let delay = self.jittered(interval, jitter, rng);
+        match self.cadence {
+            Cadence::FixedDelay => later(now, delay),
+            Cadence::FixedRate => {
+                let last = self.tick.unwrap_or(now);
+                let mut tick = later(last, interval);
+                if tick < now && !interval.is_zero() {
+                    // Skip the ticks a slow response missed, staying on the grid.
+                    let behind = (now - tick).as_nanos();
+                    let step = interval.as_nanos();
+                    let missed = behind.div_ceil(step);
+                    let skip = u64::try_from(missed.saturating_mul(step)).unwrap_or(u64::MAX);
+                    tick = later(tick, Duration::from_nanos(skip));
+                }
+                self.tick = Some(tick);
+                // The jitter moves this one request around its tick, not the grid.
+                let at = if delay >= interval {
+                    later(tick, delay - interval)
+                } else {
+                    tick.checked_sub(interval - delay).unwrap_or(tick)
+                };
+                at.max(now)
+            }
+        }
+    }
+}
