@@ -41,6 +41,24 @@
 //! share one poller per resource.
 //!
 //! The README has the guide; every item below has its own examples.
+//!
+//! # Design
+//! Each strategy is a small state machine that asks its schedule one
+//! question after every answer from the server: when does the next request
+//! start, and why (or does polling stop)? The schedule answers from small
+//! policies, one rule each, that no strategy reaches into:
+//!
+//! | policy | rule |
+//! |---|---|
+//! | pacing | the interval after a success (fixed delay or fixed rate, adaptive, the status's ETA), or at once for long polling |
+//! | retry | the error streak: [`Backoff`] with its time bound and `max_retries`; server hints waited in full, spread above, counted toward time only |
+//! | quiet answers | quick long-poll replies without progress and SSE connections without a byte back off, never ending polling |
+//! | limits | the deadline (`timeout`), the attempt limit, the time and requests a [`Checkpoint`] carries |
+//! | admission | the rate limit (`LongPoll::rate_limit`) and a shared [`Admission`] such as a [`Budget`] |
+//! | jitter | how each delay is spread ([`Jitter`]) |
+//!
+//! Everything before a request (the first poll, the wait or a yield,
+//! admission, a stop) is one gate that every strategy shares.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
