@@ -70,7 +70,7 @@ macro_rules! shared_setters {
         /// The backoff between retries after transient errors.
         /// Default: [`Backoff::new()`](crate::Backoff::new).
         pub fn backoff(mut self, backoff: crate::Backoff) -> Self {
-            self.parts().0.config.retry = crate::schedule::RetryPolicy::Builtin(backoff);
+            self.parts().0.config.retry = crate::schedule::RetryPolicy::Builtin(Box::new(backoff));
             self
         }
 
@@ -122,8 +122,9 @@ macro_rules! shared_setters {
         /// a year. Given in either order. Default: 1 s to 10 min.
         pub fn hint_bounds(mut self, min: std::time::Duration, max: std::time::Duration) -> Self {
             let config = &mut self.parts().0.config;
-            config.hint_min = min.min(max);
-            config.hint_max = max.max(min);
+            let cold = config.cold_mut();
+            cold.hint_min = min.min(max);
+            cold.hint_max = max.max(min);
             self
         }
 
@@ -152,7 +153,7 @@ macro_rules! shared_setters {
         /// Names the watched resource (a job id, a key) in this poller's
         /// tracing span (with the `tracing` feature). Default: none.
         pub fn key(mut self, key: impl Into<String>) -> Self {
-            self.parts().0.config.key = Some(key.into());
+            self.parts().0.config.cold_mut().key = Some(key.into());
             self
         }
 
@@ -162,7 +163,7 @@ macro_rules! shared_setters {
         /// the requests after the first. Default: none (the first request goes
         /// out on the first poll).
         pub fn stagger(mut self, max: std::time::Duration) -> Self {
-            self.parts().0.config.stagger = Some(max);
+            self.parts().0.config.cold_mut().stagger = Some(max);
             self
         }
 

@@ -38,7 +38,9 @@ impl<T> Exclusive<T> {
 /// strategies' type signatures short (`ShortPoll<F, Fut>`), costs no allocation
 /// per poll, and a dynamic call per response is noise beside a network request.
 pub(crate) struct Hooks<S, E> {
-    fns: Exclusive<Fns<S, E>>,
+    /// Boxed only once a hook is set: a poller without hooks carries one
+    /// pointer, not seven.
+    fns: Option<Box<Exclusive<Fns<S, E>>>>,
 }
 
 struct Fns<S, E> {
@@ -53,17 +55,7 @@ struct Fns<S, E> {
 
 impl<S, E> Default for Hooks<S, E> {
     fn default() -> Self {
-        Hooks {
-            fns: Exclusive::new(Fns {
-                retry_if: None,
-                stop_if: None,
-                poll_after: None,
-                retry_after: None,
-                changed: None,
-                eta: None,
-                on_retry: None,
-            }),
-        }
+        Hooks { fns: None }
     }
 }
 
@@ -74,26 +66,49 @@ impl<S, E> fmt::Debug for Hooks<S, E> {
 }
 
 impl<S, E> Hooks<S, E> {
+    /// The hooks, when any is set.
+    #[inline]
+    fn get(&mut self) -> Option<&mut Fns<S, E>> {
+        self.fns.as_mut().map(|fns| fns.get_mut())
+    }
+
+    /// The hooks, boxed on the first one set.
+    fn set(&mut self) -> &mut Fns<S, E> {
+        self.fns
+            .get_or_insert_with(|| {
+                Box::new(Exclusive::new(Fns {
+                    retry_if: None,
+                    stop_if: None,
+                    poll_after: None,
+                    retry_after: None,
+                    changed: None,
+                    eta: None,
+                    on_retry: None,
+                }))
+            })
+            .get_mut()
+    }
+
     pub(crate) fn set_retry_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {
-        self.fns.get_mut().retry_if = Some(Box::new(f));
+        self.set().retry_if = Some(Box::new(f));
     }
 
     pub(crate) fn set_stop_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {
-        self.fns.get_mut().stop_if = Some(Box::new(f));
+        self.set().stop_if = Some(Box::new(f));
     }
 
     pub(crate) fn set_poll_after(
         &mut self,
         f: impl FnMut(&S) -> Option<Duration> + Send + 'static,
     ) {
-        self.fns.get_mut().poll_after = Some(Box::new(f));
+        self.set().poll_after = Some(Box::new(f));
     }
 
     pub(crate) fn set_retry_after(
         &mut self,
         f: impl FnMut(&E) -> Option<Duration> + Send + 'static,
     ) {
-        self.fns.get_mut().retry_after = Some(Box::new(f));
+        self.set().retry_after = Some(Box::new(f));
     }
 
     /// Tracks changes between statuses (adaptive pacing).
@@ -102,7 +117,7 @@ impl<S, E> Hooks<S, E> {
         S: PartialEq + Clone + Send + 'static,
     {
         let mut last: Option<S> = None;
-        self.fns.get_mut().changed = Some(Box::new(move |s: &S| {
+        self.set().changed = Some(Box::new(move |s: &S| {
             // The first status is the starting point, not a change.
             let changed = last.as_ref().is_some_and(|last| last != s);
             if last.as_ref() != Some(s) {
@@ -113,46 +128,51 @@ impl<S, E> Hooks<S, E> {
     }
 
     pub(crate) fn set_eta(&mut self, f: impl FnMut(&S) -> Option<Duration> + Send + 'static) {
-        self.fns.get_mut().eta = Some(Box::new(f));
+        self.set().eta = Some(Box::new(f));
     }
 
     /// For adaptive pacing: whether `s` differs from the status before, and
     /// the expected time left it reports. `None` when pacing is not adaptive.
     pub(crate) fn observe(&mut self, s: &S) -> Option<(bool, Option<Duration>)> {
-        let changed = self.fns.get_mut().changed.as_mut()?(s);
-        let eta = self.fns.get_mut().eta.as_mut().and_then(|f| f(s));
+        let fns = self.get()?;
+        let changed = fns.changed.as_mut()?(s);
+        let eta = fns.eta.as_mut().and_then(|f| f(s));
         Some((changed, eta))
     }
 
     /// Whether `e` is worth retrying. Without `retry_if`, every error is
     /// transient: the retry limit still ends a permanent one.
     pub(crate) fn is_transient(&mut self, e: &E) -> bool {
-        self.fns.get_mut().retry_if.as_mut().is_none_or(|f| f(e))
+        self.get()
+            .and_then(|fns| fns.retry_if.as_mut())
+            .is_none_or(|f| f(e))
     }
 
     pub(crate) fn set_on_retry(&mut self, f: impl FnMut(&crate::Retry<'_, E>) + Send + 'static) {
-        self.fns.get_mut().on_retry = Some(Box::new(f));
+        self.set().on_retry = Some(Box::new(f));
     }
 
     /// Tells the retry observer, if there is one, about a retry.
     pub(crate) fn retrying(&mut self, retry: &crate::Retry<'_, E>) {
-        if let Some(f) = self.fns.get_mut().on_retry.as_mut() {
+        if let Some(f) = self.get().and_then(|fns| fns.on_retry.as_mut()) {
             f(retry);
         }
     }
 
     /// Whether `e` is the server asking the client to stop (an SSE 204).
     pub(crate) fn is_stop(&mut self, e: &E) -> bool {
-        self.fns.get_mut().stop_if.as_mut().is_some_and(|f| f(e))
+        self.get()
+            .and_then(|fns| fns.stop_if.as_mut())
+            .is_some_and(|f| f(e))
     }
 
     /// The server's "ask again in" after a success.
     pub(crate) fn poll_after(&mut self, s: &S) -> Option<Duration> {
-        self.fns.get_mut().poll_after.as_mut().and_then(|f| f(s))
+        self.get()?.poll_after.as_mut().and_then(|f| f(s))
     }
 
     /// The server's "retry after" on an error.
     pub(crate) fn retry_after(&mut self, e: &E) -> Option<Duration> {
-        self.fns.get_mut().retry_after.as_mut().and_then(|f| f(e))
+        self.get()?.retry_after.as_mut().and_then(|f| f(e))
     }
 }

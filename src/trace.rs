@@ -39,7 +39,7 @@ impl Trace {
         {
             let strategy = self.strategy;
             let span = self.span.get_or_insert_with(|| {
-                let key = schedule.config.key.as_deref().unwrap_or("");
+                let key = schedule.config.cold().key.as_deref().unwrap_or("");
                 tracing::info_span!("poller", strategy, key)
             });
             Entered {

@@ -819,11 +819,7 @@ async fn regression_stats_waited_saturates_instead_of_wrapping() {
 
 #[tokio::test(start_paused = true)]
 async fn resuming_from_an_exhausted_checkpoint_ends_cleanly() {
-    let spent = Checkpoint {
-        attempts: u32::MAX,
-        elapsed: Duration::MAX,
-        cursor: None,
-    };
+    let spent = Checkpoint::new(u32::MAX, Duration::MAX, None);
     let log = Log::new();
     let r = ShortPoll::new(counter(&log))
         .timeout(secs(60))

@@ -87,11 +87,7 @@ async fn spans_and_events_say_what_was_planned_and_why() {
 async fn a_resumed_checkpoint_at_the_attempt_limit_does_not_overflow() {
     let recorder = Recorder::default();
     let _guard = tracing::subscriber::set_default(recorder.clone());
-    let saved = pollkit::Checkpoint {
-        attempts: u32::MAX,
-        elapsed: std::time::Duration::ZERO,
-        cursor: None,
-    };
+    let saved = pollkit::Checkpoint::new(u32::MAX, std::time::Duration::ZERO, None);
     let r = ShortPoll::new(|| async { Ok::<_, ApiError>(1) })
         .resume(saved)
         .take(2)

@@ -62,15 +62,44 @@ pub(crate) struct Config {
     pub(crate) jitter: Jitter,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
+    /// Counters shared with the user.
+    pub(crate) stats: Option<crate::Stats>,
+    /// Knobs read once in a while, boxed only when one is set.
+    cold: Option<Box<Cold>>,
+}
+
+/// The knobs read once in a while (a hint, the first request, a trace).
+#[derive(Debug)]
+pub(crate) struct Cold {
     pub(crate) hint_min: Duration,
     pub(crate) hint_max: Duration,
     pub(crate) seed: Option<u64>,
-    /// Counters shared with the user.
-    pub(crate) stats: Option<crate::Stats>,
     /// The first request waits a random time up to this (start jitter).
     pub(crate) stagger: Option<Duration>,
     /// The poller's name in traces.
     pub(crate) key: Option<String>,
+}
+
+/// The cold knobs' defaults.
+const COLD: Cold = Cold {
+    hint_min: HINT_MIN,
+    hint_max: HINT_MAX,
+    seed: None,
+    stagger: None,
+    key: None,
+};
+
+impl Config {
+    /// The knobs read once in a while.
+    #[inline]
+    pub(crate) fn cold(&self) -> &Cold {
+        self.cold.as_deref().unwrap_or(&COLD)
+    }
+
+    /// The same, to set one (boxed on the first).
+    pub(crate) fn cold_mut(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(|| Box::new(COLD))
+    }
 }
 
 /// Default lower bound on a server's "ask again in" hint.
@@ -88,12 +117,8 @@ impl Default for Config {
             jitter: Jitter::None,
             attempt_timeout: None,
             retry: RetryPolicy::default(),
-            hint_min: HINT_MIN,
-            hint_max: HINT_MAX,
-            seed: None,
             stats: None,
-            stagger: None,
-            key: None,
+            cold: None,
         }
     }
 }
@@ -167,7 +192,8 @@ pub(crate) struct Schedule {
     rng: Rng,
     pacer: Pacer,
     limits: Limits,
-    admitter: Admitter,
+    /// Boxed only when a rate limit or an admission is set.
+    admitter: Option<Box<Admitter>>,
     /// Failures in a row; a success resets it.
     streak: Streak,
     /// Quiet answers in a row; a change resets it.
@@ -183,7 +209,7 @@ impl Schedule {
             rng: Rng::from_entropy(),
             pacer: Pacer::new(interval, pacing),
             limits: Limits::default(),
-            admitter: Admitter::default(),
+            admitter: None,
             streak: Streak::default(),
             quiet: Quiet::default(),
             reason: Reason::Start,
@@ -205,11 +231,11 @@ impl Schedule {
     }
 
     pub(crate) fn set_rate(&mut self, rate: Option<TokenBucket>) {
-        self.admitter.set_rate(rate);
+        self.admitter.get_or_insert_default().set_rate(rate);
     }
 
     pub(crate) fn set_admission(&mut self, admission: Arc<dyn crate::Admission>) {
-        self.admitter.set_shared(admission);
+        self.admitter.get_or_insert_default().set_shared(admission);
     }
 
     /// Sets the overall deadline; after the first poll it still counts from
@@ -224,7 +250,7 @@ impl Schedule {
 
     /// Seeds the jitter; after the first poll the sequence restarts now.
     pub(crate) fn set_seed(&mut self, seed: u64) {
-        self.config.seed = Some(seed);
+        self.config.cold_mut().seed = Some(seed);
         self.rng = Rng::seeded(seed);
     }
 
@@ -247,14 +273,15 @@ impl Schedule {
 
     /// Clamps a server hint into the user's bounds.
     pub(crate) fn clamp_hint(&self, hint: Duration) -> Duration {
-        hint.max(self.config.hint_min).min(self.config.hint_max)
+        let cold = self.config.cold();
+        hint.max(cold.hint_min).min(cold.hint_max)
     }
 
     // ----- the clock and the limits -------------------------------------
 
     /// Starts the clock: the deadline counts from here.
     pub(crate) fn start(&mut self, now: Instant) {
-        if let Some(seed) = self.config.seed {
+        if let Some(seed) = self.config.cold().seed {
             self.rng = Rng::seeded(seed);
         }
         self.pacer.start();
@@ -269,7 +296,7 @@ impl Schedule {
     /// When the first request may start: now, or a random time up to the
     /// configured stagger later (never past the deadline).
     pub(crate) fn first_at(&mut self, now: Instant) -> Instant {
-        match self.config.stagger {
+        match self.config.cold().stagger {
             Some(max) if !max.is_zero() => {
                 let delay = self.rng.between(Duration::ZERO, max);
                 self.limits.capped_later(now, delay)
@@ -295,7 +322,7 @@ impl Schedule {
         self.pacer.needs_anchor()
             || self.limits.deadline().is_some()
             || self.config.attempt_timeout.is_some()
-            || self.admitter.active()
+            || self.admitter.as_ref().is_some_and(|a| a.active())
             || self.config.stats.is_some()
     }
 
@@ -358,9 +385,10 @@ impl Schedule {
     /// Whether a request that is due now may start (see [`Admitter::admit`]).
     #[inline]
     pub(crate) fn admit(&mut self, now: Instant) -> Admit {
-        let admit = self
-            .admitter
-            .admit(now, &self.limits, self.config.jitter, &mut self.rng);
+        let Some(admitter) = self.admitter.as_mut() else {
+            return Admit::Go;
+        };
+        let admit = admitter.admit(now, &self.limits, self.config.jitter, &mut self.rng);
         match &admit {
             Admit::At(_, reason) => self.reason = *reason,
             Admit::Ask(_) => self.reason = Reason::Budget,
@@ -372,7 +400,10 @@ impl Schedule {
     /// The shared admission answered `slot` (see [`Admitter::answered`]).
     pub(crate) fn answered(&mut self, now: Instant, slot: Instant) -> Instant {
         self.reason = Reason::Budget;
-        self.admitter.answered(now, slot, &self.limits)
+        match self.admitter.as_mut() {
+            Some(admitter) => admitter.answered(now, slot, &self.limits),
+            None => slot,
+        }
     }
 
     // ----- the answers ----------------------------------------------------

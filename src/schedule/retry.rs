@@ -7,20 +7,31 @@ use super::backoff::Backoff;
 use super::rng::Rng;
 
 /// Which policy spaces retries after transient errors.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) enum RetryPolicy {
-    Builtin(Backoff),
+    /// [`Backoff::new()`], kept out of line: most pollers never change it.
+    #[default]
+    Default,
+    Builtin(Box<Backoff>),
     #[cfg(feature = "backoff")]
     External(ExternalBackoff),
 }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy::Builtin(Backoff::new())
-    }
-}
+/// The policy of [`RetryPolicy::Default`].
+const DEFAULT: Backoff = Backoff::new();
 
 impl RetryPolicy {
+    /// pollkit's own backoff in force, if the policy is one.
+    #[inline]
+    fn builtin(&self) -> Option<&Backoff> {
+        match self {
+            RetryPolicy::Default => Some(&DEFAULT),
+            RetryPolicy::Builtin(b) => Some(b),
+            #[cfg(feature = "backoff")]
+            RetryPolicy::External(_) => None,
+        }
+    }
+
     /// The delay before retry number `step + 1`, or `None` once retries ran out.
     pub(crate) fn next_delay(
         &mut self,
@@ -28,42 +39,35 @@ impl RetryPolicy {
         previous: Duration,
         rng: &mut Rng,
     ) -> Option<Duration> {
-        match self {
-            RetryPolicy::Builtin(b) => b
+        match self.builtin() {
+            Some(b) => b
                 .retries()
                 .is_none_or(|max| step < max)
                 .then(|| b.draw(step, previous, rng)),
             #[cfg(feature = "backoff")]
-            RetryPolicy::External(x) => x.0.get_mut().next_backoff(),
+            None => match self {
+                RetryPolicy::External(x) => x.0.get_mut().next_backoff(),
+                _ => None,
+            },
+            #[cfg(not(feature = "backoff"))]
+            None => None,
         }
     }
 
     /// The bound on the time a streak of failures may last (the external
     /// policy keeps its own, `max_elapsed_time`).
     pub(crate) fn give_up_after(&self) -> Option<Duration> {
-        match self {
-            RetryPolicy::Builtin(b) => Some(b.time_bound()),
-            #[cfg(feature = "backoff")]
-            RetryPolicy::External(_) => None,
-        }
+        self.builtin().map(Backoff::time_bound)
     }
 
     /// A growing delay that never runs out (for quick empty long-poll replies).
     pub(crate) fn nominal(&self, step: u32, previous: Duration, rng: &mut Rng) -> Duration {
-        match self {
-            RetryPolicy::Builtin(b) => b.draw(step, previous, rng),
-            #[cfg(feature = "backoff")]
-            RetryPolicy::External(_) => Backoff::new().draw(step, previous, rng),
-        }
+        self.builtin().unwrap_or(&DEFAULT).draw(step, previous, rng)
     }
 
     /// The unjittered growing delay for `step` (for quiet reconnects).
     pub(crate) fn unjittered(&self, step: u32) -> Duration {
-        match self {
-            RetryPolicy::Builtin(b) => b.delay(step),
-            #[cfg(feature = "backoff")]
-            RetryPolicy::External(_) => Backoff::new().delay(step),
-        }
+        self.builtin().unwrap_or(&DEFAULT).delay(step)
     }
 
     /// A success: the next error starts from the base again.

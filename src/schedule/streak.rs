@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn gives_up_on_time_not_count_by_default() {
-        let mut policy = RetryPolicy::Builtin(Backoff::new());
+        let mut policy = RetryPolicy::Builtin(Box::new(Backoff::new()));
         let mut rng = Rng::seeded(1);
         let mut streak = Streak::default();
         let start = Instant::now();
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn hints_count_toward_time_only() {
-        let mut policy = RetryPolicy::Builtin(Backoff::new().max_retries(1));
+        let mut policy = RetryPolicy::Builtin(Box::new(Backoff::new().max_retries(1)));
         let mut rng = Rng::seeded(1);
         let mut streak = Streak::default();
         let now = Instant::now();
