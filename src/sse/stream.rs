@@ -404,12 +404,12 @@ where
                 Disconnect::Failed { hint: None }
             }
             Cut::Failed(e) => {
-                self.schedule.count_error();
                 if self.hooks.is_stop(e) {
                     // The server asked us to stop (HTTP 204): end cleanly.
                     self.gate.finish();
                     return None;
                 }
+                self.schedule.count_error();
                 if !self.hooks.is_transient(e) {
                     self.gate.finish();
                     return cut.into_error(attempts);
