@@ -1020,8 +1020,10 @@ fn any_long() -> impl Strategy<Value = LongSetup> {
         5 => any_latency(),
         1 => (1_000u64..12_000).prop_map(Duration::from_millis),
     ];
-    // Periods up to `FAR` only: with a longer one, pollkit lets more than
-    // `burst` requests through at once (each refill is capped at `FAR`).
+    // Periods up to `FAR` only. FIXME: with a longer one pollkit lets more
+    // than `burst` requests through at once (`TokenBucket::take` caps each
+    // refill at `FAR`: `rate_limit(2, 100 years)` starts 4 at t0); add
+    // `years(100)` back once that is fixed.
     let period = prop_oneof![
         4 => (1u64..3_000).prop_map(Duration::from_millis),
         1 => Just(years(29)),
@@ -1228,9 +1230,10 @@ impl PathModel {
 
     /// A request that asked for `asked` failed (it answered with an error)
     /// after `took`; whether that taught a lower limit. Only such failures
-    /// count: replies and requests cut by their own timeout in between
-    /// leave the candidate as it is, as pollkit does (see the report on
-    /// "failures in a row").
+    /// are fed in. FIXME: the docs say "two failures in a row", but pollkit
+    /// keeps the candidate across replies and per-request timeouts in
+    /// between (two 5 s failures a thousand 20 s replies apart still teach
+    /// 3.75 s); this model follows pollkit until that is settled.
     fn failed_after(&mut self, took: Duration, asked: Duration) -> bool {
         if took < MIN_CUT || took >= asked - asked / 10 {
             self.candidate = None;
@@ -1242,7 +1245,7 @@ impl PathModel {
         if previous.abs_diff(took) > (took / 10).max(Duration::from_millis(500)) {
             return false;
         }
-        let limit = took.min(previous) * 2 / 3;
+        let limit = took.min(previous) * 3 / 4;
         if self.learned.is_some_and(|l| l <= limit) {
             return false;
         }
