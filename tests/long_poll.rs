@@ -381,3 +381,20 @@ async fn server_hints_on_a_change_replace_the_pacing() {
         .await;
     assert_eq!(log.secs(), [0, 4]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_wait_cannot_spin() {
+    // wait(0): every instant empty reply is quick, so the requests back off.
+    let log = Log::new();
+    let l = log.clone();
+    let _ = LongPoll::new(move |_req: Request<u64>| {
+        l.hit();
+        std::future::ready(Ok::<Reply<u8, u64>, ApiError>(Reply::unchanged()))
+    })
+    .wait(Duration::ZERO)
+    .backoff(Backoff::new().jitter(Jitter::None))
+    .timeout(secs(60))
+    .until(|_| true)
+    .await;
+    assert!(log.count() < 10, "{} requests in a minute", log.count());
+}

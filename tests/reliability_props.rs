@@ -1207,7 +1207,8 @@ fn admitted(
     let latest = slot + (above_bounds(jitter, early).1 - early);
     match deadline {
         Some(d) if slot > d => (None, true),
-        Some(d) => (Some((slot, hi.max((latest + TICK).min(d)))), latest > d),
+        // The jitter never pushes a start past the deadline.
+        Some(d) => (Some((slot, hi.max((latest + TICK).min(d)))), false),
         None => (Some((slot, hi.max(latest + TICK))), false),
     }
 }
@@ -1228,12 +1229,14 @@ impl PathModel {
         self.learned.map_or(wait, |limit| wait.min(limit))
     }
 
+    /// A reply or a per-request timeout came between: the next failure
+    /// does not make a pair with the last one ("two failures in a row").
+    fn not_cut(&mut self) {
+        self.candidate = None;
+    }
+
     /// A request that asked for `asked` failed (it answered with an error)
-    /// after `took`; whether that taught a lower limit. Only such failures
-    /// are fed in. FIXME: the docs say "two failures in a row", but pollkit
-    /// keeps the candidate across replies and per-request timeouts in
-    /// between (two 5 s failures a thousand 20 s replies apart still teach
-    /// 3.75 s); this model follows pollkit until that is settled.
+    /// after `took`; whether that taught a lower limit.
     fn failed_after(&mut self, took: Duration, asked: Duration) -> bool {
         if took < MIN_CUT || took >= asked - asked / 10 {
             self.candidate = None;
@@ -1316,7 +1319,12 @@ proptest! {
                     streak.reset();
                     (Duration::ZERO, Duration::ZERO)
                 }
-                LongOutcome::Err(hint) => match streak.failed(end, hint, &setup.backoff) {
+                LongOutcome::Err(hint) => match {
+                    if !r.completed {
+                        path.not_cut();
+                    }
+                    streak.failed(end, hint, &setup.backoff)
+                } {
                     Verdict::GiveUp => {
                         let want = if r.completed {
                             Ending::Fetch(Unavailable(hint))
@@ -1352,10 +1360,14 @@ proptest! {
                         reply,
                         LongOutcome::Changed(_) | LongOutcome::Advanced(_)
                     ) && cursor != before;
-                    // A reply ends the error streak.
+                    // A reply ends the error streak, and a pair of cuts.
                     streak.reset();
+                    path.not_cut();
                     last_error = None;
-                    if !progress && took < (wait / 10).min(Duration::from_secs(1)) {
+                    let threshold = (wait / 10)
+                        .min(Duration::from_secs(1))
+                        .max(Duration::from_millis(10));
+                    if !progress && took < threshold {
                         // No progress, much faster than the wait: a backoff
                         // of its own that never ends polling.
                         let step = quick;

@@ -35,6 +35,10 @@ const MARGIN: Duration = Duration::from_secs(5);
 const QUICK_SHARE: u32 = 10;
 /// ... or faster than this, whichever is shorter (Kubernetes' "very short watch").
 const QUICK_MAX: Duration = Duration::from_secs(1);
+/// ... and always when faster than this: with a zero (or tiny) wait, a reply
+/// without progress would otherwise never count as quick, and nothing would
+/// slow a server that answers at once.
+const QUICK_MIN: Duration = Duration::from_millis(10);
 
 /// Long polling: each request carries the cursor of the last change seen and
 /// asks the server to hold it until something newer exists or its wait ends;
@@ -254,7 +258,7 @@ where
     /// Whether an empty reply came back so fast that the server ignored the wait.
     fn was_quick(&self, now: Instant) -> bool {
         let (started, wait) = self.in_flight;
-        let quick = (wait / QUICK_SHARE).min(QUICK_MAX);
+        let quick = (wait / QUICK_SHARE).min(QUICK_MAX).max(QUICK_MIN);
         now.saturating_duration_since(started) < quick
     }
 }
@@ -293,6 +297,10 @@ where
             let step = ready!(step);
             if this.learn_path(&step, Instant::now()) {
                 continue;
+            }
+            if !matches!(step, Step::Output(Err(_))) {
+                // A reply or a timeout between two cuts: not "in a row".
+                this.path.not_cut();
             }
             let reply = match this.driver.settle(step, &mut this.hooks) {
                 ControlFlow::Continue(Some(reply)) => reply,

@@ -28,6 +28,12 @@ impl PathLimit {
         self.learned.map_or(wait, |limit| wait.min(limit))
     }
 
+    /// A request ended some other way than failing: the next failure does
+    /// not make a pair with the last one.
+    pub(crate) fn not_cut(&mut self) {
+        self.candidate = None;
+    }
+
     /// A request that asked the server to hold `asked` failed after `took`.
     /// Returns the new wait when this failure taught (or lowered) the limit.
     pub(crate) fn failed_after(&mut self, took: Duration, asked: Duration) -> Option<Duration> {

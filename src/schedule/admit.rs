@@ -93,10 +93,12 @@ impl Admitter {
                     // Jitter may delay a start, never advance it; the token
                     // is taken at the actual start, so a delayed start
                     // pushes the next slots back and the ceiling holds.
-                    let at = later(now, jitter.above(slot - now, rng));
-                    if limits.deadline().is_some_and(|d| at > d) {
+                    if limits.deadline().is_some_and(|d| slot > d) {
                         return Admit::Stop(limits.timeout_stop(now));
                     }
+                    // The jitter never pushes a start past the deadline (the
+                    // slot itself is before it, so the ceiling still holds).
+                    let at = limits.cap(later(now, jitter.above(slot - now, rng)));
                     return Admit::At(at, Reason::Pacing);
                 }
                 bucket.take(now, bucket.period());
