@@ -85,6 +85,7 @@ pub mod http;
 mod hub;
 mod life;
 pub mod long;
+mod named;
 mod observe;
 mod poller;
 #[cfg(feature = "reqwest")]
@@ -106,6 +107,9 @@ pub use fallback::Fallback;
 pub use hub::{Hub, Watch};
 pub use life::heartbeat;
 pub use long::LongPoll;
+pub use named::{
+    BoxBody, BoxConnect, BoxFetch, BoxLongFetch, DynLongPoll, DynShortPoll, DynSseStream,
+};
 pub use observe::Retry;
 pub use poller::{
     Changes, FailWith, MapStatus, Poller, TryMapStatus, Until, UntilHeld, UntilStable,
