@@ -5,9 +5,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use futures_core::Stream;
+use futures_core::stream::FusedStream;
 
 use crate::long::{Reply, Request};
 use crate::{Error, LongPoll, Poller, ShortPoll};
@@ -19,12 +20,20 @@ use crate::{Error, LongPoll, Poller, ShortPoll};
 /// allocation when made and a dynamic call per item; the strategies themselves
 /// stay fully static when used directly.
 ///
+/// It is a [`FusedStream`]: after its last item (an `Err`, or the end) it
+/// drops the poller inside, with any connection it holds, and yields `None`
+/// from then on.
+///
 /// # Examples
 /// See [`Poller::boxed_poller`].
 #[must_use = "streams do nothing unless polled"]
 pub struct BoxPoller<S, E> {
-    inner: Pin<Box<dyn Stream<Item = Result<S, Error<E>>> + Send>>,
+    // `None` once the poller has ended: an `Err` item is always a poller's
+    // last, so it is dropped then rather than kept until this box is.
+    inner: Option<Erased<S, E>>,
 }
+
+type Erased<S, E> = Pin<Box<dyn Stream<Item = Result<S, Error<E>>> + Send>>;
 
 impl<S, E> BoxPoller<S, E> {
     /// Erases the type of `poller`.
@@ -33,14 +42,16 @@ impl<S, E> BoxPoller<S, E> {
         P: Poller<Status = S, Error = E> + Send + 'static,
     {
         BoxPoller {
-            inner: Box::pin(poller),
+            inner: Some(Box::pin(poller)),
         }
     }
 }
 
 impl<S, E> fmt::Debug for BoxPoller<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BoxPoller { .. }")
+        f.debug_struct("BoxPoller")
+            .field("terminated", &self.inner.is_none())
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,11 +59,26 @@ impl<S, E> Stream for BoxPoller<S, E> {
     type Item = Result<S, Error<E>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let item = ready!(inner.as_mut().poll_next(cx));
+        if !matches!(item, Some(Ok(_))) {
+            self.inner = None;
+        }
+        Poll::Ready(item)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or((0, Some(0)), |inner| inner.size_hint())
+    }
+}
+
+impl<S, E> FusedStream for BoxPoller<S, E> {
+    fn is_terminated(&self) -> bool {
+        self.inner.is_none()
     }
 }
 

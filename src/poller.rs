@@ -41,6 +41,11 @@ pub trait Poller:
 
     /// A future that resolves to the first status for which `pred` holds.
     ///
+    /// The poller is dropped as soon as the future resolves, with any
+    /// connection it holds. The future is a
+    /// [`FusedFuture`](futures_core::future::FusedFuture): polled again after
+    /// it resolved, it stays pending, so it can sit in a `select!` loop.
+    ///
     /// # Errors
     /// Resolves to the poller's error if one ends it first, and to
     /// [`Error::Ended`] if the stream ends first.
@@ -77,6 +82,9 @@ pub trait Poller:
     /// A future that resolves once `pred` has held for `n` statuses in a row
     /// ("healthy on three checks in a row"); a status for which it does not
     /// hold starts the count over. `n` of 0 is taken as 1.
+    ///
+    /// As with [`until`](Poller::until), the poller is dropped as soon as the
+    /// future resolves, and the future is fused.
     ///
     /// # Errors
     /// As [`until`](Poller::until).
@@ -115,6 +123,9 @@ pub trait Poller:
     /// for a minute"); a status for which it does not hold starts the clock
     /// over. A poller can only confirm this when a status arrives, so it
     /// resolves at the first status at or after the time is up.
+    ///
+    /// As with [`until`](Poller::until), the poller is dropped as soon as the
+    /// future resolves, and the future is fused.
     ///
     /// # Errors
     /// As [`until`](Poller::until).
@@ -181,6 +192,11 @@ pub trait Poller:
     /// recognises as a failure (returning the error to report), instead of
     /// waiting for a deadline that a failed job will never beat.
     ///
+    /// The poller (and any connection it holds) is dropped at the stream's
+    /// last item, its own error or the poller's, and the stream then yields
+    /// `None`: it is a [`FusedStream`](futures_core::stream::FusedStream)
+    /// whatever the poller.
+    ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
@@ -228,7 +244,9 @@ pub trait Poller:
 
     /// Maps each status with `f`, which can fail (decoding an event's JSON,
     /// say): an `Err` ends the poller with [`Error::Fetch`], as a failed
-    /// request would. The result is still a `Poller`.
+    /// request would. The result is still a `Poller`; the poller inside is
+    /// dropped at that error (or the poller's own), and the stream then
+    /// yields `None`.
     ///
     /// # Examples
     /// ```

@@ -1,5 +1,6 @@
 //! The public API as a user meets it: auto traits, type erasure, the `Fetch`
-//! trait, names that coexist with the stream extension traits.
+//! trait, names that coexist with the stream extension traits, termination
+//! (`FusedFuture`, `FusedStream`).
 
 mod common;
 
@@ -229,4 +230,206 @@ async fn every_provided_method_resolves_with_all_stream_extension_traits_in_scop
         Err(Error::Failed(ApiError::NotFound))
     ));
     assert_eq!(poller().boxed_poller().until(|n| *n == 3).await.unwrap(), 3);
+}
+
+/// Termination: the combinators are `FusedFuture`s and `FusedStream`s, and
+/// drop their poller (and any connection it holds) at their last item.
+mod fused {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::future::FusedFuture;
+    use futures::stream::FusedStream;
+    use futures::{Stream, StreamExt};
+    use pollkit::{Error, Poller, ShortPoll};
+
+    use super::common::{ApiError, DropFlag, secs};
+
+    /// A poller that answers 1, 2, 3... and sets `dropped` when it is dropped.
+    fn counting(
+        dropped: &Arc<AtomicUsize>,
+    ) -> impl Poller<Status = u8, Error = ApiError> + Unpin + Send + use<> {
+        let flag = DropFlag(Arc::clone(dropped));
+        let mut n = 0;
+        ShortPoll::new(move || {
+            let _held = &flag;
+            n += 1;
+            std::future::ready(Ok::<u8, ApiError>(n))
+        })
+        .interval(secs(1))
+    }
+
+    async fn resolves_then_stays_pending<F>(mut fut: F, dropped: &AtomicUsize)
+    where
+        F: FusedFuture<Output = Result<u8, Error<ApiError>>> + Unpin,
+    {
+        assert!(!fut.is_terminated());
+        assert_eq!((&mut fut).await.unwrap(), 3);
+        assert!(fut.is_terminated());
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "the poller is dropped at once"
+        );
+        // Polled again: pending, never a panic (as futures-util's `Fuse`).
+        assert!(futures::poll!(&mut fut).is_pending());
+        assert!(fut.is_terminated());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn futures_drop_the_poller_when_they_resolve_and_stay_pending_after() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let until = counting(&dropped).until(|n| *n == 3);
+        assert!(until.get_ref().is_some());
+        let mut until = until;
+        resolves_then_stays_pending(&mut until, &dropped).await;
+        assert!(until.get_ref().is_none());
+
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let stable = counting(&dropped).until_stable(2, |n| *n >= 2);
+        resolves_then_stays_pending(stable, &dropped).await;
+
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let held = counting(&dropped).until_held(secs(1), |n| *n >= 2);
+        resolves_then_stays_pending(held, &dropped).await;
+
+        // An error ends them the same way.
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut failed = counting(&dropped)
+            .fail_with(|n| (*n == 2).then_some(ApiError::NotFound))
+            .until(|_| false);
+        assert!(matches!((&mut failed).await, Err(Error::Failed(_))));
+        assert!(failed.is_terminated());
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_with_drops_the_poller_at_its_error_and_ends() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut s = counting(&dropped).fail_with(|n| (*n == 2).then_some(ApiError::NotFound));
+        assert_eq!(s.next().await.unwrap().unwrap(), 1);
+        assert!(!s.is_terminated());
+        assert!(matches!(s.next().await, Some(Err(Error::Failed(_)))));
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "dropped before the stream is"
+        );
+        assert!(s.is_terminated());
+        assert_eq!(s.size_hint(), (0, Some(0)));
+        assert!(s.next().await.is_none());
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn try_map_status_drops_the_poller_at_its_error_and_ends() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut s = counting(&dropped).try_map_status(|n| {
+            if n < 2 {
+                Ok(u32::from(n))
+            } else {
+                Err(ApiError::NotFound)
+            }
+        });
+        assert_eq!(s.next().await.unwrap().unwrap(), 1);
+        assert!(!s.is_terminated());
+        assert!(matches!(
+            s.next().await,
+            Some(Err(Error::Fetch(ApiError::NotFound)))
+        ));
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "dropped before the stream is"
+        );
+        assert!(s.is_terminated());
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poller_error_passes_through_and_ends_them_too() {
+        let failing = || {
+            ShortPoll::new(|| std::future::ready(Err::<u8, _>(ApiError::NotFound)))
+                .retry_if(|_| false)
+        };
+        let mut s = failing().fail_with(|_| None);
+        assert!(matches!(s.next().await, Some(Err(Error::Fetch(_)))));
+        assert!(s.is_terminated());
+        assert!(s.next().await.is_none());
+
+        let mut s = failing().try_map_status(Ok);
+        assert!(matches!(s.next().await, Some(Err(Error::Fetch(_)))));
+        assert!(s.is_terminated());
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_box_poller_ends_at_an_error_or_the_end() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut boxed = counting(&dropped)
+            .fail_with(|n| (*n == 2).then_some(ApiError::NotFound))
+            .map_status(u32::from)
+            .boxed_poller();
+        assert_eq!(boxed.next().await.unwrap().unwrap(), 1);
+        assert!(!boxed.is_terminated());
+        assert!(boxed.next().await.unwrap().is_err());
+        assert!(boxed.is_terminated());
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert!(boxed.next().await.is_none());
+
+        // A stream that ends without an error.
+        let mut boxed = futures::stream::iter([Ok::<u8, Error<ApiError>>(1)]).boxed_poller();
+        assert_eq!(boxed.next().await.unwrap().unwrap(), 1);
+        assert!(!boxed.is_terminated());
+        assert!(boxed.next().await.is_none());
+        assert!(boxed.is_terminated());
+        assert_eq!(boxed.size_hint(), (0, Some(0)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn map_status_and_changes_are_fused_as_their_poller() {
+        let limited = || {
+            let mut n = 0;
+            ShortPoll::new(move || {
+                n += 1;
+                std::future::ready(Ok::<u8, ApiError>(n))
+            })
+            .max_attempts(1)
+        };
+        let mut mapped = limited().map_status(u32::from);
+        assert_eq!(mapped.next().await.unwrap().unwrap(), 1);
+        assert!(!mapped.is_terminated());
+        assert!(mapped.next().await.unwrap().is_err());
+        assert!(mapped.is_terminated());
+
+        let mut changes = limited().changes();
+        assert_eq!(changes.next().await.unwrap().unwrap(), 1);
+        assert!(changes.next().await.unwrap().is_err());
+        assert!(changes.is_terminated());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn they_sit_in_a_select_loop() {
+        // `complete` fires once both are terminated: neither is polled after
+        // its end.
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut job = counting(&dropped).until(|n| *n == 3);
+        let mut feed = counting(&dropped)
+            .fail_with(|n| (*n == 4).then_some(ApiError::NotFound))
+            .map_status(u32::from);
+        let (mut answer, mut items) = (None, Vec::new());
+        let looped = tokio::time::timeout(secs(60), async {
+            loop {
+                futures::select! {
+                    r = job => answer = Some(r.unwrap()),
+                    item = feed.next() => items.extend(item.map(|i| i.is_ok())),
+                    complete => break,
+                }
+            }
+        });
+        looped.await.expect("the loop completes");
+        assert_eq!(answer, Some(3));
+        assert_eq!(items, [true, true, true, false]);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    }
 }

@@ -5,12 +5,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use futures_core::Stream;
+use futures_core::stream::FusedStream;
 use pin_project_lite::pin_project;
 
 use crate::Poller;
 
 pin_project! {
     /// Stream returned by [`Poller::changes`].
+    ///
+    /// A [`FusedStream`] when the poller is one (every strategy is).
     #[must_use = "streams do nothing unless polled"]
     pub struct Changes<P: Poller> {
         #[pin]
@@ -63,5 +66,15 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, self.poller.size_hint().1)
+    }
+}
+
+impl<P> FusedStream for Changes<P>
+where
+    P: Poller + FusedStream,
+    <P as Poller>::Status: PartialEq + Clone,
+{
+    fn is_terminated(&self) -> bool {
+        self.poller.is_terminated()
     }
 }

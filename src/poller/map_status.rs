@@ -5,12 +5,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use futures_core::Stream;
+use futures_core::stream::FusedStream;
 use pin_project_lite::pin_project;
 
 use crate::{Error, Poller};
 
 pin_project! {
     /// Stream returned by [`Poller::map_status`].
+    ///
+    /// A [`FusedStream`] when the poller is one (every strategy is).
     #[must_use = "streams do nothing unless polled"]
     pub struct MapStatus<P, F> {
         #[pin]
@@ -48,5 +51,15 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.poller.size_hint()
+    }
+}
+
+impl<P, F, T> FusedStream for MapStatus<P, F>
+where
+    P: Poller + FusedStream,
+    F: FnMut(<P as Poller>::Status) -> T,
+{
+    fn is_terminated(&self) -> bool {
+        self.poller.is_terminated()
     }
 }
