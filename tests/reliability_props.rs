@@ -1305,6 +1305,10 @@ proptest! {
                 break;
             };
             let took = end - r.start;
+            if !r.completed {
+                // Cut by the per-request timeout: not a pair of path cuts.
+                path.not_cut();
+            }
             let planned = match long_outcome(&setup, i, r) {
                 LongOutcome::Err(_) if !r.completed && deadline.is_some_and(|d| end >= d) => {
                     // Cut at or past the deadline: the deadline passing.
@@ -1319,12 +1323,7 @@ proptest! {
                     streak.reset();
                     (Duration::ZERO, Duration::ZERO)
                 }
-                LongOutcome::Err(hint) => match {
-                    if !r.completed {
-                        path.not_cut();
-                    }
-                    streak.failed(end, hint, &setup.backoff)
-                } {
+                LongOutcome::Err(hint) => match streak.failed(end, hint, &setup.backoff) {
                     Verdict::GiveUp => {
                         let want = if r.completed {
                             Ending::Fetch(Unavailable(hint))

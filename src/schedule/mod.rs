@@ -334,11 +334,11 @@ impl Schedule {
 
     /// Where the wait stands now, with the strategy's resume position.
     pub(crate) fn checkpoint<C>(&self, cursor: Option<C>) -> crate::Checkpoint<C> {
-        crate::Checkpoint {
-            attempts: self.limits.attempts(),
-            elapsed: self.limits.elapsed(Instant::now()),
+        crate::Checkpoint::new(
+            self.limits.attempts(),
+            self.limits.elapsed(Instant::now()),
             cursor,
-        }
+        )
     }
 
     /// Time left before the deadline, if there is one.

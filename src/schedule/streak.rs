@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn gives_up_on_time_not_count_by_default() {
-        let mut policy = RetryPolicy::Builtin(Box::new(Backoff::new()));
+        let mut policy = RetryPolicy::Builtin(Box::default());
         let mut rng = Rng::seeded(1);
         let mut streak = Streak::default();
         let start = Instant::now();
