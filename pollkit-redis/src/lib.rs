@@ -21,7 +21,11 @@
 mod budget;
 mod conn;
 mod error;
+mod hub;
 
 pub use budget::{FleetBudget, FleetBudgetStats};
 pub use conn::connect;
 pub use error::{Error, RemoteError};
+pub use hub::{
+    Checkpointed, FleetHub, FleetWatch, HubConfig, HubStats, Item, Resume, Stateless,
+};

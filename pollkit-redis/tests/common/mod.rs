@@ -120,3 +120,42 @@ pub fn busiest_at(sorted: &[tokio::time::Instant], width: Duration) -> (usize, u
     }
     best
 }
+
+/// A change log's watch: a long poll whose status is the number of the next
+/// change after its cursor (one change per reply, so a poller that falls
+/// behind catches up change by change, and none is skipped). `head` says how
+/// many changes there are; the request holds up to its wait (200 ms).
+pub fn change_log<H>(
+    head: H,
+    resume: pollkit_redis::Resume<u64, u64>,
+) -> impl pollkit::Poller<Status = u64, Error = std::io::Error>
++ pollkit_redis::Checkpointed<Cursor = u64>
++ Send
++ 'static
+where
+    H: Fn() -> u64 + Clone + Send + Sync + 'static,
+{
+    use pollkit::long::{Reply, Request};
+    let poller = pollkit::LongPoll::new(move |req: Request<u64>| {
+        let head = head.clone();
+        let after = req.cursor().copied().unwrap_or(0);
+        let wait = req.wait();
+        async move {
+            let until = tokio::time::Instant::now() + wait;
+            loop {
+                if head() > after {
+                    return Ok(Reply::changed(after + 1, after + 1));
+                }
+                if tokio::time::Instant::now() >= until {
+                    return Ok(Reply::unchanged());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    })
+    .wait(Duration::from_millis(200));
+    match resume.checkpoint {
+        Some(checkpoint) => poller.resume(checkpoint),
+        None => poller,
+    }
+}
