@@ -54,6 +54,11 @@ const MAX_MICROS: i64 = 1_000_000_000_000_000;
 /// wait for it), and the first answer ends the degraded mode.
 /// [`stats`](Self::stats) counts both kinds of admission.
 ///
+/// Slots already reserved are kept across a switch: a fleet whose queue
+/// reaches `q` ahead (pollers waiting ÷ rate) may, for up to `q` after Redis
+/// fails or returns, be admitted by both buckets (the rate plus the local
+/// shares, plus the bursts).
+///
 /// # Default
 /// - burst 1;
 /// - instances 1: while Redis is down, each instance keeps the whole rate for
