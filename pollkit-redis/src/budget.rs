@@ -12,9 +12,11 @@ use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 
 /// The reservation: one atomic GCRA step on the server's clock.
-static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/reserve.lua")));
+static RESERVE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/reserve.lua")));
 /// Gives back a slot a dropped poller will not use.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
+static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
 
 /// The largest offset sent to a script (about 31 years in microseconds),
 /// well within the integers a Lua number holds exactly.

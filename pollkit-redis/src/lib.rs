@@ -26,6 +26,9 @@ mod hub;
 pub use budget::{FleetBudget, FleetBudgetStats};
 pub use conn::connect;
 pub use error::{Error, RemoteError};
-pub use hub::{
-    Checkpointed, FleetHub, FleetWatch, HubConfig, HubStats, Item, Resume, Stateless,
-};
+pub use hub::{Checkpointed, FleetHub, FleetWatch, HubConfig, HubStats, Item, Resume, Stateless};
+
+/// Runs the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -39,7 +39,9 @@ async fn budget_keeps_its_local_share_while_redis_is_down_and_recovers() {
             })
             .interval(Duration::ZERO)
             .admission(b.clone());
-            tasks.push(tokio::spawn(async move { while poller.next().await.is_some() {} }));
+            tasks.push(tokio::spawn(async move {
+                while poller.next().await.is_some() {}
+            }));
         }
     }
     let count = |d: Duration| {
@@ -57,7 +59,10 @@ async fn budget_keeps_its_local_share_while_redis_is_down_and_recovers() {
     server.restart();
     let start = Instant::now();
     let recovered = loop {
-        if budgets.iter().all(|b| !b.is_degraded() && b.stats().recoveries >= 1) {
+        if budgets
+            .iter()
+            .all(|b| !b.is_degraded() && b.stats().recoveries >= 1)
+        {
             break Some(start.elapsed());
         }
         if start.elapsed() > Duration::from_secs(10) {
@@ -81,10 +86,19 @@ async fn budget_keeps_its_local_share_while_redis_is_down_and_recovers() {
     // buckets admit (+40), plus both bursts.
     let overlap = 40 + 4 + 4;
     assert!(down >= 40, "only {down} requests while Redis was down");
-    assert!(down <= 3 * 40 + overlap + 10, "{down} requests while Redis was down");
-    assert!(recovered.is_some(), "still degraded 10 s after Redis returned");
+    assert!(
+        down <= 3 * 40 + overlap + 10,
+        "{down} requests while Redis was down"
+    );
+    assert!(
+        recovered.is_some(),
+        "still degraded 10 s after Redis returned"
+    );
     assert!(healthy <= 2 * 40 + 4 + 5, "{healthy} requests in 2 s");
-    assert!(after <= 2 * 40 + overlap + 10, "{after} requests in 2 s after recovery");
+    assert!(
+        after <= 2 * 40 + overlap + 10,
+        "{after} requests in 2 s after recovery"
+    );
     assert!(after >= 40, "{after}");
 }
 
@@ -102,7 +116,9 @@ async fn hub_polls_on_every_instance_while_redis_is_down_and_shares_again() {
     let mut hubs: Vec<FleetHub<u64>> = Vec::new();
     let mut watches = Vec::new();
     for _ in 0..2 {
-        let hub = FleetHub::with_config(&server.client(), "o", config.clone()).await.unwrap();
+        let hub = FleetHub::with_config(&server.client(), "o", config.clone())
+            .await
+            .unwrap();
         let s = source.clone();
         watches.push(hub.watch("job", move |resume| change_log(s.clone(), resume)));
         hubs.push(hub);
@@ -153,8 +169,14 @@ async fn hub_polls_on_every_instance_while_redis_is_down_and_shares_again() {
     while seen.iter().any(|s| s.lock().unwrap().last() != Some(&100)) && Instant::now() < end {
         sleep(Duration::from_millis(20)).await;
     }
-    eprintln!("during: {during:?}; after: {:?}; shared again in {shared:?}", stats(&hubs));
-    assert!(during.iter().all(|s| s.degraded && s.local == 1), "{during:?}");
+    eprintln!(
+        "during: {during:?}; after: {:?}; shared again in {shared:?}",
+        stats(&hubs)
+    );
+    assert!(
+        during.iter().all(|s| s.degraded && s.local == 1),
+        "{during:?}"
+    );
     assert!(shared.is_some(), "not one holder 10 s after Redis returned");
     for s in &seen {
         let s = s.lock().unwrap();
@@ -162,7 +184,11 @@ async fn hub_polls_on_every_instance_while_redis_is_down_and_shares_again() {
         for n in 1..=100 {
             assert!(s.contains(&n), "change {n} missing: {s:?}");
         }
-        assert!(s.len() <= 100 + 10, "{} statuses for 100 changes: {s:?}", s.len());
+        assert!(
+            s.len() <= 100 + 10,
+            "{} statuses for 100 changes: {s:?}",
+            s.len()
+        );
         assert_eq!(s.last(), Some(&100));
     }
     assert!(saw_during.iter().all(|n| *n >= 60), "{saw_during:?}");

@@ -23,7 +23,9 @@ async fn hub<S>(server: &RedisServer, name: &str) -> FleetHub<S>
 where
     S: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    FleetHub::with_config(&server.client(), name, config()).await.unwrap()
+    FleetHub::with_config(&server.client(), name, config())
+        .await
+        .unwrap()
 }
 
 /// Waits until `f` holds, up to `limit`.
@@ -59,10 +61,22 @@ async fn waiters_on_every_instance_see_every_change_once_and_late_joiners_the_la
     }
     let mut got = (Vec::new(), Vec::new());
     while got.0.len() < 20 {
-        got.0.push(timeout(Duration::from_secs(5), first.next()).await.unwrap().unwrap().unwrap());
+        got.0.push(
+            timeout(Duration::from_secs(5), first.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+        );
     }
     while got.1.len() < 20 {
-        got.1.push(timeout(Duration::from_secs(5), second.next()).await.unwrap().unwrap().unwrap());
+        got.1.push(
+            timeout(Duration::from_secs(5), second.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+        );
     }
     let want: Vec<u64> = (1..=20).collect();
     assert_eq!(got.0, want);
@@ -74,14 +88,26 @@ async fn waiters_on_every_instance_see_every_change_once_and_late_joiners_the_la
     // A late joiner on a third instance gets the latest at once...
     let late_hub: FleetHub<u64> = hub(&server, "a").await;
     let mut late = watch(&late_hub);
-    let latest = timeout(Duration::from_secs(2), late.next()).await.unwrap().unwrap().unwrap();
+    let latest = timeout(Duration::from_secs(2), late.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(latest, 20);
     // ...and every change after it.
     head.store(21, Ordering::SeqCst);
-    let next = timeout(Duration::from_secs(5), late.next()).await.unwrap().unwrap().unwrap();
+    let next = timeout(Duration::from_secs(5), late.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(next, 21);
     assert_eq!(
-        timeout(Duration::from_secs(5), first.next()).await.unwrap().unwrap().unwrap(),
+        timeout(Duration::from_secs(5), first.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
         21
     );
 }
@@ -116,7 +142,11 @@ async fn three_instances_make_one_request_per_job_per_interval() {
         hubs.iter().map(|h| h.stats().holding).sum::<usize>() == 100
     })
     .await;
-    assert!(settled, "{:?}", hubs.iter().map(FleetHub::stats).collect::<Vec<_>>());
+    assert!(
+        settled,
+        "{:?}",
+        hubs.iter().map(FleetHub::stats).collect::<Vec<_>>()
+    );
     let before = requests.load(Ordering::SeqCst);
     let window = Duration::from_secs(4);
     sleep(window).await;
@@ -128,11 +158,23 @@ async fn three_instances_make_one_request_per_job_per_interval() {
     );
     // Generous: a loaded machine delays some requests, a handful of keys
     // may change hands; three pollers per job would make 3×.
-    assert!(made <= one_each * 13 / 10, "{made} requests, expected about {one_each}");
-    assert!(made >= one_each / 2, "{made} requests, expected about {one_each}");
+    assert!(
+        made <= one_each * 13 / 10,
+        "{made} requests, expected about {one_each}"
+    );
+    assert!(
+        made >= one_each / 2,
+        "{made} requests, expected about {one_each}"
+    );
     // Every waiter gets statuses.
     for w in watches.iter_mut().step_by(37) {
-        assert!(timeout(Duration::from_secs(3), w.next()).await.unwrap().unwrap().is_ok());
+        assert!(
+            timeout(Duration::from_secs(3), w.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .is_ok()
+        );
     }
 }
 
@@ -167,7 +209,11 @@ async fn handover_when_the_holders_waiters_leave() {
         sleep(Duration::from_millis(30)).await;
     }
     while seen_b.last() != Some(&10) {
-        let next = timeout(Duration::from_secs(5), on_b.next()).await.unwrap().unwrap().unwrap();
+        let next = timeout(Duration::from_secs(5), on_b.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         seen_b.push(next);
     }
     eprintln!("taken over and caught up in {:?}", left.elapsed());
@@ -192,15 +238,17 @@ async fn the_end_reaches_every_instance() {
     };
     let on_a = a.watch("job", make);
     let on_b = b.watch("job", make);
-    let (ra, rb) = futures::join!(
-        on_a.until(|s| s == "done"),
-        on_b.until(|s| s == "done")
-    );
+    let (ra, rb) = futures::join!(on_a.until(|s| s == "done"), on_b.until(|s| s == "done"));
     for r in [ra, rb] {
         let e = r.unwrap_err();
-        assert!(matches!(e, pollkit::Error::Exhausted { attempts: 3, .. }), "{e}");
+        assert!(
+            matches!(e, pollkit::Error::Exhausted { attempts: 3, .. }),
+            "{e}"
+        );
     }
     let late = b.watch("job", make);
-    let r = timeout(Duration::from_secs(2), late.until(|s| s == "done")).await.unwrap();
+    let r = timeout(Duration::from_secs(2), late.until(|s| s == "done"))
+        .await
+        .unwrap();
     assert!(matches!(r, Err(pollkit::Error::Exhausted { .. })));
 }

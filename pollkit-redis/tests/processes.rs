@@ -28,8 +28,9 @@ async fn instance() {
         return; // run by the parent only
     };
     let client = redis::Client::open(url).unwrap();
-    let hub: FleetHub<u64> =
-        FleetHub::with_config(&client, "procs", HubConfig::new().lease(LEASE)).await.unwrap();
+    let hub: FleetHub<u64> = FleetHub::with_config(&client, "procs", HubConfig::new().lease(LEASE))
+        .await
+        .unwrap();
     // The job server's head, read every 10 ms.
     let head = Arc::new(AtomicU64::new(0));
     let mut conn = pollkit_redis::connect(&client).await.unwrap();
@@ -76,7 +77,9 @@ impl Instance {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 // The harness may print "test instance ... " on the same line.
                 if let Some(at) = line.find("pollkit-child ") {
-                    l.lock().unwrap().push(line[at + "pollkit-child ".len()..].to_string());
+                    l.lock()
+                        .unwrap()
+                        .push(line[at + "pollkit-child ".len()..].to_string());
                 }
             }
         });
@@ -85,7 +88,9 @@ impl Instance {
 
     fn token(&self) -> Option<String> {
         let lines = self.lines.lock().unwrap();
-        lines.iter().find_map(|l| l.strip_prefix("token ").map(str::to_string))
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix("token ").map(str::to_string))
     }
 
     fn got(&self) -> Vec<u64> {
@@ -123,18 +128,27 @@ fn killing_the_holder_hands_over_within_the_lease_time() {
     let server = RedisServer::start();
     let mut redis = server.client().get_connection().unwrap();
     let set_head = |redis: &mut redis::Connection, n: u64| {
-        redis::cmd("SET").arg("job:head").arg(n).query::<()>(redis).unwrap();
+        redis::cmd("SET")
+            .arg("job:head")
+            .arg(n)
+            .query::<()>(redis)
+            .unwrap();
     };
     set_head(&mut redis, 0);
     let mut instances: Vec<Instance> = (0..3).map(|_| Instance::spawn(&server.url())).collect();
     assert!(
-        wait_for(Duration::from_secs(60), || instances.iter().all(|i| i.token().is_some())),
+        wait_for(Duration::from_secs(60), || instances
+            .iter()
+            .all(|i| i.token().is_some())),
         "the instances did not start"
     );
     let lease_key = "pollkit:hub:procs:lease:job";
     let holder = || {
         let mut redis = server.client().get_connection().unwrap();
-        redis::cmd("GET").arg(lease_key).query::<Option<String>>(&mut redis).unwrap()
+        redis::cmd("GET")
+            .arg(lease_key)
+            .query::<Option<String>>(&mut redis)
+            .unwrap()
     };
     assert!(wait_for(Duration::from_secs(10), || holder().is_some()));
     for n in 1..=10 {
@@ -147,7 +161,10 @@ fn killing_the_holder_hands_over_within_the_lease_time() {
 
     // Kill the holder (SIGKILL: no goodbye, its lease must expire).
     let token = holder().unwrap();
-    let at = instances.iter().position(|i| i.token().as_deref() == Some(&token)).unwrap();
+    let at = instances
+        .iter()
+        .position(|i| i.token().as_deref() == Some(&token))
+        .unwrap();
     let mut dead = instances.remove(at);
     dead.child.kill().unwrap();
     dead.child.wait().unwrap();
@@ -171,6 +188,10 @@ fn killing_the_holder_hands_over_within_the_lease_time() {
     eprintln!("every change seen by the survivors {took_over:?} after the kill");
     assert!(took_over < LEASE * 3, "{took_over:?}");
     for i in &instances {
-        assert_eq!(i.got(), (1..=20).collect::<Vec<_>>(), "an instance's waiter");
+        assert_eq!(
+            i.got(),
+            (1..=20).collect::<Vec<_>>(),
+            "an instance's waiter"
+        );
     }
 }

@@ -23,7 +23,8 @@ use super::wire::{self, EntryId, Event, WireError};
 use super::{Delivery, Inner, Key, Run, State};
 use crate::Error;
 
-static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../scripts/lease.lua")));
+static LEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/lease.lua")));
 static PUBLISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../scripts/publish.lua")));
 static UNLEASE: LazyLock<Script> =
@@ -94,7 +95,10 @@ pub(crate) async fn give_up(mut conn: ConnectionManager, leases: Vec<String>, to
         let mut call = UNLEASE.key(&lease);
         call.arg(&token);
         let call = call.invoke_async::<i64>(&mut conn);
-        if tokio::time::timeout(Duration::from_secs(1), call).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(1), call)
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -154,7 +158,9 @@ where
         // when a key is added (`CLIENT UNBLOCK`).
         let id = timed(
             timeout,
-            redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut reader),
+            redis::cmd("CLIENT")
+                .arg("ID")
+                .query_async::<i64>(&mut reader),
         )
         .await;
         let id = match id {
@@ -193,13 +199,20 @@ where
             Ok(Some(reply)) => {
                 let mut state = inner.lock();
                 for stream in reply.keys {
-                    let Some((key, _, _)) = streams.iter().find(|(_, s, _)| *s == stream.key) else {
+                    let Some((key, _, _)) = streams.iter().find(|(_, s, _)| *s == stream.key)
+                    else {
                         continue;
                     };
                     for entry in &stream.ids {
                         inner.read.fetch_add(1, Ordering::Relaxed);
                         if let Some(entry) = wire::decode::<S>(entry) {
-                            deliver(&mut state, key, Some(entry.id), entry.event, entry.checkpoint);
+                            deliver(
+                                &mut state,
+                                key,
+                                Some(entry.id),
+                                entry.event,
+                                entry.checkpoint,
+                            );
                         }
                     }
                 }
@@ -371,7 +384,10 @@ where
                 let Some(k) = state.keys.get_mut(key) else {
                     continue;
                 };
-                let holder = k.run.as_ref().is_some_and(|r| r.holder.load(Ordering::Relaxed));
+                let holder = k
+                    .run
+                    .as_ref()
+                    .is_some_and(|r| r.holder.load(Ordering::Relaxed));
                 match (*ours == 1, &k.run) {
                     // Lost (expired while we stalled) or held by another
                     // instance: stop our poller, read the stream instead.
@@ -595,7 +611,12 @@ async fn run<S>(
         }
         if done {
             if holder.load(Ordering::Relaxed) {
-                give_up(inner.conn.clone(), vec![inner.lease_key(&key)], inner.token.clone()).await;
+                give_up(
+                    inner.conn.clone(),
+                    vec![inner.lease_key(&key)],
+                    inner.token.clone(),
+                )
+                .await;
             }
             return;
         }

@@ -36,8 +36,8 @@ pub type Item<S> = Result<S, pollkit::Error<RemoteError>>;
 /// it skips to the newest (statuses describe a state: the newest counts).
 const CAPACITY: usize = 64;
 
-/// Many waiters on many instances, one poller per key: a [`pollkit::Hub`]
-/// for a fleet, on Redis.
+/// Many waiters on many instances, one poller per key: a `pollkit::Hub` (feature
+/// `hub`) for a fleet, on Redis.
 ///
 /// Every instance makes a `FleetHub` with the same `name`. A
 /// [`watch`](Self::watch) of a key joins the fleet's watch of it:
@@ -312,7 +312,9 @@ where
     /// or on its own while Redis is down); it gets the last published status
     /// and checkpoint. It may be called many times in a watch's life, and
     /// not at all on an instance that never holds the key. Watches of a key
-    /// on one instance share the first watch's `make`.
+    /// on one instance share the first watch's `make`. It runs while the
+    /// hub's state is locked: it must be quick and must not watch through
+    /// this hub.
     pub fn watch<P, M>(&self, key: impl Into<String>, make: M) -> FleetWatch<S>
     where
         M: Fn(Resume<S, P::Cursor>) -> P + Send + Sync + 'static,

@@ -216,7 +216,9 @@ mod tests {
             last_error: Some(std::io::Error::other("503")),
         };
         let wire = serde_json::to_string(&WireError::from_error(&e)).unwrap();
-        let back = serde_json::from_str::<WireError>(&wire).unwrap().into_error();
+        let back = serde_json::from_str::<WireError>(&wire)
+            .unwrap()
+            .into_error();
         assert_eq!(back.to_string(), e.to_string());
     }
 }
