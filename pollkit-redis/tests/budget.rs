@@ -119,11 +119,14 @@ async fn four_instances_share_one_rate() {
             })
             .interval(Duration::ZERO)
             .admission(b.clone());
+            let mut gate = gate.clone();
             tasks.push(tokio::spawn(async move {
+                let _ = gate.wait_for(|go| *go).await;
                 while poller.next().await.is_some() {}
             }));
         }
     }
+    let _ = go.send(true);
     let run = Duration::from_secs(10);
     tokio::time::sleep(run).await;
     for t in &tasks {
