@@ -1,0 +1,97 @@
+//! [`HubConfig`]: lease time, stream length and retention, read blocking,
+//! timeouts.
+
+use std::time::Duration;
+
+/// How a [`FleetHub`](crate::FleetHub) uses Redis.
+///
+/// # Default
+/// - `lease` 5 s: a holder that dies is replaced within about 6 s (the lease
+///   plus one tick of `lease / 5`); a holder renews every tick. Shorter
+///   leases hand over sooner and cost more renewals; a holder stalled longer
+///   than the lease loses the key (and cannot publish after that).
+/// - `max_len` 100: entries kept per key (`XADD MAXLEN ~`); a waiter that
+///   falls further behind skips to the newest, as in `pollkit::Hub`.
+/// - `retain` 10 min: a key's stream outlives its last entry by this much,
+///   so a late joiner still gets the final status of a finished job.
+/// - `block` 2 s: the longest blocking read (`XREAD BLOCK`); new keys
+///   interrupt it (`CLIENT UNBLOCK`), so it bounds nothing users see.
+/// - `timeout` 1 s: a command that takes longer counts as Redis trouble, and
+///   the instance polls on its own until Redis answers again.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use pollkit_redis::HubConfig;
+///
+/// let config = HubConfig::new().lease(Duration::from_secs(2)).max_len(1_000);
+/// assert_eq!(config.lease_time(), Duration::from_secs(2));
+/// ```
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub(crate) lease: Duration,
+    pub(crate) max_len: usize,
+    pub(crate) retain: Duration,
+    pub(crate) block: Duration,
+    pub(crate) timeout: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HubConfig {
+    /// The defaults above.
+    pub fn new() -> Self {
+        HubConfig {
+            lease: Duration::from_secs(5),
+            max_len: 100,
+            retain: Duration::from_secs(600),
+            block: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// How long a lease lasts without renewal (at least 100 ms).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
+    /// The lease time.
+    pub fn lease_time(&self) -> Duration {
+        self.lease
+    }
+
+    /// Entries kept per key (at least 1).
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len.max(1);
+        self
+    }
+
+    /// How long a key's stream outlives its last entry (at least 1 s).
+    pub fn retain(mut self, retain: Duration) -> Self {
+        self.retain = retain.max(Duration::from_secs(1));
+        self
+    }
+
+    /// The longest blocking read (at least 10 ms).
+    pub fn block(mut self, block: Duration) -> Self {
+        self.block = block.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long a command may take before it counts as Redis trouble (at
+    /// least 10 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How often an instance renews and takes leases (and checks Redis).
+    pub(crate) fn tick(&self) -> Duration {
+        self.lease / 5
+    }
+}

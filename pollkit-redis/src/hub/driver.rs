@@ -1,0 +1,624 @@
+//! The tasks behind a [`FleetHub`](super::FleetHub): the driver (load keys,
+//! renew and take leases, notice Redis trouble), the reader (one blocking
+//! `XREAD` for all of an instance's keys) and one task per poller this
+//! instance runs.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pollkit::Poller;
+use redis::Script;
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamRangeReply, StreamReadReply};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use super::checkpointed::Checkpointed;
+use super::wire::{self, EntryId, Event, WireError};
+use super::{Delivery, Inner, Key, Run, State};
+use crate::Error;
+
+static LEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/lease.lua")));
+static PUBLISH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/publish.lua")));
+static UNLEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/unlease.lua")));
+
+/// A token that tells this instance's leases from every other's: the
+/// process, the time it was made and a counter.
+pub(crate) fn token() -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A poller, erased: its next item (with the error as it crosses
+/// processes) and its checkpoint as JSON.
+pub(crate) trait Running<S>: Send {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<S, WireError>>>;
+    fn checkpoint(&self) -> Option<String>;
+}
+
+struct Erased<P>(Pin<Box<P>>);
+
+impl<P> Running<P::Status> for Erased<P>
+where
+    P: Poller + Checkpointed + Send,
+    P::Error: fmt::Display,
+{
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<P::Status, WireError>>> {
+        self.0
+            .as_mut()
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map_err(|e| WireError::from_error(&e))))
+    }
+
+    fn checkpoint(&self) -> Option<String> {
+        serde_json::to_string(&self.0.as_ref().get_ref().checkpoint()).ok()
+    }
+}
+
+pub(crate) fn erase<P>(poller: P) -> Box<dyn Running<P::Status>>
+where
+    P: Poller + Checkpointed + Send + 'static,
+    P::Error: fmt::Display,
+{
+    Box::new(Erased(Box::pin(poller)))
+}
+
+/// Runs a Redis call with the hub's timeout.
+async fn timed<T>(
+    timeout: Duration,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::Timeout(timeout)),
+    }
+}
+
+/// Gives up leases (compare and delete), best effort.
+pub(crate) async fn give_up(mut conn: ConnectionManager, leases: Vec<String>, token: String) {
+    for lease in leases {
+        let mut call = UNLEASE.key(&lease);
+        call.arg(&token);
+        let call = call.invoke_async::<i64>(&mut conn);
+        if tokio::time::timeout(Duration::from_secs(1), call)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The driver: a tick every `lease / 5`, and at once when a key is added.
+pub(crate) async fn drive<S>(weak: Weak<Inner<S>>, wake: Arc<Notify>)
+where
+    S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    loop {
+        let notified = wake.notified();
+        let tick = {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            inner.tick().await;
+            inner.config.tick()
+        };
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// The reader: blocks on every loaded key's stream at once and hands new
+/// entries to the waiters.
+pub(crate) async fn read<S>(weak: Weak<Inner<S>>, wake: Arc<Notify>)
+where
+    S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    loop {
+        let notified = wake.notified();
+        let (mut reader, streams, block, timeout) = {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let state = inner.lock();
+            let streams: Vec<(String, String, EntryId)> = state
+                .keys
+                .iter()
+                .filter(|(_, k)| !k.ended)
+                .filter_map(|(key, k)| Some((key.clone(), inner.stream_key(key), k.cursor?)))
+                .collect();
+            let config = &inner.config;
+            (inner.reader.clone(), streams, config.block, config.timeout)
+        };
+        if streams.is_empty() {
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(block) => {}
+            }
+            continue;
+        }
+        // The connection's id, so that the driver can interrupt this read
+        // when a key is added (`CLIENT UNBLOCK`).
+        let id = timed(
+            timeout,
+            redis::cmd("CLIENT")
+                .arg("ID")
+                .query_async::<i64>(&mut reader),
+        )
+        .await;
+        let id = match id {
+            Ok(id) => id,
+            Err(_) => {
+                // Redis trouble: the driver notices it too and degrades.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        if let Some(inner) = weak.upgrade() {
+            inner.lock().reader_id = Some(id);
+        }
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(1000)
+            .arg("BLOCK")
+            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
+            .arg("STREAMS");
+        for (_, stream, _) in &streams {
+            cmd.arg(stream);
+        }
+        for (_, _, cursor) in &streams {
+            cmd.arg(cursor.to_string());
+        }
+        let reply = timed(
+            block + timeout,
+            cmd.query_async::<Option<StreamReadReply>>(&mut reader),
+        )
+        .await;
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        inner.lock().reader_id = None;
+        match reply {
+            Ok(Some(reply)) => {
+                let mut state = inner.lock();
+                for stream in reply.keys {
+                    let Some((key, _, _)) = streams.iter().find(|(_, s, _)| *s == stream.key)
+                    else {
+                        continue;
+                    };
+                    for entry in &stream.ids {
+                        inner.read.fetch_add(1, Ordering::Relaxed);
+                        if let Some(entry) = wire::decode::<S>(entry) {
+                            deliver(
+                                &mut state,
+                                key,
+                                Some(entry.id),
+                                entry.event,
+                                entry.checkpoint,
+                            );
+                        }
+                    }
+                }
+            }
+            // The block ran out, or the driver interrupted it.
+            Ok(None) => {}
+            Err(_) => {
+                drop(inner);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Hands an event to a key's waiters on this instance, once per stream id.
+fn deliver<S: Clone>(
+    state: &mut State<S>,
+    key: &str,
+    id: Option<EntryId>,
+    event: Event<S>,
+    checkpoint: Option<String>,
+) {
+    let Some(k) = state.keys.get_mut(key) else {
+        return;
+    };
+    deliver_to(k, id, event, checkpoint);
+}
+
+fn deliver_to<S: Clone>(
+    k: &mut Key<S>,
+    id: Option<EntryId>,
+    event: Event<S>,
+    checkpoint: Option<String>,
+) {
+    if let Some(id) = id {
+        if k.cursor.is_some_and(|cursor| id <= cursor) {
+            return;
+        }
+        k.cursor = Some(id);
+    }
+    if k.ended {
+        return;
+    }
+    match &event {
+        Event::Status(s) => k.last.status = Some(s.clone()),
+        Event::Error(_) | Event::End => k.ended = true,
+    }
+    if checkpoint.is_some() {
+        k.last.checkpoint = checkpoint;
+    }
+    let delivery = Delivery { id, event };
+    k.latest = Some(delivery.clone());
+    // No receiver is fine: the latest is kept for the next waiter.
+    let _ = k.tx.send(delivery);
+}
+
+/// The latest entry of a stream (`XREVRANGE + - COUNT 1`).
+fn latest_cmd(stream: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("XREVRANGE");
+    cmd.arg(stream).arg("+").arg("-").arg("COUNT").arg(1);
+    cmd
+}
+
+impl<S> Inner<S>
+where
+    S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// One tick: load new keys, renew and take leases, start and stop
+    /// pollers, and notice Redis trouble (and its end).
+    pub(crate) async fn tick(self: &Arc<Self>) {
+        let ok = self.load().await.is_ok() && self.leases().await.is_ok();
+        if !ok {
+            self.degrade();
+        }
+    }
+
+    /// Loads the latest entry of every key not loaded yet.
+    async fn load(self: &Arc<Self>) -> Result<(), Error> {
+        let keys: Vec<String> = {
+            let state = self.lock();
+            state
+                .keys
+                .iter()
+                .filter(|(_, k)| k.cursor.is_none())
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.add_command(latest_cmd(&self.stream_key(key)));
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<StreamRangeReply> =
+            timed(self.config.timeout, pipe.query_async(&mut conn)).await?;
+        {
+            let mut state = self.lock();
+            for (key, reply) in keys.iter().zip(replies) {
+                let Some(k) = state.keys.get_mut(key) else {
+                    continue;
+                };
+                if k.cursor.is_some() {
+                    continue;
+                }
+                match reply.ids.first().and_then(wire::decode::<S>) {
+                    Some(entry) => deliver_to(k, Some(entry.id), entry.event, entry.checkpoint),
+                    None => k.cursor = Some(EntryId::default()),
+                }
+            }
+        }
+        self.unblock_reader();
+        Ok(())
+    }
+
+    /// Interrupts the reader's blocking read, so that it reads new keys too.
+    fn unblock_reader(self: &Arc<Self>) {
+        self.wake_reader.notify_one();
+        let Some(id) = self.lock().reader_id else {
+            return;
+        };
+        let mut conn = self.conn.clone();
+        let timeout = self.config.timeout;
+        tokio::spawn(async move {
+            let mut unblock = redis::cmd("CLIENT");
+            unblock.arg("UNBLOCK").arg(id);
+            let _ = timed(timeout, unblock.query_async::<i64>(&mut conn)).await;
+        });
+    }
+
+    /// Renews held leases and takes wanted ones, in one script call.
+    async fn leases(self: &Arc<Self>) -> Result<(), Error> {
+        // Held: keys polled under the lease. Wanted: keys with waiters here
+        // and no holder here (a local poller included).
+        let (held, wanted) = {
+            let state = self.lock();
+            let mut held = Vec::new();
+            let mut wanted = Vec::new();
+            for (key, k) in &state.keys {
+                if k.ended || k.cursor.is_none() {
+                    continue;
+                }
+                match &k.run {
+                    Some(run) if run.holder.load(Ordering::Relaxed) => held.push(key.clone()),
+                    _ => wanted.push(key.clone()),
+                }
+            }
+            (held, wanted)
+        };
+        if held.is_empty() && wanted.is_empty() {
+            return Ok(());
+        }
+        let mut call = LEASE.prepare_invoke();
+        for key in held.iter().chain(&wanted) {
+            call.key(self.lease_key(key));
+        }
+        call.arg(&self.token)
+            .arg(u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX))
+            .arg(held.len());
+        let mut conn = self.conn.clone();
+        let ours: Vec<i64> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
+        self.lock().degraded = false;
+
+        let mut taken = Vec::new();
+        {
+            let mut state = self.lock();
+            for (key, ours) in held.iter().chain(&wanted).zip(&ours) {
+                let Some(k) = state.keys.get_mut(key) else {
+                    continue;
+                };
+                let holder = k
+                    .run
+                    .as_ref()
+                    .is_some_and(|r| r.holder.load(Ordering::Relaxed));
+                match (*ours == 1, &k.run) {
+                    // Lost (expired while we stalled) or held by another
+                    // instance: stop our poller, read the stream instead.
+                    (false, Some(run)) => {
+                        run.abort.abort();
+                        k.run = None;
+                    }
+                    (false, None) => {}
+                    // Ours, and our local poller (degraded mode) was
+                    // running: it goes on, publishing again.
+                    (true, Some(run)) if !holder => {
+                        run.holder.store(true, Ordering::Relaxed);
+                        self.taken.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (true, Some(_)) => {}
+                    (true, None) => taken.push(key.clone()),
+                }
+            }
+        }
+        if !taken.is_empty() {
+            self.take(taken).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the pollers of keys just taken, from the latest entry of their
+    /// streams (the previous holder may have published since we read).
+    async fn take(self: &Arc<Self>, keys: Vec<String>) -> Result<(), Error> {
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.add_command(latest_cmd(&self.stream_key(key)));
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<StreamRangeReply> =
+            timed(self.config.timeout, pipe.query_async(&mut conn)).await?;
+        let mut ended = Vec::new();
+        {
+            let mut state = self.lock();
+            for (key, reply) in keys.iter().zip(replies) {
+                let Some(k) = state.keys.get_mut(key) else {
+                    // Its waiters left meanwhile.
+                    ended.push(self.lease_key(key));
+                    continue;
+                };
+                if let Some(entry) = reply.ids.first().and_then(wire::decode::<S>) {
+                    deliver_to(k, Some(entry.id), entry.event, entry.checkpoint);
+                }
+                if k.ended || k.run.is_some() {
+                    ended.push(self.lease_key(key));
+                    continue;
+                }
+                self.taken.fetch_add(1, Ordering::Relaxed);
+                self.start(key, k, true);
+            }
+        }
+        if !ended.is_empty() {
+            tokio::spawn(give_up(self.conn.clone(), ended, self.token.clone()));
+        }
+        Ok(())
+    }
+
+    /// Starts this instance's poller of `key`, under the lease (`holder`) or
+    /// on its own (degraded mode).
+    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, holder: bool) {
+        let last = k.last.clone();
+        let skip = last
+            .status
+            .as_ref()
+            .and_then(|s| serde_json::to_string(s).ok());
+        // `make` is the user's code: it runs under the state lock, so it
+        // must not watch through this hub (documented on `watch`).
+        let poller = (k.make)(&last);
+        let holder = Arc::new(AtomicBool::new(holder));
+        let task = tokio::spawn(run(
+            Arc::downgrade(self),
+            key.to_owned(),
+            k.id,
+            poller,
+            Arc::clone(&holder),
+            skip,
+        ));
+        k.run = Some(Run {
+            id: k.id,
+            abort: task.abort_handle(),
+            holder,
+        });
+    }
+
+    /// Redis does not answer: every key with waiters here gets a local
+    /// poller, and holders stop publishing.
+    fn degrade(self: &Arc<Self>) {
+        let mut state = self.lock();
+        state.degraded = true;
+        let keys: Vec<String> = state
+            .keys
+            .iter()
+            .filter(|(_, k)| !k.ended && k.run.is_none())
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            if let Some(k) = state.keys.get_mut(&key) {
+                self.start(&key, k, false);
+            }
+        }
+    }
+
+    /// Publishes one event under the lease: its entry id, or `None` when the
+    /// lease is no longer ours.
+    async fn publish(
+        &self,
+        key: &str,
+        event: &Event<S>,
+        status_json: Option<&str>,
+        checkpoint: Option<&str>,
+    ) -> Result<Option<EntryId>, Error> {
+        let mut call = PUBLISH.key(self.lease_key(key));
+        call.key(self.stream_key(key))
+            .arg(&self.token)
+            .arg(self.config.max_len)
+            .arg(u64::try_from(self.config.retain.as_millis()).unwrap_or(u64::MAX));
+        match event {
+            Event::Status(_) => {
+                call.arg(wire::STATUS).arg(status_json.unwrap_or("null"));
+            }
+            Event::Error(e) => {
+                let e = serde_json::to_string(&WireError::from_error(e))?;
+                call.arg(wire::ERROR).arg(e);
+            }
+            Event::End => {
+                call.arg(wire::END).arg("1");
+            }
+        }
+        if let Some(checkpoint) = checkpoint {
+            call.arg(wire::CHECKPOINT).arg(checkpoint);
+        }
+        let mut conn = self.conn.clone();
+        let id: Option<String> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
+        match id {
+            None => Ok(None),
+            Some(id) => id
+                .parse()
+                .map(Some)
+                .map_err(|()| Error::Reply(format!("not a stream id: {id}"))),
+        }
+    }
+}
+
+/// One poller of this instance: polls, publishes under the lease (or hands
+/// statuses over directly in degraded mode), and ends with the poller.
+async fn run<S>(
+    weak: Weak<Inner<S>>,
+    key: String,
+    entry: u64,
+    mut poller: Box<dyn Running<S>>,
+    holder: Arc<AtomicBool>,
+    mut skip: Option<String>,
+) where
+    S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    loop {
+        let item = std::future::poll_fn(|cx| poller.poll_item(cx)).await;
+        let checkpoint = poller.checkpoint();
+        let event = match item {
+            Some(Ok(status)) => Event::Status(status),
+            Some(Err(e)) => Event::Error(e.into_error()),
+            None => Event::End,
+        };
+        let status_json = match &event {
+            Event::Status(s) => serde_json::to_string(s).ok(),
+            _ => None,
+        };
+        // A new holder's first status repeats the last one published (a
+        // short poll resumes by asking again): not news, not published.
+        if let Some(skip) = skip.take() {
+            if status_json.as_deref() == Some(skip.as_str()) {
+                continue;
+            }
+        }
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        let mut id = None;
+        if holder.load(Ordering::Relaxed) {
+            let published = inner
+                .publish(&key, &event, status_json.as_deref(), checkpoint.as_deref())
+                .await;
+            match published {
+                Ok(Some(entry_id)) => {
+                    inner.published.fetch_add(1, Ordering::Relaxed);
+                    id = Some(entry_id);
+                }
+                Ok(None) => {
+                    // The lease went to another instance: it resumes from
+                    // our last published checkpoint, so this status is not
+                    // lost; stop here.
+                    let mut state = inner.lock();
+                    if let Some(k) = state.keys.get_mut(&key) {
+                        if k.run.as_ref().is_some_and(|r| r.id == entry) {
+                            k.run = None;
+                        }
+                    }
+                    return;
+                }
+                Err(_) => {
+                    // Redis trouble: go on locally; the next tick degrades
+                    // the other keys, and takes the lease back later.
+                    holder.store(false, Ordering::Relaxed);
+                    inner.lock().degraded = true;
+                }
+            }
+        }
+        let done = event.is_final();
+        {
+            let mut state = inner.lock();
+            if let Some(k) = state.keys.get_mut(&key).filter(|k| k.id == entry) {
+                deliver_to(k, id, event, checkpoint);
+                if done {
+                    k.run = None;
+                }
+            }
+        }
+        if done {
+            if holder.load(Ordering::Relaxed) {
+                give_up(
+                    inner.conn.clone(),
+                    vec![inner.lease_key(&key)],
+                    inner.token.clone(),
+                )
+                .await;
+            }
+            return;
+        }
+    }
+}
