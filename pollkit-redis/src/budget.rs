@@ -31,7 +31,8 @@ const MAX_MICROS: i64 = 1_000_000_000_000_000;
 /// reserves the earliest free slot at or after the instant it is due, in the
 /// order requests ask, so when the budget is short every poller slows down and
 /// none starves; no reservation pushes a request past its poller's deadline
-/// (the script reserves nothing then, and the request goes at its deadline).
+/// (the script reserves nothing then, and the poller ends with `Timeout` at its
+/// deadline instead of sending a final request over budget).
 /// Any number of instances sharing the key stay within `rate` and `burst` in
 /// every window of time.
 ///

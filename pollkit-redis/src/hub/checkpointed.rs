@@ -123,11 +123,7 @@ impl<P> Checkpointed for Stateless<P> {
     type Cursor = ();
 
     fn checkpoint(&self) -> Checkpoint<()> {
-        Checkpoint {
-            attempts: 0,
-            elapsed: std::time::Duration::ZERO,
-            cursor: None,
-        }
+        Checkpoint::new(0, std::time::Duration::ZERO, None)
     }
 }
 
