@@ -15,7 +15,8 @@ use tokio::time::{Instant, sleep};
 
 use common::{RedisServer, change_log};
 
-const OUTAGE: Duration = Duration::from_secs(3);
+/// As long as the issue asks: Redis away for 20 s.
+const OUTAGE: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn budget_keeps_its_local_share_while_redis_is_down_and_recovers() {
@@ -85,9 +86,12 @@ async fn budget_keeps_its_local_share_while_redis_is_down_and_recovers() {
     // kept: 40 pollers at 40/s queue up to 1 s ahead, so for up to 1 s both
     // buckets admit (+40), plus both bursts.
     let overlap = 40 + 4 + 4;
-    assert!(down >= 40, "only {down} requests while Redis was down");
     assert!(
-        down <= 3 * 40 + overlap + 10,
+        down >= OUTAGE.as_secs() * 20,
+        "only {down} requests while Redis was down"
+    );
+    assert!(
+        down <= OUTAGE.as_secs() * 40 + overlap + 10,
         "{down} requests while Redis was down"
     );
     assert!(
