@@ -64,6 +64,8 @@ pub(crate) struct Config {
     pub(crate) retry: RetryPolicy,
     /// Counters shared with the user.
     pub(crate) stats: Option<crate::Stats>,
+    /// The jitter's seed (inline: simulations seed every poller).
+    pub(crate) seed: Option<u64>,
     /// Knobs read once in a while, boxed only when one is set.
     cold: Option<Box<Cold>>,
 }
@@ -73,7 +75,6 @@ pub(crate) struct Config {
 pub(crate) struct Cold {
     pub(crate) hint_min: Duration,
     pub(crate) hint_max: Duration,
-    pub(crate) seed: Option<u64>,
     /// The first request waits a random time up to this (start jitter).
     pub(crate) stagger: Option<Duration>,
     /// The poller's name in traces.
@@ -84,7 +85,6 @@ pub(crate) struct Cold {
 const COLD: Cold = Cold {
     hint_min: HINT_MIN,
     hint_max: HINT_MAX,
-    seed: None,
     stagger: None,
     key: None,
 };
@@ -118,6 +118,7 @@ impl Default for Config {
             attempt_timeout: None,
             retry: RetryPolicy::default(),
             stats: None,
+            seed: None,
             cold: None,
         }
     }
@@ -250,7 +251,7 @@ impl Schedule {
 
     /// Seeds the jitter; after the first poll the sequence restarts now.
     pub(crate) fn set_seed(&mut self, seed: u64) {
-        self.config.cold_mut().seed = Some(seed);
+        self.config.seed = Some(seed);
         self.rng = Rng::seeded(seed);
     }
 
@@ -281,7 +282,7 @@ impl Schedule {
 
     /// Starts the clock: the deadline counts from here.
     pub(crate) fn start(&mut self, now: Instant) {
-        if let Some(seed) = self.config.cold().seed {
+        if let Some(seed) = self.config.seed {
             self.rng = Rng::seeded(seed);
         }
         self.pacer.start();
