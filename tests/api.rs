@@ -433,3 +433,24 @@ mod fused {
         assert_eq!(dropped.load(Ordering::SeqCst), 2);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn combinators_reach_their_poller_for_a_checkpoint() {
+    use futures::StreamExt;
+    use pollkit::long::{Reply, Request};
+    let fetch = |req: Request<u64>| {
+        let next = req.cursor().copied().unwrap_or(0) + 1;
+        async move { Ok::<_, std::io::Error>(Reply::changed(next, next)) }
+    };
+    let mut mapped = pollkit::LongPoll::new(fetch).map_status(|n| n * 10);
+    assert_eq!(mapped.next().await.unwrap().unwrap(), 10);
+    assert_eq!(mapped.get_ref().checkpoint().cursor(), Some(&1));
+    let mut checked = pollkit::LongPoll::new(fetch).try_map_status(|n| Ok(n + 1));
+    assert_eq!(checked.next().await.unwrap().unwrap(), 2);
+    assert_eq!(
+        checked.get_ref().map(|p| p.checkpoint().attempts()),
+        Some(1)
+    );
+    let inner = mapped.into_inner();
+    assert_eq!(inner.checkpoint().cursor(), Some(&1));
+}

@@ -26,6 +26,22 @@ impl<P: Poller> Changes<P> {
     pub(crate) fn new(poller: P) -> Self {
         Changes { poller, last: None }
     }
+
+    /// The poller inside, to read its state (a strategy's `checkpoint()`).
+    pub fn get_ref(&self) -> &P {
+        &self.poller
+    }
+
+    /// The poller inside, mutably. Polling it directly would skip this
+    /// combinator's work.
+    pub fn get_mut(&mut self) -> &mut P {
+        &mut self.poller
+    }
+
+    /// The poller inside, dropping this combinator.
+    pub fn into_inner(self) -> P {
+        self.poller
+    }
 }
 
 impl<P> fmt::Debug for Changes<P>

@@ -35,6 +35,23 @@ impl<P, F> FailWith<P, F> {
             check,
         }
     }
+
+    /// The poller inside, to read its state (a strategy's `checkpoint()`);
+    /// `None` once this stream has ended (it drops the poller then).
+    pub fn get_ref(&self) -> Option<&P> {
+        self.poller.as_ref()
+    }
+
+    /// The poller inside, mutably; `None` once this stream has ended.
+    /// Polling it directly would skip this combinator's work.
+    pub fn get_mut(&mut self) -> Option<&mut P> {
+        self.poller.as_mut()
+    }
+
+    /// The poller inside, dropping this combinator; `None` once it has ended.
+    pub fn into_inner(self) -> Option<P> {
+        self.poller
+    }
 }
 
 impl<P: fmt::Debug, F> fmt::Debug for FailWith<P, F> {
