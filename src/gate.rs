@@ -55,8 +55,9 @@ pub(crate) struct Gate {
     phase: Phase,
     /// When the current wait began (for the user's stats).
     wait_began: Option<Instant>,
-    /// The strategy never reads the request's start time, so the clock read
-    /// at the end of the last response can stand in for it.
+    /// The clock read at the end of the last response can stand in for the
+    /// start of a request that follows it at once (a wait clears it): the
+    /// strategy does not need the start time to the microsecond.
     pub(crate) reuse_clock: bool,
     /// The last clock read, at the end of the last response.
     last_now: Option<Instant>,
@@ -197,6 +198,8 @@ impl Gate {
     }
 
     fn sleep(&mut self, schedule: &Schedule, now: Instant, at: Instant, timer: Pin<&mut Sleep>) {
+        // After a wait the last response's clock read is stale: read anew.
+        self.last_now = None;
         timer.reset(at);
         self.wait_began = schedule.counting().then_some(now);
         self.phase = Phase::Waiting;

@@ -154,7 +154,15 @@ where
     pub fn new(fetch: F) -> Self {
         LongPoll {
             fetch,
-            driver: Driver::new(Schedule::new(Duration::ZERO, Pacing::Immediate), "long"),
+            driver: {
+                let mut driver =
+                    Driver::new(Schedule::new(Duration::ZERO, Pacing::Immediate), "long");
+                // After a reply the next request starts at once (one yield
+                // later): the clock read at the end of the reply serves as
+                // its start time. After a wait the gate reads the clock anew.
+                driver.gate.reuse_clock = true;
+                driver
+            },
             hooks: Hooks::default(),
             cursor: None,
             wait: WAIT,
