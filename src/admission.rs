@@ -19,14 +19,16 @@ use tokio::time::Instant;
 ///
 /// # Contract
 /// - Reserve the earliest slot at or after `due`, in the order requests ask.
-/// - Never push a request past `deadline`: when the earliest slot is at or
-///   after it, reserve nothing and answer `deadline`. The poller then ends
-///   with [`Error::Timeout`](crate::Error::Timeout) at its deadline without
-///   a final request, so pollers that share a deadline cannot all send one
-///   over budget.
+/// - Never push a request past `deadline`: when no slot is free now and the
+///   earliest one is at or after it, reserve nothing and answer
+///   [`Reservation::Refused`] (or `None` from a pending answer). The poller
+///   then ends with [`Error::Timeout`](crate::Error::Timeout) at its
+///   deadline without a final request, so pollers that share a deadline
+///   cannot all send one over budget.
 /// - Answer quickly, or at once with [`Reservation::At`]; a
 ///   [`Reservation::Pending`] future that fails should still resolve (to
-///   `due`, or a local estimate): admission never ends a poller.
+///   `Some(due)`, or a local estimate): trouble with the admission itself
+///   never ends a poller.
 ///
 /// # Examples
 /// ```
@@ -43,7 +45,10 @@ use tokio::time::Instant;
 ///         let mut n = self.0.lock().unwrap();
 ///         *n += 1;
 ///         let at = due + Duration::from_secs(u64::from(*n));
-///         Reservation::At(deadline.map_or(at, |d| at.min(d)))
+///         match deadline {
+///             Some(d) if at >= d => Reservation::Refused,
+///             _ => Reservation::At(at),
+///         }
 ///     }
 /// }
 ///
@@ -73,18 +78,22 @@ pub trait Admission: fmt::Debug + Send + Sync + 'static {
 }
 
 /// The answer of an [`Admission`]: the instant a request may start, now or
-/// after a round trip.
+/// after a round trip, or no slot before the poller's deadline.
 pub enum Reservation {
     /// Start at this instant (`due` or later).
     At(Instant),
-    /// Ask a shared service; the future resolves to the start instant.
-    Pending(Pin<Box<dyn Future<Output = Instant> + Send>>),
+    /// No slot before the deadline: nothing was reserved.
+    Refused,
+    /// Ask a shared service; the future resolves to the start instant, or
+    /// to `None` for a refusal.
+    Pending(Pin<Box<dyn Future<Output = Option<Instant>> + Send>>),
 }
 
 impl fmt::Debug for Reservation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reservation::At(at) => f.debug_tuple("At").field(at).finish(),
+            Reservation::Refused => f.write_str("Refused"),
             Reservation::Pending(_) => f.write_str("Pending(..)"),
         }
     }

@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep};
 use crate::hooks::Exclusive;
 use crate::schedule::{Admit, Plan, Schedule, Stop};
 
-type Answer = Pin<Box<dyn std::future::Future<Output = Instant> + Send>>;
+type Answer = Pin<Box<dyn std::future::Future<Output = Option<Instant>> + Send>>;
 use crate::trace::Trace;
 
 /// Where the gate is between polls.
@@ -119,11 +119,11 @@ impl Gate {
                         self.phase = Phase::Ready;
                         continue;
                     };
-                    let at = ready!(answer.get_mut().as_mut().poll(cx));
+                    let slot = ready!(answer.get_mut().as_mut().poll(cx));
                     self.answer = None;
                     let now = Instant::now();
+                    let at = schedule.answered(now, slot);
                     if at > now {
-                        let at = schedule.answered(now, at);
                         self.trace.plan(schedule, now, Plan::At(at));
                         self.sleep(schedule, now, at, timer.as_mut());
                     } else {

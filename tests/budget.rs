@@ -118,7 +118,8 @@ impl pollkit::Admission for Remote {
         pollkit::Reservation::Pending(Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
             match pollkit::Admission::reserve(&budget, due, deadline) {
-                pollkit::Reservation::At(at) => at,
+                pollkit::Reservation::At(at) => Some(at),
+                pollkit::Reservation::Refused => None,
                 pollkit::Reservation::Pending(answer) => answer.await,
             }
         }))
@@ -222,4 +223,51 @@ async fn pollers_that_share_a_deadline_do_not_all_make_a_final_request_over_budg
         assert!(in_second <= 1, "{w}: {times:?}");
     }
     assert_eq!(start.elapsed(), secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_final_request_at_a_shared_deadline_needs_a_slot_too() {
+    // Two slots in 10 s for two pollers that each want one a second and
+    // share a 1 s deadline: the two first requests, then nothing over budget.
+    let budget = Budget::every(secs(10)).burst(2);
+    let start = Instant::now();
+    let log: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let fleet = (0..2).map(|_| {
+        let log = log.clone();
+        ShortPoll::new(move || {
+            log.lock().unwrap().push(start.elapsed());
+            std::future::ready(Ok::<_, ApiError>(()))
+        })
+        .interval(secs(1))
+        .timeout(secs(1))
+        .budget(budget.clone())
+        .until(|_| false)
+    });
+    let results = futures::future::join_all(fleet).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(Error::Timeout { .. })))
+    );
+    assert_eq!(*log.lock().unwrap(), [secs(0), secs(0)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_slot_past_the_deadline_ends_at_the_deadline() {
+    use pollkit::LongPoll;
+    use pollkit::long::{Reply, Request};
+    let start = Instant::now();
+    let r = LongPoll::new(|req: Request<u64>| {
+        let next = req.cursor().copied().unwrap_or(0) + 1;
+        std::future::ready(Ok::<_, ApiError>(Reply::changed(next, next)))
+    })
+    .rate_limit(1, secs(60))
+    .timeout(secs(30))
+    .until(|n| *n == 2)
+    .await;
+    assert!(
+        matches!(r, Err(Error::Timeout { attempts: 1, .. })),
+        "{r:?}"
+    );
+    assert_eq!(start.elapsed(), secs(30), "at the deadline, not before");
 }

@@ -274,19 +274,26 @@ impl FleetBudget {
         }
     }
 
-    fn reserve_local(&self, due: Instant, deadline: Option<Instant>) -> Instant {
+    /// The local share's answer; `None`: no slot before the deadline.
+    fn reserve_local(&self, due: Instant, deadline: Option<Instant>) -> Option<Instant> {
         self.state.local.fetch_add(1, Ordering::Relaxed);
         match self.config.local.reserve(due, deadline) {
-            Reservation::At(at) => at,
+            Reservation::At(at) => Some(at),
+            Reservation::Refused => None,
             // A pollkit::Budget answers at once; anything else is not ours
             // to wait for.
-            Reservation::Pending(_) => due,
+            Reservation::Pending(_) => Some(due),
         }
     }
 
     /// One round trip to the reservation script; the local budget answers if
     /// it fails.
-    async fn reserve_remote(self, due: Instant, deadline: Option<Instant>, probe: bool) -> Instant {
+    async fn reserve_remote(
+        self,
+        due: Instant,
+        deadline: Option<Instant>,
+        probe: bool,
+    ) -> Option<Instant> {
         let mut guard = ProbeGuard {
             state: probe.then_some(&*self.state),
         };
@@ -318,8 +325,10 @@ impl FleetBudget {
                 let at = Instant::now() + Duration::from_micros(u64::try_from(offset).unwrap_or(0));
                 let at = at.max(due);
                 match deadline {
-                    Some(deadline) if reserved == 0 || at > deadline => deadline.max(due),
-                    _ => at,
+                    // No slot before the deadline: nothing reserved, and the
+                    // poller ends at its deadline without a request.
+                    Some(deadline) if reserved == 0 || at > deadline => None,
+                    _ => Some(at),
                 }
             }
             _ => {
@@ -394,7 +403,10 @@ impl Drop for ProbeGuard<'_> {
 impl Admission for FleetBudget {
     fn reserve(&self, due: Instant, deadline: Option<Instant>) -> Reservation {
         match self.state.route(Instant::now()) {
-            Route::Local => Reservation::At(self.reserve_local(due, deadline)),
+            Route::Local => match self.reserve_local(due, deadline) {
+                Some(at) => Reservation::At(at),
+                None => Reservation::Refused,
+            },
             Route::Remote { probe } => {
                 Reservation::Pending(Box::pin(self.clone().reserve_remote(due, deadline, probe)))
             }

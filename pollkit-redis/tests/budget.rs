@@ -13,9 +13,11 @@ use tokio::time::Instant;
 
 use common::{RedisServer, busiest_at};
 
-async fn answer(r: Reservation) -> Instant {
+/// The reservation's answer; `None` for a refusal.
+async fn answer(r: Reservation) -> Option<Instant> {
     match r {
-        Reservation::At(at) => at,
+        Reservation::At(at) => Some(at),
+        Reservation::Refused => None,
         Reservation::Pending(fut) => fut.await,
     }
 }
@@ -32,7 +34,7 @@ async fn slots_follow_the_bucket_in_order() {
     let now = Instant::now();
     let mut slots = Vec::new();
     for _ in 0..6 {
-        slots.push(answer(b.reserve(now, None)).await);
+        slots.push(answer(b.reserve(now, None)).await.unwrap());
     }
     // Burst 2 at once, then one every 100 ms (slots are anchored when each
     // answer arrives, so allow a few ms of round trips).
@@ -56,14 +58,14 @@ async fn never_past_the_deadline_and_reserves_nothing_then() {
     let server = RedisServer::start();
     let b = budget(&server, "t:deadline", 1, 1).await;
     let now = Instant::now();
-    let first = answer(b.reserve(now, None)).await;
+    let first = answer(b.reserve(now, None)).await.unwrap();
     assert!(first.saturating_duration_since(now) < Duration::from_millis(50));
     // The next slot is a second away; a deadline in 200 ms wins...
     let deadline = now + Duration::from_millis(200);
     let at = answer(b.reserve(now, Some(deadline))).await;
-    assert_eq!(at, deadline);
+    assert_eq!(at, None, "refused: no slot before the deadline");
     // ...and took nothing: the next request still gets the slot at 1 s.
-    let next = answer(b.reserve(now, None)).await;
+    let next = answer(b.reserve(now, None)).await.unwrap();
     let off = next.saturating_duration_since(now);
     assert!(
         off > Duration::from_millis(900) && off < Duration::from_millis(1100),
@@ -77,10 +79,10 @@ async fn a_released_slot_goes_to_the_next_request() {
     let b = budget(&server, "t:release", 2, 1).await;
     let now = Instant::now();
     answer(b.reserve(now, None)).await; // 0 ms
-    let second = answer(b.reserve(now, None)).await; // 500 ms
+    let second = answer(b.reserve(now, None)).await.unwrap(); // 500 ms
     b.release(second);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let third = answer(b.reserve(now, None)).await;
+    let third = answer(b.reserve(now, None)).await.unwrap();
     let off = third.saturating_duration_since(now);
     assert!(
         off > Duration::from_millis(400) && off < Duration::from_millis(600),

@@ -19,7 +19,7 @@ pub(crate) enum Admit {
     /// Wait until this instant, then ask again.
     At(Instant, Reason),
     /// Wait for the shared admission's answer, then ask again.
-    Ask(Pin<Box<dyn Future<Output = Instant> + Send>>),
+    Ask(Pin<Box<dyn Future<Output = Option<Instant>> + Send>>),
     /// Stop polling (no slot before the deadline).
     Stop(Stop),
 }
@@ -94,7 +94,9 @@ impl Admitter {
                     // is taken at the actual start, so a delayed start
                     // pushes the next slots back and the ceiling holds.
                     if limits.deadline().is_some_and(|d| slot > d) {
-                        return Admit::Stop(limits.timeout_stop(now));
+                        // No slot before the deadline: end there, as a
+                        // refused budget does.
+                        return self.refuse(now, limits, Reason::Pacing);
                     }
                     // The jitter never pushes a start past the deadline (the
                     // slot itself is before it, so the ceiling still holds).
@@ -110,9 +112,10 @@ impl Admitter {
             if let Some(shared) = &self.shared {
                 match shared.reserve(now, limits.deadline()) {
                     Reservation::At(slot) if slot > now => {
-                        return Admit::At(self.answered(now, slot, limits), Reason::Budget);
+                        return Admit::At(self.answered(now, Some(slot), limits), Reason::Budget);
                     }
                     Reservation::At(_) => {}
+                    Reservation::Refused => return self.refuse(now, limits, Reason::Budget),
                     Reservation::Pending(answer) => return Admit::Ask(answer),
                 }
             }
@@ -123,19 +126,39 @@ impl Admitter {
         Admit::Go
     }
 
-    /// The shared admission answered `slot`, ahead of `now`: when to look
-    /// again. A slot at or past the deadline is a refusal: wait for the
-    /// deadline, then stop, so that pollers sharing a deadline do not all
-    /// make a final request over budget.
-    pub(crate) fn answered(&mut self, now: Instant, slot: Instant, limits: &Limits) -> Instant {
+    /// No slot before the deadline: wait for the deadline, then stop, so
+    /// that pollers sharing a deadline do not all make a final request over
+    /// budget (or the rate limit).
+    fn refuse(&mut self, now: Instant, limits: &Limits, reason: Reason) -> Admit {
         match limits.deadline() {
-            Some(deadline) if slot > now && slot >= deadline => {
+            Some(deadline) if deadline > now => {
                 self.refused = true;
-                deadline.max(now)
+                Admit::At(deadline, reason)
             }
-            _ => {
+            _ => Admit::Stop(limits.timeout_stop(now)),
+        }
+    }
+
+    /// The shared admission answered `slot` (`None`: refused): when to look
+    /// again. A slot at or past the deadline counts as a refusal too.
+    pub(crate) fn answered(
+        &mut self,
+        now: Instant,
+        slot: Option<Instant>,
+        limits: &Limits,
+    ) -> Instant {
+        let deadline = limits.deadline();
+        match slot {
+            Some(slot) if slot <= now => slot,
+            Some(slot) if !deadline.is_some_and(|d| slot >= d) => {
                 self.reserved = Some(slot);
                 slot
+            }
+            // Refused without a deadline breaks the contract: go.
+            None if deadline.is_none() => now,
+            _ => {
+                self.refused = true;
+                deadline.map_or(now, |d| d.max(now))
             }
         }
     }

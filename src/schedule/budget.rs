@@ -87,21 +87,25 @@ impl Budget {
         self
     }
 
-    /// Reserves the earliest slot at or after `at`, unless it falls after
-    /// `limit`: then nothing is reserved and `limit` is returned.
-    fn reserve_before(&self, at: Instant, limit: Option<Instant>) -> Instant {
+    /// Reserves the earliest slot at or after `at`, unless none is free at
+    /// `at` and the earliest is at or after `limit`: then nothing is
+    /// reserved.
+    fn reserve_before(&self, at: Instant, limit: Option<Instant>) -> Option<Instant> {
         let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
         let slot = bucket.peek(at);
         match limit {
-            Some(limit) if slot >= limit && slot > at => limit.max(at),
-            _ => bucket.take(at, self.period),
+            Some(limit) if slot > at && slot >= limit => None,
+            _ => Some(bucket.take(at, self.period)),
         }
     }
 }
 
 impl crate::Admission for Budget {
     fn reserve(&self, due: Instant, deadline: Option<Instant>) -> crate::Reservation {
-        crate::Reservation::At(self.reserve_before(due, deadline))
+        match self.reserve_before(due, deadline) {
+            Some(slot) => crate::Reservation::At(slot),
+            None => crate::Reservation::Refused,
+        }
     }
 
     /// Gives a slot back: the bucket refills one period sooner.

@@ -399,11 +399,11 @@ impl Schedule {
     }
 
     /// The shared admission answered `slot` (see [`Admitter::answered`]).
-    pub(crate) fn answered(&mut self, now: Instant, slot: Instant) -> Instant {
+    pub(crate) fn answered(&mut self, now: Instant, slot: Option<Instant>) -> Instant {
         self.reason = Reason::Budget;
         match self.admitter.as_mut() {
             Some(admitter) => admitter.answered(now, slot, &self.limits),
-            None => slot,
+            None => slot.unwrap_or(now),
         }
     }
 

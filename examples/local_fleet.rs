@@ -1,4 +1,4 @@
-//! A polite fleet: `cargo run --example fleet --features hub,reqwest`.
+//! A polite fleet: `cargo run --example local_fleet --features hub,reqwest`.
 //!
 //! 20 jobs, each watched by 5 callers. A `Hub` runs one poller per job however
 //! many callers wait for it; a `Budget` keeps the whole fleet under 20 requests
