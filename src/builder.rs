@@ -57,8 +57,10 @@ macro_rules! shared_setters {
         /// permanent (ending polling with [`Error::Fetch`](crate::Error::Fetch)).
         ///
         /// Default: every error is transient, and [`Backoff`](crate::Backoff)'s
-        /// retry limit ends one that keeps coming, so neither a blip nor a
-        /// permanent error is mishandled.
+        /// time bound (5 min of failures in a row) ends one that keeps
+        /// coming: an outage is ridden out, and a permanent error still ends
+        /// the wait. Say which errors are permanent (a 404, a 401) to end at
+        /// once.
         pub fn retry_if(
             mut self,
             is_transient: impl FnMut(&$error) -> bool + Send + 'static,

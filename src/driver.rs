@@ -174,13 +174,17 @@ impl<Fut: Future, E> Driver<Fut, E> {
     }
 
     /// After a transient error: plans a retry and returns the delay before
-    /// it, or `None` when the retry policy gave up (the caller then yields
-    /// the error).
-    pub(crate) fn failed(&mut self, hint: Option<Duration>) -> Option<Duration> {
+    /// it (`Some(None)` when the plan is the deadline's or the attempt
+    /// limit's stop instead), or `None` when the retry policy gave up (the
+    /// caller then yields the error).
+    pub(crate) fn failed(&mut self, hint: Option<Duration>) -> Option<Option<Duration>> {
         let now = Instant::now();
         let at = self.schedule.after_error(now, hint)?;
         self.plan(now, at);
-        Some(self.schedule.cap(at).saturating_duration_since(now))
+        if self.gate.is_stopping() {
+            return Some(None);
+        }
+        Some(Some(self.schedule.cap(at).saturating_duration_since(now)))
     }
 
     /// Settles everything about a step but a successful output, the same way
@@ -194,6 +198,18 @@ impl<Fut: Future, E> Driver<Fut, E> {
         step: Step<Result<T, E>>,
         hooks: &mut Hooks<S, E>,
     ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
+        self.settle_classified(step, hooks, None)
+    }
+
+    /// [`settle`](Self::settle), with an error already classified by the
+    /// strategy (`(transient, hint)`), so the user's `retry_if` and
+    /// `retry_after` run once per error.
+    pub(crate) fn settle_classified<T, S>(
+        &mut self,
+        step: Step<Result<T, E>>,
+        hooks: &mut Hooks<S, E>,
+        classified: Option<(bool, Option<Duration>)>,
+    ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
         match step {
             Step::Output(Ok(value)) => {
                 self.last_error = None;
@@ -203,15 +219,17 @@ impl<Fut: Future, E> Driver<Fut, E> {
             }
             Step::Output(Err(e)) => {
                 self.schedule.count_error();
-                if hooks.is_transient(&e) {
-                    let hint = hooks.retry_after(&e);
+                let (transient, hint) = classified.unwrap_or_else(|| classify(hooks, &e));
+                if transient {
                     if let Some(delay) = self.failed(hint) {
-                        hooks.retrying(&crate::Retry {
-                            error: Some(&e),
-                            hint,
-                            attempt: self.schedule.attempts(),
-                            delay,
-                        });
+                        if let Some(delay) = delay {
+                            hooks.retrying(&crate::Retry {
+                                error: Some(&e),
+                                hint,
+                                attempt: self.schedule.attempts(),
+                                delay,
+                            });
+                        }
                         self.last_error = Some(e);
                         return ControlFlow::Continue(None);
                     }
@@ -228,12 +246,14 @@ impl<Fut: Future, E> Driver<Fut, E> {
                     return ControlFlow::Break(Some(Err(stop.into_error(self.last_error.take()))));
                 }
                 if let Some(delay) = self.failed(None) {
-                    hooks.retrying(&crate::Retry {
-                        error: None,
-                        hint: None,
-                        attempt: self.schedule.attempts(),
-                        delay,
-                    });
+                    if let Some(delay) = delay {
+                        hooks.retrying(&crate::Retry {
+                            error: None,
+                            hint: None,
+                            attempt: self.schedule.attempts(),
+                            delay,
+                        });
+                    }
                     return ControlFlow::Continue(None);
                 }
                 let attempts = self.schedule.attempts();
@@ -255,4 +275,16 @@ impl<Fut: Future, E> Driver<Fut, E> {
             slot.as_mut().project().request.set(None);
         }
     }
+}
+
+/// Whether `e` is transient, and the server's hint when it is: each of the
+/// user's functions called once.
+pub(crate) fn classify<S, E>(hooks: &mut Hooks<S, E>, e: &E) -> (bool, Option<Duration>) {
+    let transient = hooks.is_transient(e);
+    let hint = if transient {
+        hooks.retry_after(e)
+    } else {
+        None
+    };
+    (transient, hint)
 }

@@ -64,7 +64,9 @@ pub enum Error<E> {
     },
 
     /// Requests kept taking longer than the per-request timeout
-    /// (`.attempt_timeout(..)`) until the retry policy gave up.
+    /// (`.attempt_timeout(..)`) until the retry policy gave up; for
+    /// `SseStream`, also a connect or an idle connection cut when its
+    /// reconnect policy allows no more connections.
     AttemptTimeout {
         /// The per-request timeout that fired.
         timeout: Duration,
@@ -112,7 +114,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             }
             Error::AttemptTimeout { timeout, attempts } => write!(
                 f,
-                "request {attempts} took longer than {}s and the retries ran out",
+                "request {attempts} took longer than {}s",
                 timeout.as_secs_f64()
             ),
             Error::Failed(e) => write!(f, "the watched resource failed: {e}"),

@@ -215,6 +215,11 @@ impl Gate {
         self.phase = Phase::Stopping(stop);
     }
 
+    /// Whether the last plan was a stop (deadline or attempt limit).
+    pub(crate) fn is_stopping(&self) -> bool {
+        matches!(self.phase, Phase::Stopping(_))
+    }
+
     /// Whether the poller has ended (it yields only `None` from now on).
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.phase, Phase::Done)

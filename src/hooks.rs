@@ -141,7 +141,7 @@ impl<S, E> Hooks<S, E> {
     }
 
     /// Whether `e` is worth retrying. Without `retry_if`, every error is
-    /// transient: the retry limit still ends a permanent one.
+    /// transient: the backoff's time bound still ends a permanent one.
     pub(crate) fn is_transient(&mut self, e: &E) -> bool {
         self.get()
             .and_then(|fns| fns.retry_if.as_mut())

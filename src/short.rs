@@ -30,8 +30,11 @@ use crate::{Cadence, Checkpoint, Error};
 /// - jitter: none
 /// - deadline, per-request timeout, attempt limit: none
 /// - errors: all transient, retried by [`Backoff::new()`](crate::Backoff::new)
-///   (1 s doubling to 60 s, equal jitter, 5 retries in a row)
-/// - server hints: not read; once read, clamped to 1 s ..= 10 min
+///   (1 s doubling to 30 s, equal jitter), until failures have gone on for
+///   5 minutes in a row (an upstream restart or a maintenance window is
+///   ridden out); no retry count
+/// - server hints: not read; once read, clamped to 1 s ..= 10 min, waited in
+///   full and spread up to a fifth above
 ///
 /// # Cancel safety
 /// Dropping the poller (or a future built from it) drops the request in

@@ -419,3 +419,67 @@ async fn decorrelated_jitter_spreads_a_fleets_first_retry() {
     assert!(distinct.len() > 40);
     assert!(firsts.iter().all(|d| *d >= secs(1) && *d <= secs(3)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn on_retry_sees_only_retries_that_happen() {
+    let seen = Arc::new(Mutex::new(0u32));
+    let s = seen.clone();
+    let r = ShortPoll::new(|| async { Err::<(), _>(ApiError::Unavailable { retry_after: None }) })
+        .max_attempts(2)
+        .on_retry(move |_| *s.lock().unwrap() += 1)
+        .until(|_| true)
+        .await;
+    assert!(
+        matches!(r, Err(Error::Exhausted { attempts: 2, .. })),
+        "{r:?}"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        1,
+        "one retry between the two requests"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hinted_error_is_not_a_path_cut_and_classifiers_run_once() {
+    // Two 503s with Retry-After: 60 that each take 2 s: the hint is honoured,
+    // the wait is not lowered, and `retry_if` runs once per error.
+    let calls = Arc::new(Mutex::new(0u32));
+    let c = calls.clone();
+    let stats = Stats::new();
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let st = starts.clone();
+    let start = Instant::now();
+    let mut n = 0;
+    let got = LongPoll::new(move |_req: Request<u64>| {
+        n += 1;
+        st.lock().unwrap().push(start.elapsed());
+        let n = n;
+        async move {
+            tokio::time::sleep(secs(2)).await;
+            if n <= 2 {
+                Err(ApiError::Unavailable {
+                    retry_after: Some(secs(60)),
+                })
+            } else {
+                Ok(Reply::changed(1u64, 1u64))
+            }
+        }
+    })
+    .retry_if(move |e: &ApiError| {
+        *c.lock().unwrap() += 1;
+        e.is_transient()
+    })
+    .retry_after(ApiError::retry_after)
+    .stats(stats.clone())
+    .until(|_| true)
+    .await;
+    assert_eq!(got.unwrap(), 1);
+    assert_eq!(stats.waits_lowered(), 0);
+    assert_eq!(*calls.lock().unwrap(), 2, "once per error");
+    let starts = starts.lock().unwrap().clone();
+    assert!(
+        starts[1] >= secs(62) && starts[2] - starts[1] >= secs(62),
+        "{starts:?}"
+    );
+}

@@ -252,3 +252,38 @@ async fn the_end_reaches_every_instance() {
         .unwrap();
     assert!(matches!(r, Err(pollkit::Error::Exhausted { .. })));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_that_cannot_be_read_is_skipped_not_read_forever() {
+    let server = RedisServer::start();
+    let head = Arc::new(AtomicU64::new(1));
+    let hub: FleetHub<u64> = hub(&server, "junk").await;
+    let source = {
+        let head = Arc::clone(&head);
+        move || head.load(Ordering::SeqCst)
+    };
+    let mut watch = hub.watch("job", move |resume| change_log(source.clone(), resume));
+    let first = timeout(Duration::from_secs(5), watch.next()).await.unwrap();
+    assert_eq!(first.unwrap().unwrap(), 1);
+    // Someone else's entry (or one a newer release wrote) on the key's stream.
+    let mut conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("pollkit:hub:junk:stream:job")
+        .arg("*")
+        .arg("something")
+        .arg("else")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let before = hub.stats().read;
+    sleep(Duration::from_secs(1)).await;
+    let read = hub.stats().read - before;
+    assert!(read < 20, "{read} entries read in a second: a busy loop");
+    head.store(2, Ordering::SeqCst);
+    let next = timeout(Duration::from_secs(5), watch.next()).await.unwrap();
+    assert_eq!(next.unwrap().unwrap(), 2, "the watch goes on");
+}

@@ -21,7 +21,7 @@ pub use reply::Reply;
 pub use request::Request;
 
 use crate::builder::{poll_after_setter, shared_setters};
-use crate::driver::{Driver, Step};
+use crate::driver::{Driver, Step, classify};
 use crate::hooks::Hooks;
 use crate::schedule::{Pacing, Schedule, TokenBucket};
 use crate::{Checkpoint, Error};
@@ -70,7 +70,7 @@ const QUICK_MIN: Duration = Duration::from_millis(10);
 /// A proxy or load balancer whose read timeout is shorter than the wait cuts
 /// every quiet request (a 504 or 502 after the same time, or a reset). When
 /// two failures in a row come well short of the wait (under nine tenths of
-/// it, after at least 1 s) and within a tenth of each other, the poller
+/// it, after at least 1 s) and within a tenth of each other (at least 0.5 s), the poller
 /// learns the path's limit `T`: it asks for `3/4 × T` from then on, forgives
 /// the failures that taught it, records it in
 /// [`Stats::waits_lowered`](crate::Stats::waits_lowered) and a tracing event,
@@ -238,17 +238,13 @@ where
         schedule.remaining(now).map_or(wait, |left| wait.min(left))
     }
 
-    /// A failed request taught the path's limit: forgive the failures, say
-    /// so, and ask again at once with the lower wait.
-    fn learn_path(&mut self, step: &Step<Result<Reply<S, C>, E>>, now: Instant) -> bool {
-        let Step::Output(Err(e)) = step else {
-            return false;
-        };
+    /// A request failed with a transient error and no hint (a proxy's cut
+    /// looks like that; a 503 with `Retry-After` does not): if this taught
+    /// the path's limit, forgive the failures, say so, and ask again at once
+    /// with the lower wait.
+    fn learn_path(&mut self, now: Instant) -> bool {
         let (started, asked) = self.in_flight;
         let took = now.saturating_duration_since(started);
-        if !self.hooks.is_transient(e) {
-            return false;
-        }
         let Some(wait) = self.path.failed_after(took, asked) else {
             return false;
         };
@@ -303,14 +299,25 @@ where
                 (fetch(request), schedule.request_limit(now, Some(own)))
             });
             let step = ready!(step);
-            if this.learn_path(&step, Instant::now()) {
-                continue;
-            }
-            if !matches!(step, Step::Output(Err(_))) {
-                // A reply or a timeout between two cuts: not "in a row".
+            // Classify an error once: `retry_if` and `retry_after` are the
+            // user's `FnMut`s.
+            let classified = match &step {
+                Step::Output(Err(e)) => Some(classify(&mut this.hooks, e)),
+                _ => None,
+            };
+            if let Some((true, None)) = classified {
+                if this.learn_path(Instant::now()) {
+                    continue;
+                }
+            } else {
+                // A reply, a timeout or a hinted or permanent error between
+                // two cuts: they are not "in a row".
                 this.path.not_cut();
             }
-            let reply = match this.driver.settle(step, &mut this.hooks) {
+            let reply = match this
+                .driver
+                .settle_classified(step, &mut this.hooks, classified)
+            {
                 ControlFlow::Continue(Some(reply)) => reply,
                 ControlFlow::Continue(None) => continue,
                 ControlFlow::Break(item) => return Poll::Ready(item),

@@ -4,7 +4,7 @@
 //! A proxy whose read timeout is shorter than the wait answers every quiet
 //! long poll with a 504 (or a 502, or a reset) after the same time `T`, and
 //! the upstream keeps the abandoned request open until its wait ends. Two
-//! such failures in a row, well short of the wait and within a tenth of each
+//! such failures in a row, well short of the wait and within a tenth (at least 0.5 s) of each
 //! other, teach the limit: from then on the wait asked for is three quarters
 //! of `T`, so the server answers before the proxy cuts.
 

@@ -150,7 +150,7 @@ impl Admitter {
         let deadline = limits.deadline();
         match slot {
             Some(slot) if slot <= now => slot,
-            Some(slot) if !deadline.is_some_and(|d| slot >= d) => {
+            Some(slot) if deadline.is_none_or(|d| slot < d) => {
                 self.reserved = Some(slot);
                 slot
             }

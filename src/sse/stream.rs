@@ -436,6 +436,14 @@ where
         };
         let timer = slot.as_mut().project().timer;
         self.gate.plan(&mut self.schedule, now, at, timer);
+        if self.gate.is_stopping() {
+            // The deadline or the attempt limit ends it: no reconnect to
+            // tell anyone about.
+            if let Cut::Failed(e) = cut {
+                self.last_error = Some(e);
+            }
+            return None;
+        }
         let after = self.schedule.cap(at).saturating_duration_since(now);
         let cause = match &cut {
             Cut::Ended => Cause::Ended,

@@ -205,14 +205,19 @@ where
                     };
                     for entry in &stream.ids {
                         inner.read.fetch_add(1, Ordering::Relaxed);
-                        if let Some(entry) = wire::decode::<S>(entry) {
-                            deliver(
+                        match wire::decode::<S>(entry) {
+                            Some(entry) => deliver(
                                 &mut state,
                                 key,
                                 Some(entry.id),
                                 entry.event,
                                 entry.checkpoint,
-                            );
+                            ),
+                            // An entry this crate cannot read (not ours, or a
+                            // status that no longer decodes during a rolling
+                            // deploy): skip it, or the next read returns it
+                            // again at once, forever.
+                            None => skip(&mut state, key, &entry.id),
                         }
                     }
                 }
@@ -239,6 +244,16 @@ fn deliver<S: Clone>(
         return;
     };
     deliver_to(k, id, event, checkpoint);
+}
+
+/// Moves a key's cursor past an entry that could not be decoded.
+fn skip<S>(state: &mut State<S>, key: &str, id: &str) {
+    let (Some(k), Ok(id)) = (state.keys.get_mut(key), id.parse::<EntryId>()) else {
+        return;
+    };
+    if k.cursor.is_none_or(|cursor| id > cursor) {
+        k.cursor = Some(id);
+    }
 }
 
 fn deliver_to<S: Clone>(
