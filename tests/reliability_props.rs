@@ -1305,8 +1305,9 @@ proptest! {
                 break;
             };
             let took = end - r.start;
-            if !r.completed {
-                // Cut by the per-request timeout: not a pair of path cuts.
+            if !r.completed || matches!(long_outcome(&setup, i, r), LongOutcome::Err(Some(_))) {
+                // Cut by the per-request timeout, or a hinted failure: not
+                // a pair of path cuts.
                 path.not_cut();
             }
             let planned = match long_outcome(&setup, i, r) {
@@ -1316,7 +1317,8 @@ proptest! {
                     prop_assert_eq!(i, records.len() - 1);
                     break;
                 }
-                LongOutcome::Err(_) if r.completed && path.failed_after(took, wait) => {
+                // Only an unhinted failure can be a proxy's cut.
+                LongOutcome::Err(None) if r.completed && path.failed_after(took, wait) => {
                     // The path's limit learned: the streak forgiven, the
                     // retry at once with the lower wait.
                     lowered += 1;
