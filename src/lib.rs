@@ -37,8 +37,12 @@
 //! [`ShortPoll::eta`] for pacing by change and progress, [`Fallback`] to move
 //! between transports, a shared request [`Budget`], [`Stats`] counters,
 //! [`Checkpoint`]s to survive a restart, [`BoxPoller`] and [`Fetch`] to choose
-//! a transport at run time, and (feature `hub`) a `Hub` where many waiters
-//! share one poller per resource.
+//! a transport at run time, [`DynShortPoll`] and its siblings to keep a poller
+//! in a struct field, [`Admission`] for a budget shared beyond one process
+//! (the `pollkit-redis` crate), [`heartbeat`] for a transport of your own under
+//! [`Fallback`], and (feature `hub`) a `Hub` where many waiters share one
+//! poller per resource. Features `http` and `reqwest` add `Retry-After`
+//! parsing, status classification and ready-made reqwest helpers.
 //!
 //! The README has the guide; every item below has its own examples.
 //!
