@@ -2,6 +2,8 @@
 //! one-shot answers: headers held back, a one-shot POST stream.
 #![cfg(feature = "reqwest")]
 
+mod loopback;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,26 +15,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
+use loopback::serve;
 use pollkit::Jitter;
 use pollkit::reqwest::sse;
 use pollkit::sse::Reconnect;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-async fn serve(app: Router) -> (String, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (format!("http://{addr}"), stop)
-}
 
 fn events(body: &'static str) -> Response {
     Response::builder()

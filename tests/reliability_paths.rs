@@ -7,6 +7,8 @@
 //! path working again within seconds. The same scenarios at full scale (a
 //! minute of outage) run on the paused clock in `real_paths.rs`.
 
+mod loopback;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +21,6 @@ use futures::StreamExt;
 use pollkit::long::{Reply, Request};
 use pollkit::{LongPoll, Poller, ShortPoll, SseStream, Stats};
 use serde::Deserialize;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -165,17 +166,7 @@ async fn serve(trouble: Trouble) -> (String, oneshot::Sender<()>) {
         .route("/state", get(state))
         .route("/events", get(events))
         .with_state(world);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    (base, stop)
+    loopback::serve(app).await
 }
 
 /// A user's error: the status (for the log) and its `Retry-After`.
@@ -305,13 +296,10 @@ async fn a_gateway_shorter_than_the_wait() {
     );
 }
 
-#[tokio::test]
-async fn an_upstream_restart() {
-    let (base, _stop) = serve(Trouble::Outage(
-        Duration::from_secs(2),
-        Duration::from_secs(8),
-    ))
-    .await;
+/// Every strategy on its defaults comes through `trouble` with every change
+/// once and in order, soon after the path works again.
+async fn every_strategy_comes_through(trouble: Trouble) {
+    let (base, _stop) = serve(trouble).await;
     let start = Instant::now();
     let ((got, _), events, last) = tokio::join!(
         long_poll(&base, CHANGES),
@@ -329,25 +317,13 @@ async fn an_upstream_restart() {
 }
 
 #[tokio::test]
+async fn an_upstream_restart() {
+    let trouble = Trouble::Outage(Duration::from_secs(2), Duration::from_secs(8));
+    every_strategy_comes_through(trouble).await;
+}
+
+#[tokio::test]
 async fn a_maintenance_window_with_retry_after() {
-    let (base, _stop) = serve(Trouble::Maintenance(
-        Duration::from_secs(2),
-        Duration::from_secs(8),
-        2,
-    ))
-    .await;
-    let start = Instant::now();
-    let ((got, _), events, last) = tokio::join!(
-        long_poll(&base, CHANGES),
-        sse(&base, CHANGES),
-        short_poll(&base)
-    );
-    assert_eq!(got, all(CHANGES));
-    assert_eq!(events, all(CHANGES));
-    assert_eq!(last, CHANGES);
-    assert!(
-        start.elapsed() < Duration::from_secs(25),
-        "{:?}",
-        start.elapsed()
-    );
+    let trouble = Trouble::Maintenance(Duration::from_secs(2), Duration::from_secs(8), 2);
+    every_strategy_comes_through(trouble).await;
 }

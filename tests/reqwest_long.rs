@@ -3,6 +3,8 @@
 //! (304, empty, same index, 504 at the wait, a quick 504) is read.
 #![cfg(feature = "reqwest")]
 
+mod loopback;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,11 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt;
+use loopback::serve;
 use pollkit::reqwest::{ErrorKind, IndexQuery, index_header, long_etag, long_index};
 use pollkit::{Backoff, Error, Jitter, Poller};
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 #[derive(Debug, Deserialize, PartialEq, Clone)]
 struct Key {
@@ -64,21 +65,6 @@ fn fast_backoff() -> Backoff {
     Backoff::new()
         .base(Duration::from_millis(20))
         .max_delay(Duration::from_millis(100))
-}
-
-async fn serve(app: Router) -> (String, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (format!("http://{addr}"), stop)
 }
 
 fn with_index(index: u64, value: u64) -> Response {

@@ -2,6 +2,8 @@
 //! loopback: classification, `Retry-After`, clonable requests.
 #![cfg(feature = "reqwest")]
 
+mod loopback;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,11 +15,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use futures::StreamExt;
+use loopback::serve;
 use pollkit::reqwest::{ErrorKind, HttpError, json, short};
 use pollkit::{Error, Jitter, Poller, ShortPoll};
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 #[derive(Debug, Deserialize, PartialEq)]
 struct Job {
@@ -48,21 +49,6 @@ impl Log {
     fn count(&self) -> usize {
         self.0.lock().unwrap().len()
     }
-}
-
-async fn serve(app: Router) -> (String, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (format!("http://{addr}"), stop)
 }
 
 /// Request 1: 503 with `Retry-After: 1`; 2: running; 3: done.

@@ -3,6 +3,8 @@
 //! ends with, and reconnects that resume (GET and POST).
 #![cfg(feature = "reqwest")]
 
+mod loopback;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,10 +15,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::{StreamExt, TryStreamExt};
+use loopback::serve;
 use pollkit::reqwest::{ErrorKind, HttpError, sse};
 use pollkit::{Error, Jitter, Poller};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 /// What the server saw of each request.
 #[derive(Clone, Debug, Default)]
@@ -65,21 +66,6 @@ impl Log {
     fn count(&self) -> usize {
         self.0.lock().unwrap().len()
     }
-}
-
-async fn serve(app: Router) -> (String, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (format!("http://{addr}"), stop)
 }
 
 fn stream_response(content_type: &str, chunks: Vec<Result<Bytes, std::io::Error>>) -> Response {
