@@ -55,11 +55,12 @@ pub(crate) struct Gate {
     phase: Phase,
     /// When the current wait began (for the user's stats).
     wait_began: Option<Instant>,
-    /// The clock read at the end of the last response can stand in for the
-    /// start of a request that follows it at once (a wait clears it): the
-    /// strategy does not need the start time to the microsecond.
+    /// The strategy reads the start time of a request only through the
+    /// schedule's policies: when none of them needs it
+    /// ([`Schedule::needs_start_clock`]), the last clock read stands in for
+    /// it and the clock is not read again.
     pub(crate) reuse_clock: bool,
-    /// The last clock read, at the end of the last response.
+    /// The last clock read.
     last_now: Option<Instant>,
     /// A shared admission's answer in flight.
     answer: Option<Exclusive<Answer>>,
@@ -89,6 +90,7 @@ impl Gate {
             match self.phase {
                 Phase::Fresh => {
                     let now = Instant::now();
+                    self.last_now = Some(now);
                     if !schedule.started() {
                         schedule.start(now);
                     }
@@ -124,7 +126,7 @@ impl Gate {
                     let now = Instant::now();
                     let at = schedule.answered(now, slot);
                     if at > now {
-                        self.trace.plan(schedule, now, Plan::At(at));
+                        self.trace.plan(schedule, Some(now), Plan::At(at));
                         self.sleep(schedule, now, at, timer.as_mut());
                     } else {
                         self.phase = Phase::Ready;
@@ -138,9 +140,13 @@ impl Gate {
                     self.phase = Phase::Ready;
                 }
                 Phase::Ready => {
-                    let now = match self.last_now.take() {
+                    let now = match self.last_now {
                         Some(last) if self.reuse_clock && !schedule.needs_start_clock() => last,
-                        _ => Instant::now(),
+                        _ => {
+                            let now = Instant::now();
+                            self.last_now = Some(now);
+                            now
+                        }
                     };
                     match schedule.admit(now) {
                         Admit::Go => {}
@@ -151,7 +157,7 @@ impl Gate {
                         Admit::At(at, _) => {
                             // The rate limit or the shared budget is spent:
                             // wait for our slot.
-                            self.trace.plan(schedule, now, Plan::At(at));
+                            self.trace.plan(schedule, Some(now), Plan::At(at));
                             self.sleep(schedule, now, at, timer.as_mut());
                             continue;
                         }
@@ -188,18 +194,32 @@ impl Gate {
         at: Instant,
         timer: Pin<&mut Sleep>,
     ) {
-        let plan = schedule.plan(now, at);
-        self.trace.plan(schedule, now, plan);
-        match plan {
-            Plan::Stop(stop) => self.phase = Phase::Stopping(stop),
-            Plan::Now => self.phase = Phase::Yield,
-            Plan::At(at) => self.sleep(schedule, now, at, timer),
+        match schedule.plan(now, at) {
+            Plan::At(at) => {
+                self.trace.plan(schedule, Some(now), Plan::At(at));
+                self.sleep(schedule, now, at, timer);
+            }
+            Plan::Now => self.at_once(schedule, Some(now), Ok(())),
+            Plan::Stop(stop) => self.at_once(schedule, Some(now), Err(stop)),
+        }
+    }
+
+    /// Takes a plan that needs no timer: the next request at once (`Ok`), or
+    /// the stop that the deadline or the attempt limit calls for.
+    pub(crate) fn at_once(&mut self, schedule: &Schedule, now: Option<Instant>, next: Result<(), Stop>) {
+        match next {
+            Ok(()) => {
+                self.trace.plan(schedule, now, Plan::Now);
+                self.phase = Phase::Yield;
+            }
+            Err(stop) => {
+                self.trace.plan(schedule, now, Plan::Stop(stop));
+                self.phase = Phase::Stopping(stop);
+            }
         }
     }
 
     fn sleep(&mut self, schedule: &Schedule, now: Instant, at: Instant, timer: Pin<&mut Sleep>) {
-        // After a wait the last response's clock read is stale: read anew.
-        self.last_now = None;
         timer.reset(at);
         self.wait_began = schedule.counting().then_some(now);
         self.phase = Phase::Waiting;

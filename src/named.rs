@@ -148,9 +148,8 @@ impl<T: AsRef<[u8]> + 'static, E: 'static> DynSseStream<T, E> {
     {
         use futures_util::FutureExt;
         SseStream::new(Box::new(move |id| {
-            connect(id)
-                .map(|body| body.map(|b| Box::pin(b) as BoxBody<T, E>))
-                .boxed()
+            Box::pin(connect(id).map(|body| body.map(|b| Box::pin(b) as BoxBody<T, E>)))
+                as FetchFuture<BoxBody<T, E>, E>
         }))
     }
 }

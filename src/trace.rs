@@ -59,7 +59,7 @@ impl Trace {
 
     /// The next request is planned (or polling stops).
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    pub(crate) fn plan(&self, schedule: &Schedule, now: Instant, plan: Plan) {
+    pub(crate) fn plan(&self, schedule: &Schedule, now: Option<Instant>, plan: Plan) {
         #[cfg(feature = "tracing")]
         match plan {
             Plan::Stop(stop) => tracing::debug!(?stop, "stop"),
@@ -71,8 +71,10 @@ impl Trace {
             ),
             Plan::At(at) => tracing::debug!(
                 attempt = schedule.attempts().saturating_add(1),
-                delay_ms = u64::try_from(at.saturating_duration_since(now).as_millis())
-                    .unwrap_or(u64::MAX),
+                delay_ms = now.map_or(0, |now| {
+                    u64::try_from(at.saturating_duration_since(now).as_millis())
+                        .unwrap_or(u64::MAX)
+                }),
                 reason = schedule.reason().as_str(),
                 "next request"
             ),

@@ -123,8 +123,8 @@ pub struct LongPoll<F, Fut: TryFuture, S, C> {
     hooks: Hooks<S, Fut::Error>,
     cursor: Option<C>,
     wait: Duration,
-    /// When the request in flight started and the wait it asked for.
-    in_flight: (Instant, Duration),
+    /// The wait the request in flight asked for.
+    asked: Duration,
     /// The limit the path puts on held requests, once learned.
     path: PathLimit,
 }
@@ -166,7 +166,7 @@ where
             hooks: Hooks::default(),
             cursor: None,
             wait: WAIT,
-            in_flight: (Instant::now(), Duration::ZERO),
+            asked: Duration::ZERO,
             path: PathLimit::default(),
         }
     }
@@ -243,9 +243,8 @@ where
     /// the path's limit, forgive the failures, say so, and ask again at once
     /// with the lower wait.
     fn learn_path(&mut self, now: Instant) -> bool {
-        let (started, asked) = self.in_flight;
-        let took = now.saturating_duration_since(started);
-        let Some(wait) = self.path.failed_after(took, asked) else {
+        let took = self.driver.request_took(now);
+        let Some(wait) = self.path.failed_after(took, self.asked) else {
             return false;
         };
         let schedule = &mut self.driver.schedule;
@@ -261,9 +260,8 @@ where
 
     /// Whether an empty reply came back so fast that the server ignored the wait.
     fn was_quick(&self, now: Instant) -> bool {
-        let (started, wait) = self.in_flight;
-        let quick = (wait / QUICK_SHARE).min(QUICK_MAX).max(QUICK_MIN);
-        now.saturating_duration_since(started) < quick
+        let quick = (self.asked / QUICK_SHARE).min(QUICK_MAX).max(QUICK_MIN);
+        self.driver.request_took(now) < quick
     }
 }
 
@@ -289,11 +287,11 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            let (fetch, cursor, in_flight) = (&mut this.fetch, &this.cursor, &mut this.in_flight);
+            let (fetch, cursor, asked) = (&mut this.fetch, &this.cursor, &mut this.asked);
             let (path, wait) = (&this.path, this.wait);
             let step = this.driver.poll_step(cx, |schedule, now| {
                 let wait = Self::wait_now(path, wait, schedule, now);
-                *in_flight = (now, wait);
+                *asked = wait;
                 let request = Request::new(cursor.clone(), wait, schedule.attempts());
                 let own = Self::limit(schedule, wait);
                 (fetch(request), schedule.request_limit(now, Some(own)))
@@ -339,14 +337,20 @@ where
                     (false, None)
                 }
             };
-            let now = Instant::now();
-            if !progress && this.was_quick(now) {
-                // A server that ignores the wait: slow down, never give up.
-                let at = this.driver.schedule.after_quick_empty(now);
-                this.driver.plan(now, at);
-            } else {
-                let hint = status.as_ref().and_then(|s| this.hooks.poll_after(s));
+            let hint = status.as_ref().and_then(|s| this.hooks.poll_after(s));
+            if progress {
+                // Progress is followed at once: no clock read unless a
+                // deadline or a hint needs one.
                 this.driver.succeeded(hint);
+            } else {
+                let now = Instant::now();
+                if this.was_quick(now) {
+                    // A server that ignores the wait: slow down, never give up.
+                    let at = this.driver.schedule.after_quick_empty(now);
+                    this.driver.plan(now, at);
+                } else {
+                    this.driver.succeeded_at(now, hint);
+                }
             }
             if let Some(status) = status {
                 return Poll::Ready(Some(Ok(status)));

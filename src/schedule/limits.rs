@@ -129,6 +129,12 @@ impl Limits {
     #[inline]
     pub(crate) fn check(&self, now: Instant) -> Result<(), Stop> {
         self.check_deadline(now)?;
+        self.check_attempts()
+    }
+
+    /// Whether the attempt limit allows another request (no clock needed).
+    #[inline]
+    pub(crate) fn check_attempts(&self) -> Result<(), Stop> {
         if self.max_attempts.is_some_and(|max| self.attempts >= max) {
             return Err(Stop::Exhausted {
                 attempts: self.attempts,

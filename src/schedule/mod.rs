@@ -455,6 +455,21 @@ impl Schedule {
         at
     }
 
+    /// The plan after a success when it needs no clock (see
+    /// [`Pacer::next_at_once`]): the next request at once (`Ok`) or the
+    /// attempt limit's stop. `None` when the plan depends on the time: a
+    /// deadline, an interval, jitter or an estimate.
+    #[inline]
+    pub(crate) fn plan_at_once(&mut self) -> Option<Result<(), Stop>> {
+        if self.limits.deadline().is_some() {
+            return None;
+        }
+        let reason = self.pacer.next_at_once(self.config.jitter)?;
+        self.alive();
+        self.reason = reason;
+        Some(self.limits.check_attempts())
+    }
+
     /// The next start after a transient error, or `None` when the retry
     /// policy gives up (its count or the streak's time bound).
     pub(crate) fn after_error(&mut self, now: Instant, hint: Option<Duration>) -> Option<Instant> {

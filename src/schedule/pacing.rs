@@ -140,6 +140,29 @@ impl Pacer {
         }
     }
 
+    /// The reason for the next start after a success when that start is
+    /// "at once" whatever the clock says: immediate pacing, or a zero
+    /// interval without jitter and without an estimate. `None` when the next
+    /// start depends on the time ([`next`](Self::next) then plans it).
+    #[inline]
+    pub(crate) fn next_at_once(&mut self, jitter: Jitter) -> Option<Reason> {
+        match self.pacing {
+            Pacing::Immediate => Some(Reason::Pacing),
+            Pacing::Interval
+                if self.current.is_zero()
+                    && self.eta.is_none()
+                    && matches!(jitter, Jitter::None)
+                    && (self.tick.is_some() || self.cadence == Cadence::FixedDelay) =>
+            {
+                // As `next` would: no jitter keeps the previous delay, and a
+                // zero interval leaves the fixed-rate grid where it is.
+                self.previous = Duration::ZERO;
+                Some(Reason::Interval)
+            }
+            Pacing::Interval => None,
+        }
+    }
+
     #[inline]
     fn jittered(&mut self, d: Duration, jitter: Jitter, rng: &mut Rng) -> Duration {
         if matches!(jitter, Jitter::None) {
