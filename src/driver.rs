@@ -299,6 +299,12 @@ impl<Fut: Future, E> Driver<Fut, E> {
         }
     }
 
+    /// Keeps `e` as the last error, for a `Timeout` or `Exhausted` that may
+    /// end the wait (a strategy that handled the error itself).
+    pub(crate) fn remember_error(&mut self, e: E) {
+        self.last_error = Some(e);
+    }
+
     /// Ends the poller: the strategy yields its last item, then `None`.
     pub(crate) fn finish(&mut self) {
         self.gate.finish();

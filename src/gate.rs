@@ -206,7 +206,12 @@ impl Gate {
 
     /// Takes a plan that needs no timer: the next request at once (`Ok`), or
     /// the stop that the deadline or the attempt limit calls for.
-    pub(crate) fn at_once(&mut self, schedule: &Schedule, now: Option<Instant>, next: Result<(), Stop>) {
+    pub(crate) fn at_once(
+        &mut self,
+        schedule: &Schedule,
+        now: Option<Instant>,
+        next: Result<(), Stop>,
+    ) {
         match next {
             Ok(()) => {
                 self.trace.plan(schedule, now, Plan::Now);

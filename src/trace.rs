@@ -72,8 +72,7 @@ impl Trace {
             Plan::At(at) => tracing::debug!(
                 attempt = schedule.attempts().saturating_add(1),
                 delay_ms = now.map_or(0, |now| {
-                    u64::try_from(at.saturating_duration_since(now).as_millis())
-                        .unwrap_or(u64::MAX)
+                    u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
                 }),
                 reason = schedule.reason().as_str(),
                 "next request"

@@ -483,3 +483,42 @@ async fn a_hinted_error_is_not_a_path_cut_and_classifiers_run_once() {
         "{starts:?}"
     );
 }
+
+/// A cut that teaches the path's limit is forgiven, but it is still the last
+/// error seen: a deadline that ends the wait before the next reply reports it.
+#[tokio::test(start_paused = true)]
+async fn the_cut_that_teaches_the_limit_is_the_last_error_at_the_deadline() {
+    #[derive(Debug, PartialEq)]
+    struct Cut(u32);
+    impl std::fmt::Display for Cut {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "504 after 5 s (cut {})", self.0)
+        }
+    }
+    impl std::error::Error for Cut {}
+
+    let mut cuts = 0;
+    let stats = Stats::new();
+    let end = LongPoll::new(move |_: Request<u64>| {
+        cuts += 1;
+        let n = cuts;
+        async move {
+            // A proxy cuts the first two held requests at 5 s; the third,
+            // with the lowered wait, hangs until the deadline's grace ends it.
+            if n > 2 {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(secs(5)).await;
+            Err::<Reply<u64, u64>, _>(Cut(n))
+        }
+    })
+    .stats(stats.clone())
+    .timeout(secs(12))
+    .until(|_| true)
+    .await;
+    assert_eq!(stats.waits_lowered(), 1, "the second cut taught the limit");
+    match end {
+        Err(Error::Timeout { last_error, .. }) => assert_eq!(last_error, Some(Cut(2))),
+        other => panic!("expected the deadline, got {other:?}"),
+    }
+}

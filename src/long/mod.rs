@@ -305,6 +305,11 @@ where
             };
             if let Some((true, None)) = classified {
                 if this.learn_path(Instant::now()) {
+                    // Forgiven, but still the last error seen if the
+                    // deadline ends the wait before a reply.
+                    if let Step::Output(Err(e)) = step {
+                        this.driver.remember_error(e);
+                    }
                     continue;
                 }
             } else {
