@@ -1020,13 +1020,12 @@ fn any_long() -> impl Strategy<Value = LongSetup> {
         5 => any_latency(),
         1 => (1_000u64..12_000).prop_map(Duration::from_millis),
     ];
-    // Periods up to `FAR` only. FIXME: with a longer one pollkit lets more
-    // than `burst` requests through at once (`TokenBucket::take` caps each
-    // refill at `FAR`: `rate_limit(2, 100 years)` starts 4 at t0); add
-    // `years(100)` back once that is fixed.
+    // Periods beyond "never" (30 years) included: they must still allow
+    // only the burst.
     let period = prop_oneof![
         4 => (1u64..3_000).prop_map(Duration::from_millis),
         1 => Just(years(29)),
+        1 => Just(years(100)),
     ];
     let wait = prop_oneof![
         3 => any_duration(),
@@ -1155,7 +1154,7 @@ fn long_outcome(setup: &LongSetup, i: usize, r: &Record) -> LongOutcome {
 
 /// `rate_limit(burst, period)` as documented: a token bucket (the generic
 /// cell rate algorithm) of `burst` tokens (at least 1), one refilled per
-/// `period`, a token taken at every start.
+/// `period` (at most 30 years: "never"), a token taken at every start.
 #[derive(Clone, Debug)]
 struct BucketModel {
     burst: u32,
@@ -1168,7 +1167,7 @@ impl BucketModel {
     fn new((burst, period): (u32, Duration)) -> Self {
         BucketModel {
             burst: burst.max(1),
-            period,
+            period: period.min(FAR),
             full_at: None,
         }
     }

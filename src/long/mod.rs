@@ -187,7 +187,8 @@ where
     /// included: `burst` at once, then one per `period` (a token bucket).
     /// Over any window of length `W`, at most `burst + W / period` requests
     /// start; the jitter only delays a start past its slot. A burst of 0 is
-    /// taken as 1; a zero period means no limit. Default: none.
+    /// taken as 1; a zero period means no limit, and a period longer than 30
+    /// years counts as 30 years (never, for a poller). Default: none.
     pub fn rate_limit(mut self, burst: u32, period: Duration) -> Self {
         self.parts()
             .0

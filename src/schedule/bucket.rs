@@ -18,7 +18,10 @@ impl TokenBucket {
     pub(crate) fn new(burst: u32, period: Duration) -> Self {
         TokenBucket {
             burst: burst.max(1),
-            period,
+            // A refill is capped at "never" (`later` saturates there), so a
+            // longer period must be too, or the burst's slack would outgrow
+            // the refills and let extra requests through.
+            period: period.min(super::FAR),
             full_at: None,
         }
     }
@@ -69,6 +72,21 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_beyond_never_still_allows_only_the_burst() {
+        let now = Instant::now();
+        let century = Duration::from_secs(86_400 * 365 * 100);
+        let mut b = TokenBucket::new(2, century);
+        let at_once = (0..4)
+            .map(|_| {
+                let cost = b.period();
+                b.take(now, cost)
+            })
+            .filter(|start| *start == now)
+            .count();
+        assert_eq!(at_once, 2);
+    }
 
     #[test]
     fn burst_then_one_per_period() {

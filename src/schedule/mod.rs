@@ -563,11 +563,12 @@ impl Schedule {
     }
 }
 
+/// Like tokio's own `far_future`: about thirty years is "never" for a poller.
+pub(crate) const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// `now + d`, saturating at a far-off instant instead of panicking.
 #[inline]
 pub(crate) fn later(now: Instant, d: Duration) -> Instant {
-    // Like tokio's own `far_future`: about thirty years is "never" for a poller.
-    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
     if d.is_zero() {
         return now;
     }
