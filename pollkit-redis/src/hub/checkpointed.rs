@@ -1,15 +1,19 @@
 //! [`Checkpointed`]: a poller whose progress can be saved, so that another
-//! instance resumes it; [`Stateless`] for pollers that have none; [`Resume`]:
-//! what a new holder starts from.
+//! instance resumes it (pollkit's strategies, and its combinators over them);
+//! [`Stateless`] for pollers that have none; [`Resume`]: what a new holder
+//! starts from.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::Stream;
 use pollkit::long::Reply;
-use pollkit::{Checkpoint, LongPoll, Poller, ShortPoll, SseStream};
+use pollkit::{
+    Changes, Checkpoint, FailWith, LongPoll, MapStatus, Poller, ShortPoll, SseStream, TryMapStatus,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -18,8 +22,17 @@ use serde::de::DeserializeOwned;
 /// instance that takes a key over resumes from it.
 ///
 /// Implemented for pollkit's three strategies (`ShortPoll`'s cursor is `()`,
-/// `LongPoll`'s its cursor, `SseStream`'s the last event id) and for
-/// [`Stateless`], which wraps any poller (a mapped one, a `BoxPoller`).
+/// `LongPoll`'s its cursor, `SseStream`'s the last event id); for the
+/// combinators `map_status`, `changes`, `try_map_status` and `fail_with`
+/// over any of them, with the checkpoint of the poller inside (so a mapped
+/// `SseStream` resumes from its last event id, not only from its last
+/// status); and for [`Stateless`], which wraps any other poller (a
+/// `BoxPoller`, one of your own) and has no checkpoint.
+///
+/// `try_map_status` and `fail_with` drop their poller with their terminal
+/// error: from then on their checkpoint is empty
+/// (`Checkpoint::new(0, Duration::ZERO, None)`). Nothing resumes it: a key
+/// whose poller ended stays ended.
 ///
 /// # Examples
 /// ```
@@ -76,10 +89,96 @@ where
     }
 }
 
+/// The checkpoint of the poller inside.
+impl<P, F> Checkpointed for MapStatus<P, F>
+where
+    P: Checkpointed,
+{
+    type Cursor = P::Cursor;
+
+    fn checkpoint(&self) -> Checkpoint<P::Cursor> {
+        self.get_ref().checkpoint()
+    }
+}
+
+/// The checkpoint of the poller inside.
+impl<P> Checkpointed for Changes<P>
+where
+    P: Poller + Checkpointed,
+{
+    type Cursor = P::Cursor;
+
+    fn checkpoint(&self) -> Checkpoint<P::Cursor> {
+        self.get_ref().checkpoint()
+    }
+}
+
+/// The checkpoint of the poller inside; once the stream has ended (it drops
+/// its poller with its terminal error), an empty one:
+/// `Checkpoint::new(0, Duration::ZERO, None)`. Nothing resumes a poller that
+/// ended: the hub ends the key.
+///
+/// # Examples
+/// A mapped `SseStream` resumes from its last event id:
+/// ```
+/// use futures::StreamExt;
+/// use pollkit::{Poller, SseStream};
+/// use pollkit_redis::Checkpointed;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut poller = SseStream::new(|_last_id: Option<String>| async {
+///     let body: &[u8] = b"id: 7\ndata: 42\n\n";
+///     Ok::<_, std::io::Error>(futures::stream::iter([Ok(body)]))
+/// })
+/// .try_map_status(|event| {
+///     event
+///         .data()
+///         .parse::<u64>()
+///         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+/// });
+/// assert_eq!(poller.next().await.unwrap().unwrap(), 42);
+/// assert_eq!(poller.checkpoint().cursor.as_deref(), Some("7"));
+/// # }
+/// ```
+impl<P, F> Checkpointed for TryMapStatus<P, F>
+where
+    P: Checkpointed,
+{
+    type Cursor = P::Cursor;
+
+    fn checkpoint(&self) -> Checkpoint<P::Cursor> {
+        match self.get_ref() {
+            Some(poller) => poller.checkpoint(),
+            None => Checkpoint::new(0, Duration::ZERO, None),
+        }
+    }
+}
+
+/// The checkpoint of the poller inside; once the stream has ended (it drops
+/// its poller with its terminal error), an empty one:
+/// `Checkpoint::new(0, Duration::ZERO, None)`. Nothing resumes a poller that
+/// ended: the hub ends the key.
+impl<P, F> Checkpointed for FailWith<P, F>
+where
+    P: Checkpointed,
+{
+    type Cursor = P::Cursor;
+
+    fn checkpoint(&self) -> Checkpoint<P::Cursor> {
+        match self.get_ref() {
+            Some(poller) => poller.checkpoint(),
+            None => Checkpoint::new(0, Duration::ZERO, None),
+        }
+    }
+}
+
 /// Any poller, without a checkpoint: a new holder resumes from the last
-/// status alone ([`Resume::status`]). For pollers wrapped in combinators
-/// (`map_status`, `try_map_status`) or erased into a `BoxPoller`, whose
-/// strategy's checkpoint is out of reach.
+/// status alone ([`Resume::status`]). For pollers whose strategy's
+/// checkpoint is out of reach: erased into a `BoxPoller`, or pollers of your
+/// own. pollkit's strategies and the combinators over them (`map_status`,
+/// `changes`, `try_map_status`, `fail_with`) need no wrapper: they are
+/// [`Checkpointed`] themselves.
 ///
 /// # Examples
 /// ```
@@ -87,7 +186,7 @@ where
 /// use pollkit_redis::{Checkpointed, Stateless};
 ///
 /// let poller = Stateless::new(
-///     ShortPoll::new(|| async { Ok::<_, std::io::Error>(7) }).map_status(|n| n * 2),
+///     ShortPoll::new(|| async { Ok::<_, std::io::Error>(7) }).boxed_poller(),
 /// );
 /// assert_eq!(poller.checkpoint().cursor, None);
 /// ```
@@ -123,7 +222,7 @@ impl<P> Checkpointed for Stateless<P> {
     type Cursor = ();
 
     fn checkpoint(&self) -> Checkpoint<()> {
-        Checkpoint::new(0, std::time::Duration::ZERO, None)
+        Checkpoint::new(0, Duration::ZERO, None)
     }
 }
 
@@ -165,5 +264,99 @@ impl<S, C> Default for Resume<S, C> {
             status: None,
             checkpoint: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::pin::pin;
+
+    use futures_util::StreamExt;
+    use pollkit::long::Request;
+
+    use super::*;
+
+    /// A long poll whose cursor counts the changes: 1, 2, ...
+    fn counter() -> impl Poller<Status = u64, Error = io::Error> + Checkpointed<Cursor = u64> {
+        LongPoll::new(|req: Request<u64>| {
+            let next = req.cursor().copied().unwrap_or(0) + 1;
+            async move { Ok::<_, io::Error>(Reply::changed(next, next)) }
+        })
+    }
+
+    /// Two statuses through `poller`; its checkpoint then.
+    async fn after_two<P>(poller: P) -> Checkpoint<P::Cursor>
+    where
+        P: Poller + Checkpointed,
+        P::Status: fmt::Debug,
+        P::Error: fmt::Debug,
+    {
+        let mut poller = pin!(poller);
+        for _ in 0..2 {
+            poller.next().await.unwrap().unwrap();
+        }
+        poller.checkpoint()
+    }
+
+    #[tokio::test]
+    async fn mapped_strategies_checkpoint_the_cursor_inside() {
+        let plain = after_two(counter()).await;
+        assert_eq!((plain.attempts, plain.cursor), (2, Some(2)));
+        let mapped = [
+            after_two(counter().map_status(|n| n * 10)).await,
+            after_two(counter().changes()).await,
+            after_two(counter().try_map_status(|n| Ok(n.to_string()))).await,
+            after_two(counter().fail_with(|_| None)).await,
+            // Nested: the strategy's checkpoint, however deep.
+            after_two(
+                counter()
+                    .changes()
+                    .map_status(|n| n + 1)
+                    .fail_with(|_| None),
+            )
+            .await,
+        ];
+        for checkpoint in mapped {
+            // `elapsed` is each poller's own running time.
+            assert_eq!((checkpoint.attempts, checkpoint.cursor), (2, Some(2)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mapped_sse_stream_checkpoints_its_last_event_id_until_it_fails() {
+        let mut poller = pin!(
+            SseStream::new(|_: Option<String>| async {
+                let body: &[u8] = b"id: 7\ndata: 42\n\nid: 8\ndata: not a number\n\n";
+                Ok::<_, io::Error>(futures_util::stream::iter([Ok(body)]))
+            })
+            .try_map_status(|event| {
+                event
+                    .data()
+                    .parse::<u64>()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            })
+        );
+        assert_eq!(poller.next().await.unwrap().unwrap(), 42);
+        // Event 8 is parsed but not handed out: the checkpoint is after 7.
+        assert_eq!(poller.checkpoint().cursor.as_deref(), Some("7"));
+        assert!(poller.next().await.unwrap().is_err());
+        // The poller is gone with the terminal error: an empty checkpoint.
+        assert_eq!(
+            poller.checkpoint(),
+            Checkpoint::new(0, Duration::ZERO, None)
+        );
+    }
+
+    #[tokio::test]
+    async fn fail_with_has_an_empty_checkpoint_once_it_failed() {
+        let mut poller = pin!(counter().fail_with(|&n| (n == 2).then(|| io::Error::other("2"))));
+        poller.next().await.unwrap().unwrap();
+        assert_eq!(poller.checkpoint().cursor, Some(1));
+        assert!(poller.next().await.unwrap().is_err());
+        assert_eq!(
+            poller.checkpoint(),
+            Checkpoint::new(0, Duration::ZERO, None)
+        );
     }
 }
