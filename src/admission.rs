@@ -79,6 +79,38 @@ pub trait Admission: fmt::Debug + Send + Sync + 'static {
 
 /// The answer of an [`Admission`]: the instant a request may start, now or
 /// after a round trip, or no slot before the poller's deadline.
+///
+/// # Examples
+/// ```
+/// use std::{sync::{Arc, Mutex}, time::Duration};
+/// use pollkit::{Admission, Error, Poller, Reservation, ShortPoll};
+/// use tokio::time::Instant;
+///
+/// #[derive(Clone, Debug)]
+/// struct PerMinute(Arc<Mutex<Instant>>); // the next free slot, shared by clones
+/// impl Admission for PerMinute {
+///     fn reserve(&self, due: Instant, deadline: Option<Instant>) -> Reservation {
+///         let mut next = self.0.lock().unwrap();
+///         let slot = due.max(*next);
+///         if deadline.is_some_and(|d| slot > due && slot >= d) {
+///             return Reservation::Refused; // nothing reserved: the slot stays free
+///         }
+///         *next = slot + Duration::from_secs(60); // one request a minute, fleet-wide
+///         Reservation::At(slot)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Error<std::io::Error>> {
+/// let (start, fetch) = (Instant::now(), || async { Ok::<_, std::io::Error>("ready") });
+/// let quota = PerMinute(Arc::new(Mutex::new(start + Duration::from_secs(60))));
+/// let poll = |timeout| ShortPoll::new(fetch).admission(quota.clone()).timeout(timeout).until(|_| true);
+/// // The free slot (60 s) is past a 30 s deadline: refused, and no request is made.
+/// assert!(matches!(poll(Duration::from_secs(30)).await, Err(Error::Timeout { attempts: 0, .. })));
+/// // The refusal took nothing: the next poller is admitted at 60 s.
+/// assert_eq!((poll(Duration::MAX).await?, start.elapsed()), ("ready", Duration::from_secs(60)));
+/// # Ok(()) }
+/// ```
 pub enum Reservation {
     /// Start at this instant (`due` or later).
     At(Instant),

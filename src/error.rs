@@ -222,6 +222,17 @@ impl<E> Error<E> {
     /// ([`Timeout`](Error::Timeout), [`Exhausted`](Error::Exhausted) or
     /// [`AttemptTimeout`](Error::AttemptTimeout)) rather than because of an
     /// answer from the server.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::Error;
+    ///
+    /// let deadline: Error<&str> =
+    ///     Error::Timeout { elapsed: Duration::from_secs(600), attempts: 120, last_error: None };
+    /// assert!(deadline.ran_out());
+    /// assert!(!Error::Fetch("404 Not Found").ran_out());
+    /// ```
     pub fn ran_out(&self) -> bool {
         matches!(
             self,

@@ -178,6 +178,27 @@ where
 
     /// Which errors mean "this transport is not usable here" and move on to
     /// the next one (the others end the stream).
+    ///
+    /// # Examples
+    /// ```
+    /// use pollkit::{Error, Fallback, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let watch = Fallback::new()
+    ///     .then("sse", |_: Option<&u8>| {
+    ///         ShortPoll::new(|| async { Err::<u8, _>("401 Unauthorized") })
+    ///             .retry_if(|_| false)
+    ///             .boxed_poller()
+    ///     })
+    ///     .then("short", |_| ShortPoll::new(|| async { Ok(1) }).boxed_poller())
+    ///     // Only a refused stream calls for another transport; bad credentials
+    ///     // would fail on every one of them.
+    ///     .unusable_if(|e| matches!(e, Error::Fetch(msg) if msg.starts_with("406")));
+    /// let end = watch.until(|n| *n == 1).await;
+    /// assert!(matches!(end, Err(Error::Fetch("401 Unauthorized"))));
+    /// # }
+    /// ```
     pub fn unusable_if(mut self, unusable: impl FnMut(&Error<E>) -> bool + Send + 'static) -> Self {
         self.unusable = Box::new(unusable);
         self
@@ -251,6 +272,36 @@ where
     /// back to the best one). Past it, the active transport stays: its
     /// error ends the stream, and silence or `retry_better_after` no longer
     /// switch. Default: no limit.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use pollkit::{Error, Fallback, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Error<&'static str>> {
+    /// let mut watch = Fallback::new()
+    ///     .then("sse", |_: Option<&u32>| {
+    ///         ShortPoll::new(|| async { Err::<u32, _>("406 from the proxy") })
+    ///             .retry_if(|_| false)
+    ///             .boxed_poller()
+    ///     })
+    ///     .then("short", |last: Option<&u32>| {
+    ///         let mut n = last.copied().unwrap_or(0);
+    ///         ShortPoll::new(move || { n += 1; async move { Ok(n) } })
+    ///             .interval(Duration::from_secs(10))
+    ///             .boxed_poller()
+    ///     })
+    ///     .retry_better_after(Duration::from_secs(60))
+    ///     .max_switches(1);
+    /// // 100 s of statuses: the refused "sse" is not tried again after 60 s.
+    /// for expected in 1..=11 {
+    ///     assert_eq!(watch.next().await.transpose()?, Some(expected));
+    /// }
+    /// assert_eq!((watch.active(), watch.switches()), (Some("short"), 1));
+    /// # Ok(()) }
+    /// ```
     pub fn max_switches(mut self, max: u32) -> Self {
         self.max_switches = Some(max);
         self

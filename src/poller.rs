@@ -31,6 +31,31 @@ use crate::{BoxPoller, Error};
 /// The provided methods' names do not clash with those of futures'
 /// `StreamExt`/`TryStreamExt` or tokio-stream's `StreamExt`, so all of them can
 /// be in scope together.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use pollkit::{Error, Poller, ShortPoll};
+///
+/// /// Waits for a job through whatever poller the caller chose.
+/// async fn finished<P: Poller<Status = u32>>(job: P) -> Result<u32, Error<P::Error>> {
+///     job.until(|percent| *percent == 100).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Error<std::io::Error>> {
+/// let mut percent = 0;
+/// let polled = ShortPoll::new(move || {
+///         percent += 50;
+///         async move { Ok::<_, std::io::Error>(percent) }
+///     })
+///     .interval(Duration::from_secs(5));
+/// assert_eq!(finished(polled).await?, 100);
+/// // Any stream of `Result<S, pollkit::Error<E>>` is a poller too (a test double here).
+/// let replayed = futures::stream::iter([Ok::<_, Error<std::io::Error>>(40), Ok(100)]);
+/// assert_eq!(finished(replayed).await?, 100);
+/// # Ok(()) }
+/// ```
 pub trait Poller:
     Stream<Item = Result<<Self as Poller>::Status, Error<<Self as Poller>::Error>>>
 {

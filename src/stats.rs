@@ -80,6 +80,35 @@ impl Stats {
 
     /// Times a `LongPoll` lowered the wait it asks for because requests
     /// kept being cut after the same time (a proxy's read timeout).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::long::Reply;
+    /// use pollkit::{LongPoll, Poller, Stats};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), pollkit::Error<&'static str>> {
+    /// let stats = Stats::new();
+    /// let asked = LongPoll::new(|req| async move {
+    ///         // A proxy cuts every request held for 8 s (a 504); the server
+    ///         // answers with the wait it was asked to hold.
+    ///         if req.wait() >= Duration::from_secs(8) {
+    ///             tokio::time::sleep(Duration::from_secs(8)).await;
+    ///             return Err("504 Gateway Timeout");
+    ///         }
+    ///         tokio::time::sleep(req.wait()).await;
+    ///         Ok(Reply::changed(req.wait(), 1))
+    ///     })
+    ///     .wait(Duration::from_secs(30))
+    ///     .stats(stats.clone())
+    ///     .until(|_| true)
+    ///     .await?;
+    /// // Two cuts at 8 s taught the limit: it now asks for 3/4 of it.
+    /// assert_eq!(asked, Duration::from_secs(6));
+    /// assert_eq!((stats.waits_lowered(), stats.errors()), (1, 2));
+    /// # Ok(()) }
+    /// ```
     pub fn waits_lowered(&self) -> u64 {
         self.inner.waits_lowered.load(Ordering::Relaxed)
     }

@@ -125,6 +125,24 @@ impl Backoff {
     /// gives up. Waits for server hints count toward it. `Duration::MAX`
     /// means never (then only `max_retries`, the deadline or a permanent
     /// error end a wait). Default: 5 min.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Backoff, Error, Jitter, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = tokio::time::Instant::now();
+    /// let end = ShortPoll::new(|| async { Err::<u32, _>("502 Bad Gateway") })
+    ///     .backoff(Backoff::new().jitter(Jitter::None).give_up_after(Duration::from_secs(10)))
+    ///     .until(|_| true)
+    ///     .await;
+    /// // Errors at 0, 1, 3, 7 and 15 s: the one at 15 s is past the bound.
+    /// assert!(matches!(end, Err(Error::Fetch("502 Bad Gateway"))));
+    /// assert_eq!(start.elapsed(), Duration::from_secs(15));
+    /// # }
+    /// ```
     #[must_use = "setters take the policy by value and return the changed one"]
     pub const fn give_up_after(mut self, give_up_after: Duration) -> Self {
         self.give_up_after = give_up_after;
@@ -132,11 +150,30 @@ impl Backoff {
     }
 
     /// The configured retry limit, if any.
+    ///
+    /// # Examples
+    /// ```
+    /// use pollkit::Backoff;
+    ///
+    /// assert_eq!(Backoff::new().retries(), None);
+    /// assert_eq!(Backoff::new().max_retries(3).retries(), Some(3));
+    /// ```
     pub const fn retries(&self) -> Option<u32> {
         self.max_retries
     }
 
-    /// The configured time bound on a streak of failures.
+    /// The configured time bound on a streak of failures
+    /// ([`give_up_after`](Self::give_up_after)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::Backoff;
+    ///
+    /// assert_eq!(Backoff::new().time_bound(), Duration::from_secs(300));
+    /// let patient = Backoff::new().give_up_after(Duration::from_secs(3600));
+    /// assert_eq!(patient.time_bound(), Duration::from_secs(3600));
+    /// ```
     pub const fn time_bound(&self) -> Duration {
         self.give_up_after
     }
