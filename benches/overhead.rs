@@ -142,12 +142,12 @@ async fn short_backon(interval: Duration) -> u64 {
     sum + last
 }
 
-/// `LongPoll`, every reply a change, the rate limiter off: a zero refill period
-/// makes every token free (`TokenBucket::take` returns `now`), and no jitter.
-/// Per poll it clones the cursor into a `Request`, resets its per-request
-/// timeout timer (the wait + wait/16 + 5 s, never awaited as the fetch is
-/// ready) and, the next request being due at once, yields to the runtime once:
-/// 10,000 fetch calls and 9,999 yields.
+/// `LongPoll`, every reply a change, no rate limit (a zero period means none)
+/// and no jitter. Per poll it clones the cursor into a `Request`, computes its
+/// per-request time limit (the wait + wait/16 + 5 s; the timer is armed, and
+/// the clock read for it, only if the request has to wait, which a ready fetch
+/// never does) and, the next request being due at once, yields to the runtime
+/// once: 10,000 fetch calls and 9,999 yields.
 async fn long_pollkit() -> u64 {
     let poller = LongPoll::new(|req: Request<u64>| long_fetch(req.cursor().copied()))
         .wait(LONG_WAIT)
