@@ -35,8 +35,8 @@ pin_project! {
 /// A request in flight and its per-request time limit.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
-    /// The per-request time limit, if any.
-    limit: Option<Duration>,
+    /// The limit and the instant it ends at.
+    limit: Option<(Duration, Instant)>,
     /// Whether the timer is set for it (only once the request is pending).
     armed: bool,
 }
@@ -59,9 +59,6 @@ pub(crate) struct Driver<Fut, E> {
     slot: Option<Pin<Box<Slot<Fut>>>>,
     pub(crate) gate: Gate,
     in_flight: Option<InFlight>,
-    /// When the current (or last) request started to wait, if it did and
-    /// has a time limit: see [`Driver::request_took`].
-    waited_since: Option<Instant>,
     /// The error of the last request while requests are failing, for the
     /// `Timeout` or `Exhausted` that may end the wait.
     last_error: Option<E>,
@@ -84,7 +81,6 @@ impl<Fut: Future, E> Driver<Fut, E> {
             slot: None,
             gate: Gate::new(strategy),
             in_flight: None,
-            waited_since: None,
             last_error: None,
         }
     }
@@ -117,7 +113,8 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 };
                 let (request, limit) = start(&mut self.schedule, now);
                 slot.request.set(Some(request));
-                self.waited_since = None;
+                // The timer is armed for the limit only if the request is pending.
+                let limit = limit.map(|limit| (limit, crate::schedule::later(now, limit)));
                 InFlight {
                     limit,
                     armed: false,
@@ -135,16 +132,9 @@ impl<Fut: Future, E> Driver<Fut, E> {
             self.in_flight = None;
             return Poll::Ready(Step::Output(output));
         }
-        if let Some(limit) = in_flight.limit {
+        if let Some((limit, ends)) = in_flight.limit {
             if !in_flight.armed {
-                // The request has to wait: its clock starts now (one that
-                // finished in its first poll took no time to speak of), so a
-                // request that is ready at once costs no clock read.
-                let now = Instant::now();
-                self.waited_since = Some(now);
-                slot.timer
-                    .as_mut()
-                    .reset(crate::schedule::later(now, limit));
+                slot.timer.as_mut().reset(ends);
                 self.in_flight = Some(InFlight {
                     armed: true,
                     ..in_flight
@@ -172,15 +162,6 @@ impl<Fut: Future, E> Driver<Fut, E> {
             // Unreachable in practice: the slot exists once a request ran.
             None => self.gate.finish(),
         }
-    }
-
-    /// How long the last request took, measured from when it first had to
-    /// wait (zero if it finished in its first poll). Only requests with a
-    /// time limit are timed.
-    #[inline]
-    pub(crate) fn request_took(&self, now: Instant) -> Duration {
-        self.waited_since
-            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
     }
 
     /// After a success: plans the next request by interval, pacing or `hint`.

@@ -38,10 +38,26 @@ enum Phase {
     Done,
 }
 
+/// Which clock read may stand in for the start of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StartClock {
+    /// Always read the clock (SseStream: it times every connection).
+    Read,
+    /// The strategy times each request (LongPoll: quick replies, cuts): the
+    /// read at the end of the last reply stands in when the request follows
+    /// it at once; after a wait, or a reply that read no clock, read anew.
+    Timed,
+    /// The strategy reads the start only through the schedule's policies
+    /// (ShortPoll): when none of them needs the time
+    /// ([`Schedule::needs_start_clock`]), any earlier read stands in.
+    Policies,
+}
+
 /// What [`Gate::poll_open`] lets through.
 #[derive(Debug)]
 pub(crate) enum Gated {
-    /// Start the next request now (the instant is `now`).
+    /// Start the next request now: the instant the request starts at, as
+    /// precise as the strategy's [`StartClock`] needs.
     Go(Instant),
     /// Stop with this error (deadline or attempt limit).
     Stop(Stop),
@@ -55,13 +71,13 @@ pub(crate) struct Gate {
     phase: Phase,
     /// When the current wait began (for the user's stats).
     wait_began: Option<Instant>,
-    /// The strategy reads the start time of a request only through the
-    /// schedule's policies: when none of them needs it
-    /// ([`Schedule::needs_start_clock`]), the last clock read stands in for
-    /// it and the clock is not read again.
-    pub(crate) reuse_clock: bool,
+    /// Which clock read may stand in for a request's start.
+    pub(crate) start_clock: StartClock,
     /// The last clock read.
     last_now: Option<Instant>,
+    /// Whether `last_now` was read at the end of the reply just handled,
+    /// with no wait since.
+    fresh: bool,
     /// A shared admission's answer in flight.
     answer: Option<Exclusive<Answer>>,
     pub(crate) trace: Trace,
@@ -72,8 +88,9 @@ impl Gate {
         Gate {
             phase: Phase::Fresh,
             wait_began: None,
-            reuse_clock: false,
+            start_clock: StartClock::Read,
             last_now: None,
+            fresh: false,
             answer: None,
             trace: Trace::new(strategy),
         }
@@ -140,8 +157,14 @@ impl Gate {
                     self.phase = Phase::Ready;
                 }
                 Phase::Ready => {
+                    let stand_in = match self.start_clock {
+                        StartClock::Read => false,
+                        StartClock::Timed => self.fresh && !schedule.needs_start_clock(),
+                        StartClock::Policies => !schedule.needs_start_clock(),
+                    };
+                    self.fresh = false;
                     let now = match self.last_now {
-                        Some(last) if self.reuse_clock && !schedule.needs_start_clock() => last,
+                        Some(last) if stand_in => last,
                         _ => {
                             let now = Instant::now();
                             self.last_now = Some(now);
@@ -225,14 +248,17 @@ impl Gate {
     }
 
     fn sleep(&mut self, schedule: &Schedule, now: Instant, at: Instant, timer: Pin<&mut Sleep>) {
+        // After a wait the last reply's clock read is no request's start.
+        self.fresh = false;
         timer.reset(at);
         self.wait_began = schedule.counting().then_some(now);
         self.phase = Phase::Waiting;
     }
 
-    /// The clock read at the end of the last response (see `reuse_clock`).
+    /// The clock read at the end of the last response (see [`StartClock`]).
     pub(crate) fn note_now(&mut self, now: Instant) {
         self.last_now = Some(now);
+        self.fresh = true;
     }
 
     /// Stops at the next poll with `stop`.

@@ -11,6 +11,7 @@ use futures_core::{Stream, TryFuture};
 
 use crate::builder::{poll_after_setter, shared_setters};
 use crate::driver::Driver;
+use crate::gate::StartClock;
 use crate::hooks::Hooks;
 use crate::schedule::{Pacing, Schedule};
 use crate::{Cadence, Checkpoint, Error};
@@ -108,7 +109,7 @@ where
             driver: {
                 let mut driver = Driver::new(schedule, "short");
                 // ShortPoll reads no start time of its own.
-                driver.gate.reuse_clock = true;
+                driver.gate.start_clock = StartClock::Policies;
                 driver
             },
             hooks: Hooks::default(),
@@ -165,8 +166,9 @@ where
         S: PartialEq + Clone + Send + 'static,
     {
         // A zero floor would let the interval halve to zero and never grow
-        // back (half of zero is zero): 1 ms is the least it may shrink to.
-        let floor = floor.max(MIN_ADAPTIVE);
+        // back (half of zero is zero): 1 ms is the least it may shrink to,
+        // whichever of the two bounds is the lower.
+        let (floor, cap) = (floor.max(MIN_ADAPTIVE), cap.max(MIN_ADAPTIVE));
         self.parts().0.set_adaptive(floor, cap);
         self.hooks.track_changes();
         self

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ApiError, Log, ms, secs};
+use futures::StreamExt;
 use pollkit::{Poller, ShortPoll};
 use tokio::time::Instant;
 
@@ -117,4 +118,31 @@ async fn progress_aware_pacing_plans_the_next_poll_near_the_expected_end() {
     .until(|n| *n == 3)
     .await;
     assert_eq!(log.secs(), [0, 30, 60]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cap_under_the_least_interval_never_lets_it_reach_zero() {
+    // `adaptive(1 s, 0)`: the bounds are taken in either order, and neither
+    // may be under 1 ms, so the interval cannot halve to zero and spin.
+    let mut n = 0u32;
+    let mut poller = ShortPoll::new(move || {
+        n += 1;
+        // A new status every time: the interval shrinks to its floor.
+        let status = n;
+        async move { Ok::<_, ApiError>(status) }
+    })
+    .interval(secs(1))
+    .adaptive(secs(1), Duration::ZERO);
+    for _ in 0..60 {
+        poller.next().await.unwrap().unwrap();
+    }
+    let start = Instant::now();
+    for _ in 0..1_000 {
+        poller.next().await.unwrap().unwrap();
+    }
+    assert!(
+        start.elapsed() >= ms(1_000),
+        "1,000 polls in {:?}",
+        start.elapsed()
+    );
 }

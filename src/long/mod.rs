@@ -22,6 +22,7 @@ pub use request::Request;
 
 use crate::builder::{poll_after_setter, shared_setters};
 use crate::driver::{Driver, Step, classify};
+use crate::gate::StartClock;
 use crate::hooks::Hooks;
 use crate::schedule::{Pacing, Schedule, TokenBucket};
 use crate::{Checkpoint, Error};
@@ -123,8 +124,8 @@ pub struct LongPoll<F, Fut: TryFuture, S, C> {
     hooks: Hooks<S, Fut::Error>,
     cursor: Option<C>,
     wait: Duration,
-    /// The wait the request in flight asked for.
-    asked: Duration,
+    /// When the request in flight started and the wait it asked for.
+    in_flight: (Instant, Duration),
     /// The limit the path puts on held requests, once learned.
     path: PathLimit,
 }
@@ -157,16 +158,16 @@ where
             driver: {
                 let mut driver =
                     Driver::new(Schedule::new(Duration::ZERO, Pacing::Immediate), "long");
-                // After a reply the next request starts at once (one yield
-                // later): the clock read at the end of the reply serves as
-                // its start time. After a wait the gate reads the clock anew.
-                driver.gate.reuse_clock = true;
+                // Each request is timed (quick replies, cuts): the clock read
+                // at the end of a reply serves as the start of the request
+                // that follows it at once; otherwise the gate reads anew.
+                driver.gate.start_clock = StartClock::Timed;
                 driver
             },
             hooks: Hooks::default(),
             cursor: None,
             wait: WAIT,
-            asked: Duration::ZERO,
+            in_flight: (Instant::now(), Duration::ZERO),
             path: PathLimit::default(),
         }
     }
@@ -244,8 +245,9 @@ where
     /// the path's limit, forgive the failures, say so, and ask again at once
     /// with the lower wait.
     fn learn_path(&mut self, now: Instant) -> bool {
-        let took = self.driver.request_took(now);
-        let Some(wait) = self.path.failed_after(took, self.asked) else {
+        let (started, asked) = self.in_flight;
+        let took = now.saturating_duration_since(started);
+        let Some(wait) = self.path.failed_after(took, asked) else {
             return false;
         };
         let schedule = &mut self.driver.schedule;
@@ -261,8 +263,9 @@ where
 
     /// Whether an empty reply came back so fast that the server ignored the wait.
     fn was_quick(&self, now: Instant) -> bool {
-        let quick = (self.asked / QUICK_SHARE).min(QUICK_MAX).max(QUICK_MIN);
-        self.driver.request_took(now) < quick
+        let (started, wait) = self.in_flight;
+        let quick = (wait / QUICK_SHARE).min(QUICK_MAX).max(QUICK_MIN);
+        now.saturating_duration_since(started) < quick
     }
 }
 
@@ -288,11 +291,11 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            let (fetch, cursor, asked) = (&mut this.fetch, &this.cursor, &mut this.asked);
+            let (fetch, cursor, in_flight) = (&mut this.fetch, &this.cursor, &mut this.in_flight);
             let (path, wait) = (&this.path, this.wait);
             let step = this.driver.poll_step(cx, |schedule, now| {
                 let wait = Self::wait_now(path, wait, schedule, now);
-                *asked = wait;
+                *in_flight = (now, wait);
                 let request = Request::new(cursor.clone(), wait, schedule.attempts());
                 let own = Self::limit(schedule, wait);
                 (fetch(request), schedule.request_limit(now, Some(own)))
@@ -343,10 +346,10 @@ where
                     (false, None)
                 }
             };
-            let hint = status.as_ref().and_then(|s| this.hooks.poll_after(s));
             if progress {
                 // Progress is followed at once: no clock read unless a
                 // deadline or a hint needs one.
+                let hint = status.as_ref().and_then(|s| this.hooks.poll_after(s));
                 this.driver.succeeded(hint);
             } else {
                 let now = Instant::now();
@@ -355,6 +358,7 @@ where
                     let at = this.driver.schedule.after_quick_empty(now);
                     this.driver.plan(now, at);
                 } else {
+                    let hint = status.as_ref().and_then(|s| this.hooks.poll_after(s));
                     this.driver.succeeded_at(now, hint);
                 }
             }
