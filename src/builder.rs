@@ -33,6 +33,25 @@ macro_rules! shared_setters {
         /// more than 5 s past the deadline, so a request that never answers
         /// cannot outlive the deadline either. `Duration::MAX` means none (a
         /// deadline that cannot be represented is dropped). Default: none.
+        ///
+        /// # Examples
+        /// Shown with a `ShortPoll`; the same on every strategy.
+        /// ```
+        /// use std::time::Duration;
+        /// use pollkit::{Error, Poller, ShortPoll};
+        ///
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() {
+        /// // A job that never finishes: give up after a minute.
+        /// let end = ShortPoll::new(|| async { Ok::<_, std::io::Error>("running") })
+        ///     .interval(Duration::from_secs(10))
+        ///     .timeout(Duration::from_secs(60))
+        ///     .until(|s| *s == "done")
+        ///     .await;
+        /// // Requests at 0, 10, ..., 60 s: the last one at the deadline.
+        /// assert!(matches!(end, Err(Error::Timeout { attempts: 7, .. })));
+        /// # }
+        /// ```
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.parts().0.set_timeout(timeout);
             self
@@ -48,6 +67,21 @@ macro_rules! shared_setters {
         /// The most requests to make; after the last one the poller ends with
         /// [`Error::Exhausted`](crate::Error::Exhausted). A limit of 0 is taken
         /// as 1: the first request is always made. Default: no limit.
+        ///
+        /// # Examples
+        /// Shown with a `ShortPoll`; the same on every strategy.
+        /// ```
+        /// use pollkit::{Error, Poller, ShortPoll};
+        ///
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() {
+        /// let end = ShortPoll::new(|| async { Ok::<_, std::io::Error>("queued") })
+        ///     .max_attempts(3)
+        ///     .until(|s| *s == "done")
+        ///     .await;
+        /// assert!(matches!(end, Err(Error::Exhausted { attempts: 3, .. })));
+        /// # }
+        /// ```
         pub fn max_attempts(mut self, max_attempts: u32) -> Self {
             self.parts().0.set_max_attempts(max_attempts.max(1));
             self
@@ -61,6 +95,28 @@ macro_rules! shared_setters {
         /// coming: an outage is ridden out, and a permanent error still ends
         /// the wait. Say which errors are permanent (a 404, a 401) to end at
         /// once.
+        ///
+        /// # Examples
+        /// Shown with a `ShortPoll`; the same on every strategy.
+        /// ```
+        /// use std::io::{Error as IoError, ErrorKind};
+        /// use pollkit::{Error, Poller, ShortPoll};
+        ///
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() {
+        /// let mut calls = 0;
+        /// let end = ShortPoll::new(move || {
+        ///         calls += 1;
+        ///         // A timeout first (worth retrying), then "not found" (not).
+        ///         let kind = if calls == 1 { ErrorKind::TimedOut } else { ErrorKind::NotFound };
+        ///         async move { Err::<(), _>(IoError::from(kind)) }
+        ///     })
+        ///     .retry_if(|e| e.kind() != ErrorKind::NotFound)
+        ///     .until(|_| true)
+        ///     .await;
+        /// assert!(matches!(end, Err(Error::Fetch(e)) if e.kind() == ErrorKind::NotFound));
+        /// # }
+        /// ```
         pub fn retry_if(
             mut self,
             is_transient: impl FnMut(&$error) -> bool + Send + 'static,
