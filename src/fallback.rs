@@ -212,7 +212,10 @@ where
     /// bytes (keep-alive comments included), `ShortPoll` and `LongPoll` every
     /// response (an empty long-poll reply included), through `map_status`,
     /// `BoxPoller` and any wrapper; a poller of your own reports with
-    /// [`heartbeat`](crate::heartbeat). Default: none.
+    /// [`heartbeat`](crate::heartbeat). Signs of life are counted on the thread
+    /// that polls the `Fallback`: a transport whose work runs on another task
+    /// reports them when it hands over what that task produced (see
+    /// [`heartbeat`](crate::heartbeat)). Default: none.
     ///
     /// # Examples
     /// ```

@@ -34,6 +34,12 @@ pub(crate) fn requests() -> u64 {
 /// [`Fallback::unusable_after`](crate::Fallback::unusable_after) keeps a
 /// transport that is quiet but alive.
 ///
+/// The beat is counted on the current thread and seen by the `Fallback`
+/// that is polling on it: a transport whose work runs on another task (a
+/// spawned poller behind a channel, a `Hub` watch) must beat
+/// from the side that `Fallback` polls, for example when it receives from the
+/// channel, or its signs of life are not seen.
+///
 /// # Examples
 /// ```
 /// use std::task::Poll;
