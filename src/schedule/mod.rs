@@ -576,3 +576,138 @@ pub(crate) fn later(now: Instant, d: Duration) -> Instant {
         .or_else(|| now.checked_add(Duration::from_secs(86_400)))
         .unwrap_or(now)
 }
+
+#[cfg(test)]
+mod at_once_tests {
+    //! `plan_at_once` is a shortcut of `after_success` + `plan` for the
+    //! plans that need no clock: wherever it answers, it must leave the
+    //! schedule exactly as the general path does, and where it declines it
+    //! must change nothing.
+    use super::*;
+
+    #[derive(Clone, Copy, Debug)]
+    struct Setup {
+        immediate: bool,
+        interval_ms: u64,
+        fixed_rate: bool,
+        jitter: u8,
+        adaptive: Option<(u64, u64)>,
+        observe: Option<(bool, Option<u64>)>,
+        max_attempts: Option<u32>,
+        errors: u32,
+        quick: bool,
+    }
+
+    fn build(s: Setup, t0: Instant) -> (Schedule, Instant) {
+        let pacing = if s.immediate {
+            Pacing::Immediate
+        } else {
+            Pacing::Interval
+        };
+        let mut sch = Schedule::new(Duration::from_millis(s.interval_ms), pacing);
+        sch.config.jitter = match s.jitter {
+            0 => Jitter::None,
+            1 => Jitter::Full,
+            2 => Jitter::Decorrelated,
+            _ => Jitter::Proportional(0.0),
+        };
+        if s.fixed_rate {
+            sch.set_cadence(Cadence::FixedRate);
+        }
+        if let Some((f, c)) = s.adaptive {
+            sch.set_adaptive(Duration::from_millis(f), Duration::from_millis(c));
+        }
+        if let Some(m) = s.max_attempts {
+            sch.set_max_attempts(m);
+        }
+        sch.set_seed(7);
+        sch.start(t0);
+        sch.attempt(t0);
+        let mut t = t0;
+        for _ in 0..s.errors {
+            t += Duration::from_millis(3);
+            if let Some(at) = sch.after_error(t, None) {
+                t = at.max(t);
+            }
+            sch.attempt(t);
+        }
+        if s.quick {
+            t += Duration::from_millis(3);
+            t = sch.after_quick_empty(t).max(t);
+            sch.attempt(t);
+        }
+        if let Some((changed, eta)) = s.observe {
+            sch.observe(changed, eta.map(Duration::from_millis));
+        }
+        (sch, t)
+    }
+
+    #[test]
+    fn plan_at_once_is_the_general_path() {
+        let t0 = Instant::now();
+
+        let mut taken = 0;
+        for immediate in [false, true] {
+            for interval_ms in [0, 1] {
+                for fixed_rate in [false, true] {
+                    for jitter in 0..4 {
+                        for adaptive in [None, Some((1, 0)), Some((0, 0)), Some((1, 30))] {
+                            for observe in [
+                                None,
+                                Some((true, None)),
+                                Some((false, None)),
+                                Some((true, Some(0))),
+                            ] {
+                                for max_attempts in [None, Some(1), Some(2), Some(5)] {
+                                    for errors in [0, 2] {
+                                        for quick in [false, true] {
+                                            let s = Setup {
+                                                immediate,
+                                                interval_ms,
+                                                fixed_rate,
+                                                jitter,
+                                                adaptive,
+                                                observe,
+                                                max_attempts,
+                                                errors,
+                                                quick,
+                                            };
+                                            let (mut a, last) = build(s, t0);
+                                            let (mut b, _) = build(s, t0);
+                                            let now = last + Duration::from_millis(50);
+                                            match a.plan_at_once() {
+                                                None => {
+                                                    assert_eq!(
+                                                        format!("{a:?}"),
+                                                        format!("{b:?}"),
+                                                        "{s:?}: None mutated"
+                                                    );
+                                                }
+                                                Some(r) => {
+                                                    taken += 1;
+                                                    let at = b.after_success(now, None);
+                                                    let plan = b.plan(now, at);
+                                                    let expect = match r {
+                                                        Ok(()) => Plan::Now,
+                                                        Err(s) => Plan::Stop(s),
+                                                    };
+                                                    assert_eq!(plan, expect, "{s:?}");
+                                                    assert_eq!(
+                                                        format!("{a:?}"),
+                                                        format!("{b:?}"),
+                                                        "{s:?}"
+                                                    );
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 0);
+    }
+}
