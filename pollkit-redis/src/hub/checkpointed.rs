@@ -148,10 +148,7 @@ where
     type Cursor = P::Cursor;
 
     fn checkpoint(&self) -> Checkpoint<P::Cursor> {
-        match self.get_ref() {
-            Some(poller) => poller.checkpoint(),
-            None => Checkpoint::new(0, Duration::ZERO, None),
-        }
+        checkpoint_or_empty(self.get_ref())
     }
 }
 
@@ -166,10 +163,16 @@ where
     type Cursor = P::Cursor;
 
     fn checkpoint(&self) -> Checkpoint<P::Cursor> {
-        match self.get_ref() {
-            Some(poller) => poller.checkpoint(),
-            None => Checkpoint::new(0, Duration::ZERO, None),
-        }
+        checkpoint_or_empty(self.get_ref())
+    }
+}
+
+/// The checkpoint of a combinator's poller, or an empty one once the
+/// combinator has dropped it at its terminal error.
+fn checkpoint_or_empty<P: Checkpointed>(poller: Option<&P>) -> Checkpoint<P::Cursor> {
+    match poller {
+        Some(poller) => poller.checkpoint(),
+        None => Checkpoint::new(0, Duration::ZERO, None),
     }
 }
 
