@@ -219,6 +219,34 @@ where
 
     /// Goes on from a [`Checkpoint`]: the requests made and the time spent
     /// count toward `max_attempts` and `timeout`.
+    ///
+    /// # Examples
+    /// A service restarts in the middle of a wait limited to 10 requests:
+    /// ```
+    /// use futures::StreamExt;
+    /// use pollkit::{Error, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let fetch = || async { Ok::<_, std::io::Error>("queued") };
+    /// let mut before = ShortPoll::new(fetch).max_attempts(10);
+    /// for _ in 0..4 {
+    ///     before.next().await;
+    /// }
+    /// // Saved (with feature `serde`, as JSON) before the restart...
+    /// let saved = before.checkpoint();
+    /// assert_eq!(saved.attempts, 4);
+    /// // ...and after it, the wait goes on with the 6 requests left.
+    /// let mut made = 0;
+    /// let end = ShortPoll::new(|| { made += 1; fetch() })
+    ///     .max_attempts(10)
+    ///     .resume(saved)
+    ///     .until(|s| *s == "done")
+    ///     .await;
+    /// assert!(matches!(end, Err(Error::Exhausted { attempts: 10, .. })));
+    /// assert_eq!(made, 6);
+    /// # }
+    /// ```
     pub fn resume(mut self, checkpoint: Checkpoint) -> Self {
         self.driver
             .schedule

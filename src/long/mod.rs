@@ -190,6 +190,33 @@ where
     /// start; the jitter only delays a start past its slot. A burst of 0 is
     /// taken as 1; a zero period means no limit, and a period longer than 30
     /// years counts as 30 years (never, for a poller). Default: none.
+    ///
+    /// # Examples
+    /// A server that ignores the wait and always has something new: at most 2
+    /// requests at once, then one a second.
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use pollkit::LongPoll;
+    /// use pollkit::long::{Reply, Request};
+    /// use tokio::time::Instant;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// let starts: Vec<u64> = LongPoll::new(move |req: Request<u64>| {
+    ///         let next = req.cursor().copied().unwrap_or(0) + 1;
+    ///         let at = start.elapsed().as_secs();
+    ///         async move { Ok::<_, std::io::Error>(Reply::changed(at, next)) }
+    ///     })
+    ///     .rate_limit(2, Duration::from_secs(1))
+    ///     .take(5)
+    ///     .map(|s| s.unwrap())
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(starts, [0, 0, 1, 2, 3]);
+    /// # }
+    /// ```
     pub fn rate_limit(mut self, burst: u32, period: Duration) -> Self {
         self.parts()
             .0
