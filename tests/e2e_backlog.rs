@@ -2,6 +2,8 @@
 //! per reply): a backlog of 200 changes already written is caught up at the
 //! server's pace on LongPoll's defaults, not at one request a second.
 
+mod loopback;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -35,9 +37,7 @@ async fn a_backlog_of_200_is_caught_up_within_two_seconds() {
     let app = Router::new()
         .route("/v2/keys/job", get(watch))
         .with_state(written);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (base, _stop) = loopback::serve(app).await;
     let client = reqwest::Client::new();
 
     let start = Instant::now();
@@ -62,7 +62,6 @@ async fn a_backlog_of_200_is_caught_up_within_two_seconds() {
     .collect()
     .await;
     let took = start.elapsed();
-    server.abort();
     assert_eq!(got, (1..=200).collect::<Vec<_>>());
     assert!(took < Duration::from_secs(2), "caught up in {took:?}");
 }

@@ -1,6 +1,8 @@
 //! Fallback over loopback: a server that refuses SSE, then hangs long polls,
 //! then recovers; the client falls back to short polling and comes back.
 
+mod loopback;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,8 +17,7 @@ use futures::StreamExt;
 use pollkit::long::Reply;
 use pollkit::{Backoff, Fallback, Jitter, LongPoll, Poller, ShortPoll, SseStream};
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 const LAST: u64 = 30;
 
@@ -140,16 +141,7 @@ async fn falls_back_without_gaps_or_duplicates_and_comes_back() {
         .route("/job", get(status))
         .route("/events", get(events))
         .with_state(job.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let (base, stop) = loopback::serve(app).await;
     // The job advances every 60 ms; SSE recovers half-way through.
     let sse_ok = job.sse_ok.clone();
     tokio::spawn(async move {

@@ -1,6 +1,8 @@
 //! SseStream end to end: a real axum server over loopback, read through
 //! reqwest (rustls) `bytes_stream()`, with the connection cut mid-event.
 
+mod loopback;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +17,6 @@ use axum::routing::get;
 use futures::{StreamExt, TryStreamExt};
 use pollkit::sse::Event;
 use pollkit::{Jitter, Poller, SseStream};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 const EVENTS: usize = 40;
@@ -74,19 +75,7 @@ async fn events(State(feed): State<Feed>, headers: HeaderMap) -> Response {
 
 /// Starts the server on 127.0.0.1:0; it stops when the returned sender drops.
 async fn serve(feed: Feed) -> (String, oneshot::Sender<()>) {
-    let app = Router::new().route("/events", get(events)).with_state(feed);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (format!("http://{addr}"), stop)
+    loopback::serve(Router::new().route("/events", get(events)).with_state(feed)).await
 }
 
 fn client() -> reqwest::Client {
@@ -195,17 +184,8 @@ async fn a_server_sending_sse_through_axums_own_sse_type() {
             Sse::new(events)
         }),
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    let last = SseStream::new(connect(client(), format!("http://{addr}/")))
+    let (base, stop) = loopback::serve(app).await;
+    let last = SseStream::new(connect(client(), format!("{base}/")))
         .until(|e| e.data() == "step 3")
         .await
         .unwrap();

@@ -3,6 +3,8 @@
 //! `Display`, `Debug`, the source chain, or tracing output.
 #![cfg(feature = "reqwest")]
 
+mod loopback;
+
 use std::error::Error as _;
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
@@ -25,19 +27,10 @@ const SECRETS: [&str; 6] = [
     "set-me-not",      // Set-Cookie
 ];
 
+/// The loopback server's `host:port` (the tests build URLs with userinfo).
 async fn serve(app: Router) -> (String, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (format!("127.0.0.1:{}", addr.port()), stop)
+    let (base, stop) = loopback::serve(app).await;
+    (base.trim_start_matches("http://").to_owned(), stop)
 }
 
 /// Everything a log could show of an error: Display, Debug, alternate
