@@ -87,6 +87,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
 
     /// Waits as planned, starts the next request with `start` (which returns
     /// the request future and its per-request timeout) and polls it to the end.
+    #[inline]
     pub(crate) fn poll_step(
         &mut self,
         cx: &mut Context<'_>,
@@ -121,7 +122,6 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 }
             }
         };
-        self.in_flight = Some(in_flight);
         let Some(request) = slot.request.as_mut().as_pin_mut() else {
             self.in_flight = None;
             self.gate.finish();
@@ -132,6 +132,8 @@ impl<Fut: Future, E> Driver<Fut, E> {
             self.in_flight = None;
             return Poll::Ready(Step::Output(output));
         }
+        // Pending: the request stays in flight until a later poll.
+        self.in_flight = Some(in_flight);
         if let Some((limit, ends)) = in_flight.limit {
             if !in_flight.armed {
                 slot.timer.as_mut().reset(ends);
@@ -217,6 +219,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
     /// [`settle`](Self::settle), with an error already classified by the
     /// strategy (`(transient, hint)`), so the user's `retry_if` and
     /// `retry_after` run once per error.
+    #[inline]
     pub(crate) fn settle_classified<T, S>(
         &mut self,
         step: Step<Result<T, E>>,
@@ -230,6 +233,21 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 crate::life::heartbeat();
                 ControlFlow::Continue(Some(value))
             }
+            step => self.settle_failure(step, hooks, classified),
+        }
+    }
+
+    /// [`settle_classified`](Self::settle_classified) for every step but a
+    /// success, out of line: the success is the hot path.
+    #[inline(never)]
+    fn settle_failure<T, S>(
+        &mut self,
+        step: Step<Result<T, E>>,
+        hooks: &mut Hooks<S, E>,
+        classified: Option<(bool, Option<Duration>)>,
+    ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
+        match step {
+            Step::Output(Ok(value)) => ControlFlow::Continue(Some(value)),
             Step::Output(Err(e)) => {
                 self.schedule.count_error();
                 let (transient, hint) = classified.unwrap_or_else(|| classify(hooks, &e));

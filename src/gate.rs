@@ -97,6 +97,7 @@ impl Gate {
     }
 
     /// Waits until the next request may start, and counts it as started.
+    #[inline(always)]
     pub(crate) fn poll_open(
         &mut self,
         cx: &mut Context<'_>,
@@ -205,6 +206,19 @@ impl Gate {
                 Phase::Done => return Poll::Ready(Gated::Done),
             }
         }
+    }
+
+    /// The yield between two requests planned at once, taken before anything
+    /// else is looked at: `true` when the poller must return `Pending` now
+    /// (it has woken itself and goes on at its next poll).
+    #[inline(always)]
+    pub(crate) fn yielding(&mut self, cx: &mut Context<'_>) -> bool {
+        if matches!(self.phase, Phase::Yield) {
+            self.phase = Phase::Ready;
+            cx.waker().wake_by_ref();
+            return true;
+        }
+        false
     }
 
     /// Plans the next request at `at` (capped at the deadline), or the stop

@@ -73,6 +73,7 @@ pub(crate) fn requests() -> u64 {
 /// assert_eq!(watch.until(|_| true).await.unwrap(), 1);
 /// # }
 /// ```
+#[inline]
 pub fn heartbeat() {
     BEATS.with(|b| b.set(b.get().wrapping_add(1)));
 }

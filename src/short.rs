@@ -278,6 +278,9 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.driver.gate.yielding(cx) {
+            return Poll::Pending;
+        }
         loop {
             let fetch = &mut this.fetch;
             let step = this.driver.poll_step(cx, |schedule, now| {

@@ -317,6 +317,9 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.driver.gate.yielding(cx) {
+            return Poll::Pending;
+        }
         loop {
             let (fetch, cursor, in_flight) = (&mut this.fetch, &this.cursor, &mut this.in_flight);
             let (path, wait) = (&this.path, this.wait);
