@@ -60,7 +60,7 @@ macro_rules! shared_setters {
         /// The per-request timeout: a request slower than this is dropped
         /// (which cancels it) and counts as a transient error. Default: none.
         pub fn attempt_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.parts().0.config.attempt_timeout = Some(timeout);
+            self.parts().0.config.cold_mut().attempt_timeout = Some(timeout);
             self
         }
 
@@ -128,7 +128,8 @@ macro_rules! shared_setters {
         /// The backoff between retries after transient errors.
         /// Default: [`Backoff::new()`](crate::Backoff::new).
         pub fn backoff(mut self, backoff: crate::Backoff) -> Self {
-            self.parts().0.config.retry = crate::schedule::RetryPolicy::Builtin(Box::new(backoff));
+            self.parts().0.config.cold_mut().retry =
+                crate::schedule::RetryPolicy::Builtin(Box::new(backoff));
             self
         }
 
@@ -141,7 +142,7 @@ macro_rules! shared_setters {
             mut self,
             policy: impl backoff::backoff::Backoff + Send + 'static,
         ) -> Self {
-            self.parts().0.config.retry = crate::schedule::RetryPolicy::External(
+            self.parts().0.config.cold_mut().retry = crate::schedule::RetryPolicy::External(
                 crate::schedule::ExternalBackoff(crate::hooks::Exclusive::new(Box::new(policy))),
             );
             self
@@ -204,7 +205,7 @@ macro_rules! shared_setters {
         /// Adds this poller's requests, errors, reconnects and waits to
         /// `stats` (which other pollers may share). Default: none.
         pub fn stats(mut self, stats: crate::Stats) -> Self {
-            self.parts().0.config.stats = Some(stats);
+            self.parts().0.config.cold_mut().stats = Some(stats);
             self
         }
 

@@ -1,12 +1,18 @@
 //! The waiting → requesting loop shared by the request/response strategies.
 //!
 //! [`Driver`] owns the schedule, the [`Gate`] that decides when the next
-//! request may start, one timer and the slot for the request in flight. The
-//! timer and the request live in a single heap block allocated on the first poll and
-//! reused for the poller's whole life: a new request is written into the slot
-//! with `Pin::set` and the timer is `reset`, so the static path allocates
-//! nothing per poll, and the poller is `Unpin` whatever the user's future is
-//! (so `poller.next().await` works without pinning it first).
+//! request may start, one timer and the slot for the request in flight. All
+//! of it lives in a single heap block ([`Core`]), allocated when the poller
+//! is made and reused for its whole life: a new request is written into the
+//! slot with `Pin::set` and the timer is `reset`, so the static path
+//! allocates nothing per poll, and the poller is `Unpin` whatever the user's
+//! future is (so `poller.next().await` works without pinning it first).
+//!
+//! One block rather than a poller-sized struct plus a timer block: with
+//! 100,000 pollers a timer that fires finds everything its tick reads in a
+//! few neighbouring cache lines (the state first, the timer after it, the
+//! user's request, which may be large, last), not scattered over the task
+//! and a second allocation.
 
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -23,20 +29,33 @@ use crate::hooks::Hooks;
 use crate::schedule::{Schedule, Stop};
 
 pin_project! {
-    /// The timer and the request in flight, pinned together in one allocation.
-    struct Slot<Fut> {
+    /// Everything a request reads and writes, pinned together in one
+    /// allocation, in the order a tick touches it: the gate (its rare
+    /// fields first), the timer that fires, the request's bookkeeping and
+    /// the request, then the schedule (its own rare fields at both ends).
+    #[repr(C)]
+    struct Core<Fut, E> {
+        gate: Gate,
+        // Made on the first poll: a timer needs the runtime.
         #[pin]
-        timer: Sleep,
+        timer: Option<Sleep>,
+        in_flight: Option<InFlight>,
+        // The error of the last request while requests are failing, for the
+        // `Timeout` or `Exhausted` that may end the wait.
+        last_error: Option<E>,
         #[pin]
         request: Option<Fut>,
+        schedule: Schedule,
     }
 }
 
 /// A request in flight and its per-request time limit.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
-    /// The limit and the instant it ends at.
-    limit: Option<(Duration, Instant)>,
+    /// The instant the limit ends at, if there is one.
+    ends: Option<Instant>,
+    /// The limit, in nanoseconds (for the error that reports it).
+    limit: u64,
     /// Whether the timer is set for it (only once the request is pending).
     armed: bool,
 }
@@ -55,33 +74,56 @@ pub(crate) enum Step<T> {
 
 /// Drives the schedule and the request future of one poller.
 pub(crate) struct Driver<Fut, E> {
-    pub(crate) schedule: Schedule,
-    slot: Option<Pin<Box<Slot<Fut>>>>,
-    pub(crate) gate: Gate,
-    in_flight: Option<InFlight>,
-    /// The error of the last request while requests are failing, for the
-    /// `Timeout` or `Exhausted` that may end the wait.
-    last_error: Option<E>,
+    core: Pin<Box<Core<Fut, E>>>,
 }
 
 impl<Fut, E> std::fmt::Debug for Driver<Fut, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
-            .field("gate", &self.gate)
-            .field("in_flight", &self.in_flight)
-            .field("attempts", &self.schedule.attempts())
+            .field("gate", &self.core.gate)
+            .field("in_flight", &self.core.in_flight)
+            .field("attempts", &self.core.schedule.attempts())
             .finish_non_exhaustive()
+    }
+}
+
+impl<Fut, E> Driver<Fut, E> {
+    /// The schedule, to read.
+    #[inline]
+    pub(crate) fn schedule(&self) -> &Schedule {
+        &self.core.schedule
+    }
+
+    /// The schedule, to configure or tell.
+    #[inline]
+    pub(crate) fn schedule_mut(&mut self) -> &mut Schedule {
+        self.core.as_mut().project().schedule
+    }
+
+    /// The gate, to read.
+    #[inline]
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.core.gate
+    }
+
+    /// The gate, to configure.
+    #[inline]
+    pub(crate) fn gate_mut(&mut self) -> &mut Gate {
+        self.core.as_mut().project().gate
     }
 }
 
 impl<Fut: Future, E> Driver<Fut, E> {
     pub(crate) fn new(schedule: Schedule, strategy: &'static str) -> Self {
         Driver {
-            schedule,
-            slot: None,
-            gate: Gate::new(strategy),
-            in_flight: None,
-            last_error: None,
+            core: Box::pin(Core {
+                gate: Gate::new(strategy),
+                timer: None,
+                in_flight: None,
+                last_error: None,
+                request: None,
+                schedule,
+            }),
         }
     }
 
@@ -93,60 +135,64 @@ impl<Fut: Future, E> Driver<Fut, E> {
         cx: &mut Context<'_>,
         mut start: impl FnMut(&mut Schedule, Instant) -> (Fut, Option<Duration>),
     ) -> Poll<Step<Fut::Output>> {
-        let _entered = self.gate.trace.enter(&self.schedule);
-        let slot = self.slot.get_or_insert_with(|| {
-            Box::pin(Slot {
-                timer: tokio::time::sleep_until(Instant::now()),
-                request: None,
-            })
-        });
-        let mut slot = slot.as_mut().project();
-        let in_flight = match self.in_flight {
+        let core = self.core.as_mut().project();
+        let (gate, schedule) = (core.gate, core.schedule);
+        let _entered = gate.trace.enter(schedule);
+        let mut timer = core.timer;
+        if timer.is_none() {
+            timer.set(Some(tokio::time::sleep_until(Instant::now())));
+        }
+        let Some(mut timer) = timer.as_pin_mut() else {
+            // Unreachable: the timer was set just above.
+            return Poll::Ready(Step::Done);
+        };
+        let mut request = core.request;
+        let in_flight = match *core.in_flight {
             Some(in_flight) => in_flight,
             None => {
-                let gated = self
-                    .gate
-                    .poll_open(cx, &mut self.schedule, slot.timer.as_mut());
+                let gated = gate.poll_open(cx, schedule, timer.as_mut());
                 let now = match ready!(gated) {
                     Gated::Go(now) => now,
                     Gated::Stop(stop) => return Poll::Ready(Step::Stop(stop)),
                     Gated::Done => return Poll::Ready(Step::Done),
                 };
-                let (request, limit) = start(&mut self.schedule, now);
-                slot.request.set(Some(request));
+                let (fut, limit) = start(schedule, now);
+                request.set(Some(fut));
                 // The timer is armed for the limit only if the request is pending.
-                let limit = limit.map(|limit| (limit, crate::schedule::later(now, limit)));
                 InFlight {
-                    limit,
+                    ends: limit.map(|limit| crate::schedule::later(now, limit)),
+                    limit: limit.map_or(0, |limit| {
+                        u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX)
+                    }),
                     armed: false,
                 }
             }
         };
-        let Some(request) = slot.request.as_mut().as_pin_mut() else {
-            self.in_flight = None;
-            self.gate.finish();
+        let Some(fut) = request.as_mut().as_pin_mut() else {
+            *core.in_flight = None;
+            gate.finish();
             return Poll::Ready(Step::Done);
         };
-        if let Poll::Ready(output) = request.poll(cx) {
-            slot.request.set(None);
-            self.in_flight = None;
+        if let Poll::Ready(output) = fut.poll(cx) {
+            request.set(None);
+            *core.in_flight = None;
             return Poll::Ready(Step::Output(output));
         }
         // Pending: the request stays in flight until a later poll.
-        self.in_flight = Some(in_flight);
-        if let Some((limit, ends)) = in_flight.limit {
+        *core.in_flight = Some(in_flight);
+        if let Some(ends) = in_flight.ends {
             if !in_flight.armed {
-                slot.timer.as_mut().reset(ends);
-                self.in_flight = Some(InFlight {
+                timer.as_mut().reset(ends);
+                *core.in_flight = Some(InFlight {
                     armed: true,
                     ..in_flight
                 });
             }
-            if slot.timer.poll(cx).is_ready() {
+            if timer.poll(cx).is_ready() {
                 // Dropping the future cancels the request.
-                slot.request.set(None);
-                self.in_flight = None;
-                return Poll::Ready(Step::TimedOut(limit));
+                request.set(None);
+                *core.in_flight = None;
+                return Poll::Ready(Step::TimedOut(Duration::from_nanos(in_flight.limit)));
             }
         }
         Poll::Pending
@@ -156,13 +202,11 @@ impl<Fut: Future, E> Driver<Fut, E> {
     /// that the deadline or the attempt limit calls for.
     #[inline]
     pub(crate) fn plan(&mut self, now: Instant, at: Instant) {
-        match self.slot.as_mut() {
-            Some(slot) => {
-                let timer = slot.as_mut().project().timer;
-                self.gate.plan(&mut self.schedule, now, at, timer);
-            }
-            // Unreachable in practice: the slot exists once a request ran.
-            None => self.gate.finish(),
+        let core = self.core.as_mut().project();
+        match core.timer.as_pin_mut() {
+            Some(timer) => core.gate.plan(core.schedule, now, at, timer),
+            // Unreachable in practice: the timer exists once a request ran.
+            None => core.gate.finish(),
         }
     }
 
@@ -172,8 +216,9 @@ impl<Fut: Future, E> Driver<Fut, E> {
     #[inline]
     pub(crate) fn succeeded(&mut self, hint: Option<Duration>) {
         if hint.is_none() {
-            if let Some(next) = self.schedule.plan_at_once() {
-                self.gate.at_once(&self.schedule, None, next);
+            let core = self.core.as_mut().project();
+            if let Some(next) = core.schedule.plan_at_once() {
+                core.gate.at_once(core.schedule, None, next);
                 return;
             }
         }
@@ -183,8 +228,9 @@ impl<Fut: Future, E> Driver<Fut, E> {
     /// [`succeeded`](Self::succeeded), with the clock already read at `now`.
     #[inline]
     pub(crate) fn succeeded_at(&mut self, now: Instant, hint: Option<Duration>) {
-        self.gate.note_now(now);
-        let at = self.schedule.after_success(now, hint);
+        let core = self.core.as_mut().project();
+        core.gate.note_now(now);
+        let at = core.schedule.after_success(now, hint);
         self.plan(now, at);
     }
 
@@ -194,12 +240,12 @@ impl<Fut: Future, E> Driver<Fut, E> {
     /// caller then yields the error).
     pub(crate) fn failed(&mut self, hint: Option<Duration>) -> Option<Option<Duration>> {
         let now = Instant::now();
-        let at = self.schedule.after_error(now, hint)?;
+        let at = self.schedule_mut().after_error(now, hint)?;
         self.plan(now, at);
-        if self.gate.is_stopping() {
+        if self.gate().is_stopping() {
             return Some(None);
         }
-        Some(Some(self.schedule.cap(at).saturating_duration_since(now)))
+        Some(Some(self.schedule().cap(at).saturating_duration_since(now)))
     }
 
     /// Settles everything about a step but a successful output, the same way
@@ -228,7 +274,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
     ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
         match step {
             Step::Output(Ok(value)) => {
-                self.last_error = None;
+                *self.core.as_mut().project().last_error = None;
                 // A response is a sign of life for a `Fallback` above us.
                 crate::life::heartbeat();
                 ControlFlow::Continue(Some(value))
@@ -249,7 +295,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
         match step {
             Step::Output(Ok(value)) => ControlFlow::Continue(Some(value)),
             Step::Output(Err(e)) => {
-                self.schedule.count_error();
+                self.schedule().count_error();
                 let (transient, hint) = classified.unwrap_or_else(|| classify(hooks, &e));
                 if transient {
                     if let Some(delay) = self.failed(hint) {
@@ -257,11 +303,11 @@ impl<Fut: Future, E> Driver<Fut, E> {
                             hooks.retrying(&crate::Retry {
                                 error: Some(&e),
                                 hint,
-                                attempt: self.schedule.attempts(),
+                                attempt: self.schedule().attempts(),
                                 delay,
                             });
                         }
-                        self.last_error = Some(e);
+                        *self.core.as_mut().project().last_error = Some(e);
                         return ControlFlow::Continue(None);
                     }
                 }
@@ -269,31 +315,33 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 ControlFlow::Break(Some(Err(Error::Fetch(e))))
             }
             Step::TimedOut(timeout) => {
-                self.schedule.count_error();
+                self.schedule().count_error();
                 // Cut by the deadline's grace rather than a per-request timeout:
                 // that is the deadline passing, and says so.
-                if let Err(stop) = self.schedule.check_deadline(Instant::now()) {
+                if let Err(stop) = self.schedule().check_deadline(Instant::now()) {
                     self.finish();
-                    return ControlFlow::Break(Some(Err(stop.into_error(self.last_error.take()))));
+                    return ControlFlow::Break(Some(Err(
+                        stop.into_error(self.core.as_mut().project().last_error.take())
+                    )));
                 }
                 if let Some(delay) = self.failed(None) {
                     if let Some(delay) = delay {
                         hooks.retrying(&crate::Retry {
                             error: None,
                             hint: None,
-                            attempt: self.schedule.attempts(),
+                            attempt: self.schedule().attempts(),
                             delay,
                         });
                     }
                     return ControlFlow::Continue(None);
                 }
-                let attempts = self.schedule.attempts();
+                let attempts = self.schedule().attempts();
                 self.finish();
                 ControlFlow::Break(Some(Err(Error::AttemptTimeout { timeout, attempts })))
             }
-            Step::Stop(stop) => {
-                ControlFlow::Break(Some(Err(stop.into_error(self.last_error.take()))))
-            }
+            Step::Stop(stop) => ControlFlow::Break(Some(Err(
+                stop.into_error(self.core.as_mut().project().last_error.take())
+            ))),
             Step::Done => ControlFlow::Break(None),
         }
     }
@@ -301,16 +349,15 @@ impl<Fut: Future, E> Driver<Fut, E> {
     /// Keeps `e` as the last error, for a `Timeout` or `Exhausted` that may
     /// end the wait (a strategy that handled the error itself).
     pub(crate) fn remember_error(&mut self, e: E) {
-        self.last_error = Some(e);
+        *self.core.as_mut().project().last_error = Some(e);
     }
 
     /// Ends the poller: the strategy yields its last item, then `None`.
     pub(crate) fn finish(&mut self) {
-        self.gate.finish();
-        self.in_flight = None;
-        if let Some(slot) = self.slot.as_mut() {
-            slot.as_mut().project().request.set(None);
-        }
+        let mut core = self.core.as_mut().project();
+        core.gate.finish();
+        *core.in_flight = None;
+        core.request.set(None);
     }
 }
 

@@ -32,8 +32,8 @@ enum Phase {
     Asking,
     /// A request is under way: the strategy is in control.
     Open,
-    /// Polling must stop with this error on the next poll.
-    Stopping(Stop),
+    /// Polling must stop with the gate's `stop` on the next poll.
+    Stopping,
     /// The poller has ended.
     Done,
 }
@@ -65,34 +65,42 @@ pub(crate) enum Gated {
     Done,
 }
 
-/// The waiting half of a poller.
+/// The waiting half of a poller (`repr(C)`: the rarely read fields first,
+/// the ones every request reads last, next to the timer that follows the
+/// gate in the driver).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Gate {
-    phase: Phase,
-    /// When the current wait began (for the user's stats).
+    /// A shared admission's answer in flight (the option inside the
+    /// wrapper: 8 bytes less than outside it).
+    answer: Exclusive<Option<Answer>>,
+    /// The stop to report while `Stopping` (out of the phase, which every
+    /// request reads, to keep it one byte).
+    stop: Option<Stop>,
+    /// When the current wait began (only with the user's stats).
     wait_began: Option<Instant>,
-    /// Which clock read may stand in for a request's start.
-    pub(crate) start_clock: StartClock,
+    pub(crate) trace: Trace,
     /// The last clock read.
     last_now: Option<Instant>,
+    phase: Phase,
+    /// Which clock read may stand in for a request's start.
+    pub(crate) start_clock: StartClock,
     /// Whether `last_now` was read at the end of the reply just handled,
     /// with no wait since.
     fresh: bool,
-    /// A shared admission's answer in flight.
-    answer: Option<Exclusive<Answer>>,
-    pub(crate) trace: Trace,
 }
 
 impl Gate {
     pub(crate) fn new(strategy: &'static str) -> Self {
         Gate {
-            phase: Phase::Fresh,
+            answer: Exclusive::new(None),
+            stop: None,
             wait_began: None,
-            start_clock: StartClock::Read,
-            last_now: None,
-            fresh: false,
-            answer: None,
             trace: Trace::new(strategy),
+            last_now: None,
+            phase: Phase::Fresh,
+            start_clock: StartClock::Read,
+            fresh: false,
         }
     }
 
@@ -115,7 +123,7 @@ impl Gate {
                     if let Err(stop) = schedule.check_resumed(now) {
                         // Resumed from a checkpoint already past its limits:
                         // end at once, without a request.
-                        self.phase = Phase::Stopping(stop);
+                        self.stop(stop);
                         continue;
                     }
                     let first = schedule.first_at(now);
@@ -135,12 +143,12 @@ impl Gate {
                     return Poll::Pending;
                 }
                 Phase::Asking => {
-                    let Some(answer) = self.answer.as_mut() else {
+                    let Some(answer) = self.answer.get_mut().as_mut() else {
                         self.phase = Phase::Ready;
                         continue;
                     };
-                    let slot = ready!(answer.get_mut().as_mut().poll(cx));
-                    self.answer = None;
+                    let slot = ready!(answer.as_mut().poll(cx));
+                    *self.answer.get_mut() = None;
                     let now = Instant::now();
                     let at = schedule.answered(now, slot);
                     if at > now {
@@ -152,8 +160,10 @@ impl Gate {
                 }
                 Phase::Waiting => {
                     ready!(timer.as_mut().poll(cx));
-                    if let Some(began) = self.wait_began.take() {
-                        schedule.waited(Instant::now().saturating_duration_since(began));
+                    if schedule.counting() {
+                        if let Some(began) = self.wait_began.take() {
+                            schedule.waited(Instant::now().saturating_duration_since(began));
+                        }
                     }
                     self.phase = Phase::Ready;
                 }
@@ -175,7 +185,7 @@ impl Gate {
                     match schedule.admit(now) {
                         Admit::Go => {}
                         Admit::Stop(stop) => {
-                            self.phase = Phase::Stopping(stop);
+                            self.stop(stop);
                             continue;
                         }
                         Admit::At(at, _) => {
@@ -186,7 +196,7 @@ impl Gate {
                             continue;
                         }
                         Admit::Ask(answer) => {
-                            self.answer = Some(Exclusive::new(answer));
+                            *self.answer.get_mut() = Some(answer);
                             self.phase = Phase::Asking;
                             continue;
                         }
@@ -199,9 +209,13 @@ impl Gate {
                 // Polled while the strategy's request is under way: nothing
                 // to wait for here (the strategy should not do this).
                 Phase::Open => return Poll::Ready(Gated::Go(Instant::now())),
-                Phase::Stopping(stop) => {
+                Phase::Stopping => {
                     self.phase = Phase::Done;
-                    return Poll::Ready(Gated::Stop(stop));
+                    return Poll::Ready(match self.stop.take() {
+                        Some(stop) => Gated::Stop(stop),
+                        // Unreachable: `stop` is set with the phase.
+                        None => Gated::Done,
+                    });
                 }
                 Phase::Done => return Poll::Ready(Gated::Done),
             }
@@ -256,16 +270,19 @@ impl Gate {
             }
             Err(stop) => {
                 self.trace.plan(schedule, now, Plan::Stop(stop));
-                self.phase = Phase::Stopping(stop);
+                self.stop(stop);
             }
         }
     }
 
+    #[inline]
     fn sleep(&mut self, schedule: &Schedule, now: Instant, at: Instant, timer: Pin<&mut Sleep>) {
         // After a wait the last reply's clock read is no request's start.
         self.fresh = false;
         timer.reset(at);
-        self.wait_began = schedule.counting().then_some(now);
+        if schedule.counting() {
+            self.wait_began = Some(now);
+        }
         self.phase = Phase::Waiting;
     }
 
@@ -277,12 +294,13 @@ impl Gate {
 
     /// Stops at the next poll with `stop`.
     pub(crate) fn stop(&mut self, stop: Stop) {
-        self.phase = Phase::Stopping(stop);
+        self.stop = Some(stop);
+        self.phase = Phase::Stopping;
     }
 
     /// Whether the last plan was a stop (deadline or attempt limit).
     pub(crate) fn is_stopping(&self) -> bool {
-        matches!(self.phase, Phase::Stopping(_))
+        matches!(self.phase, Phase::Stopping)
     }
 
     /// Whether the poller has ended (it yields only `None` from now on).

@@ -109,7 +109,7 @@ where
             driver: {
                 let mut driver = Driver::new(schedule, "short");
                 // ShortPoll reads no start time of its own.
-                driver.gate.start_clock = StartClock::Policies;
+                driver.gate_mut().start_clock = StartClock::Policies;
                 driver
             },
             hooks: Hooks::default(),
@@ -214,7 +214,7 @@ where
     /// Where this wait stands (requests made, time spent), to
     /// [`resume`](Self::resume) it after a restart.
     pub fn checkpoint(&self) -> Checkpoint {
-        self.driver.schedule.checkpoint(None)
+        self.driver.schedule().checkpoint(None)
     }
 
     /// Goes on from a [`Checkpoint`]: the requests made and the time spent
@@ -249,13 +249,13 @@ where
     /// ```
     pub fn resume(mut self, checkpoint: Checkpoint) -> Self {
         self.driver
-            .schedule
+            .schedule_mut()
             .resume(checkpoint.attempts, checkpoint.elapsed);
         self
     }
 
     fn parts(&mut self) -> (&mut Schedule, &mut Hooks<S, E>) {
-        (&mut self.driver.schedule, &mut self.hooks)
+        (self.driver.schedule_mut(), &mut self.hooks)
     }
 }
 
@@ -265,7 +265,7 @@ where
     Fut: Future<Output = Result<S, E>>,
 {
     fn is_terminated(&self) -> bool {
-        self.driver.gate.is_done()
+        self.driver.gate().is_done()
     }
 }
 
@@ -278,7 +278,7 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.driver.gate.yielding(cx) {
+        if this.driver.gate_mut().yielding(cx) {
             return Poll::Pending;
         }
         loop {
@@ -293,7 +293,7 @@ where
                 ControlFlow::Break(item) => return Poll::Ready(item),
             };
             if let Some((changed, eta)) = this.hooks.observe(&status) {
-                this.driver.schedule.observe(changed, eta);
+                this.driver.schedule_mut().observe(changed, eta);
             }
             let hint = this.hooks.poll_after(&status);
             this.driver.succeeded(hint);

@@ -161,7 +161,7 @@ where
                 // Each request is timed (quick replies, cuts): the clock read
                 // at the end of a reply serves as the start of the request
                 // that follows it at once; otherwise the gate reads anew.
-                driver.gate.start_clock = StartClock::Timed;
+                driver.gate_mut().start_clock = StartClock::Timed;
                 driver
             },
             hooks: Hooks::default(),
@@ -230,14 +230,14 @@ where
     /// Where this wait stands (requests made, time spent, the cursor), to
     /// [`resume`](Self::resume) it after a restart.
     pub fn checkpoint(&self) -> Checkpoint<C> {
-        self.driver.schedule.checkpoint(self.cursor.clone())
+        self.driver.schedule().checkpoint(self.cursor.clone())
     }
 
     /// Goes on from a [`Checkpoint`]: from its cursor, with the requests made
     /// and the time spent counting toward `max_attempts` and `timeout`.
     pub fn resume(mut self, checkpoint: Checkpoint<C>) -> Self {
         self.driver
-            .schedule
+            .schedule_mut()
             .resume(checkpoint.attempts, checkpoint.elapsed);
         if checkpoint.cursor.is_some() {
             self.cursor = checkpoint.cursor;
@@ -246,7 +246,7 @@ where
     }
 
     fn parts(&mut self) -> (&mut Schedule, &mut Hooks<S, E>) {
-        (&mut self.driver.schedule, &mut self.hooks)
+        (self.driver.schedule_mut(), &mut self.hooks)
     }
 
     /// The per-request timeout for a request that asks the server to hold `wait`.
@@ -277,13 +277,13 @@ where
         let Some(wait) = self.path.failed_after(took, asked) else {
             return false;
         };
-        let schedule = &mut self.driver.schedule;
+        let schedule = self.driver.schedule_mut();
         schedule.count_error();
         schedule.forgive();
         if let Some(stats) = schedule.stats() {
             stats.wait_lowered();
         }
-        self.driver.gate.trace.wait_lowered(took, wait);
+        self.driver.gate_mut().trace.wait_lowered(took, wait);
         self.driver.plan(now, now);
         true
     }
@@ -303,7 +303,7 @@ where
     C: Clone + PartialEq,
 {
     fn is_terminated(&self) -> bool {
-        self.driver.gate.is_done()
+        self.driver.gate().is_done()
     }
 }
 
@@ -317,7 +317,7 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.driver.gate.yielding(cx) {
+        if this.driver.gate_mut().yielding(cx) {
             return Poll::Pending;
         }
         loop {
@@ -385,7 +385,7 @@ where
                 let now = Instant::now();
                 if this.was_quick(now) {
                     // A server that ignores the wait: slow down, never give up.
-                    let at = this.driver.schedule.after_quick_empty(now);
+                    let at = this.driver.schedule_mut().after_quick_empty(now);
                     this.driver.plan(now, at);
                 } else {
                     let hint = status.as_ref().and_then(|s| this.hooks.poll_after(s));

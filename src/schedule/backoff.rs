@@ -196,7 +196,7 @@ impl Backoff {
     /// The jittered delay for `step`, given the previous delay drawn.
     pub(crate) fn draw(&self, step: u32, previous: Duration, rng: &mut Rng) -> Duration {
         let low = self.base.min(self.max_delay);
-        let spread = Spread {
+        let spread = || Spread {
             low,
             high: self.max_delay,
             // A new streak: decorrelated jitter draws its first delay from

@@ -99,9 +99,16 @@ impl Jitter {
         d.saturating_add(rng.between(Duration::ZERO, extra))
     }
 
-    /// Draws the delay for the nominal delay `d`.
+    /// Draws the delay for the nominal delay `d`; `spread` gives the range
+    /// of [`Jitter::Decorrelated`], the only kind that needs one (it is not
+    /// worked out for the others).
     #[inline]
-    pub(crate) fn apply(self, d: Duration, spread: Spread, rng: &mut Rng) -> Duration {
+    pub(crate) fn apply(
+        self,
+        d: Duration,
+        spread: impl FnOnce() -> Spread,
+        rng: &mut Rng,
+    ) -> Duration {
         match self {
             Jitter::None => d,
             Jitter::Proportional(f) => {
@@ -120,6 +127,7 @@ impl Jitter {
             Jitter::Decorrelated => {
                 // Cap the range, not the draw: capping the draw would pile
                 // most delays onto `high` and keep pollers in lock-step.
+                let spread = spread();
                 let top = spread.previous.saturating_mul(3).min(spread.high);
                 rng.between(spread.low, top.max(spread.low))
             }
@@ -138,7 +146,7 @@ mod tests {
         let mut prev = D;
         (0..2000)
             .map(|_| {
-                prev = j.apply(D, Spread::around(D, prev), &mut rng);
+                prev = j.apply(D, || Spread::around(D, prev), &mut rng);
                 prev
             })
             .collect()
@@ -219,7 +227,7 @@ mod tests {
         ] {
             let d = j.apply(
                 Duration::MAX,
-                Spread::around(Duration::MAX, Duration::MAX),
+                || Spread::around(Duration::MAX, Duration::MAX),
                 &mut rng,
             );
             assert!(d <= Duration::MAX);

@@ -39,13 +39,26 @@ impl Stop {
 }
 
 /// The deadline and the attempt limit of one poller.
+///
+/// The requests made are counted on every request; the bounds are read on
+/// every request too, but most pollers set none, so they are boxed only
+/// once one is set and an unbounded poller reads one null pointer.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Limits {
+    /// Read only by checkpoints and the deadline: first, so that the
+    /// fields every request reads end the limits next to what follows.
+    started: Option<Instant>,
+    attempts: u32,
+    bounds: Option<Box<Bounds>>,
+}
+
+/// The limits a poller may set, and the time a checkpoint carried over.
+#[derive(Debug, Default)]
+struct Bounds {
     timeout: Option<Duration>,
     max_attempts: Option<u32>,
-    started: Option<Instant>,
     deadline: Option<Instant>,
-    attempts: u32,
     /// Time spent before a restart (from a checkpoint).
     carried: Duration,
 }
@@ -54,20 +67,28 @@ impl Limits {
     /// Sets the overall deadline; after the first poll it still counts from
     /// the first poll.
     pub(crate) fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = Some(timeout);
-        if let Some(started) = self.started {
-            self.deadline = self.deadline_from(started);
+        let started = self.started;
+        let bounds = self.bounds_mut();
+        bounds.timeout = Some(timeout);
+        if let Some(started) = started {
+            bounds.deadline = bounds.deadline_from(started);
         }
     }
 
     pub(crate) fn set_max_attempts(&mut self, max: u32) {
-        self.max_attempts = Some(max);
+        self.bounds_mut().max_attempts = Some(max);
+    }
+
+    fn bounds_mut(&mut self) -> &mut Bounds {
+        self.bounds.get_or_insert_default()
     }
 
     /// Starts the clock: the deadline counts from here.
     pub(crate) fn start(&mut self, now: Instant) {
         self.started = Some(now);
-        self.deadline = self.deadline_from(now);
+        if let Some(bounds) = self.bounds.as_deref_mut() {
+            bounds.deadline = bounds.deadline_from(now);
+        }
     }
 
     pub(crate) fn started(&self) -> bool {
@@ -88,7 +109,12 @@ impl Limits {
     /// The deadline, if there is one.
     #[inline]
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.bounds.as_deref().and_then(|b| b.deadline)
+    }
+
+    /// Time carried over by a checkpoint.
+    fn carried(&self) -> Duration {
+        self.bounds.as_deref().map_or(Duration::ZERO, |b| b.carried)
     }
 
     /// Time since the start, plus any carried over by a checkpoint.
@@ -96,7 +122,7 @@ impl Limits {
         let here = self
             .started
             .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-        here.saturating_add(self.carried)
+        here.saturating_add(self.carried())
     }
 
     /// Goes on from a checkpoint: the attempts made and the time spent count
@@ -104,21 +130,18 @@ impl Limits {
     /// poll, the clock restarts from the checkpoint's time spent.
     pub(crate) fn resume(&mut self, attempts: u32, elapsed: Duration) {
         self.attempts = attempts;
-        self.carried = elapsed;
+        if !elapsed.is_zero() || self.bounds.is_some() {
+            self.bounds_mut().carried = elapsed;
+        }
         if self.started.is_some() {
             self.start(Instant::now());
         }
     }
 
-    fn deadline_from(&self, started: Instant) -> Option<Instant> {
-        self.timeout
-            .and_then(|t| started.checked_add(t.saturating_sub(self.carried)))
-    }
-
     /// Time left before the deadline, if there is one.
     #[inline]
     pub(crate) fn remaining(&self, now: Instant) -> Option<Duration> {
-        self.deadline.map(|d| d.saturating_duration_since(now))
+        self.deadline().map(|d| d.saturating_duration_since(now))
     }
 
     /// Whether polling may go on after a request that ended at `now`.
@@ -135,7 +158,8 @@ impl Limits {
     /// Whether the attempt limit allows another request (no clock needed).
     #[inline]
     pub(crate) fn check_attempts(&self) -> Result<(), Stop> {
-        if self.max_attempts.is_some_and(|max| self.attempts >= max) {
+        let max = self.bounds.as_deref().and_then(|b| b.max_attempts);
+        if max.is_some_and(|max| self.attempts >= max) {
             return Err(Stop::Exhausted {
                 attempts: self.attempts,
             });
@@ -147,15 +171,16 @@ impl Limits {
     /// one that is already past its deadline or attempt limit may not. A
     /// fresh poller always makes its first request (even with a zero timeout).
     pub(crate) fn check_resumed(&self, now: Instant) -> Result<(), Stop> {
-        if self.carried.is_zero() && self.attempts == 0 {
+        if self.carried().is_zero() && self.attempts == 0 {
             return Ok(());
         }
         self.check(now)
     }
 
     /// Whether the deadline has passed.
+    #[inline]
     pub(crate) fn check_deadline(&self, now: Instant) -> Result<(), Stop> {
-        if self.deadline.is_some_and(|d| now >= d) {
+        if self.deadline().is_some_and(|d| now >= d) {
             return Err(self.timeout_stop(now));
         }
         Ok(())
@@ -172,7 +197,7 @@ impl Limits {
     /// Never plans past the deadline.
     #[inline]
     pub(crate) fn cap(&self, at: Instant) -> Instant {
-        self.deadline.map_or(at, |d| at.min(d))
+        self.deadline().map_or(at, |d| at.min(d))
     }
 
     /// The time limit of a request starting now: the strategy's own limit
@@ -191,7 +216,15 @@ impl Limits {
     }
 
     /// The instant `d` after `now`, capped by the deadline.
+    #[inline]
     pub(crate) fn capped_later(&self, now: Instant, d: Duration) -> Instant {
         self.cap(later(now, d))
+    }
+}
+
+impl Bounds {
+    fn deadline_from(&self, started: Instant) -> Option<Instant> {
+        self.timeout
+            .and_then(|t| started.checked_add(t.saturating_sub(self.carried)))
     }
 }

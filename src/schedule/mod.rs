@@ -57,22 +57,26 @@ use rng::Rng;
 use streak::{Streak, Verdict};
 
 /// The knobs that are not a policy's own, as the builders set them.
+///
+/// Only the jitter is read on every request; every knob that is off by
+/// default lives in [`Cold`], boxed only once one is set, so that a poller
+/// that sets none keeps them out of the cache lines its requests touch.
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) jitter: Jitter,
-    pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) retry: RetryPolicy,
-    /// Counters shared with the user.
-    pub(crate) stats: Option<crate::Stats>,
-    /// The jitter's seed (inline: simulations seed every poller).
-    pub(crate) seed: Option<u64>,
-    /// Knobs read once in a while, boxed only when one is set.
+    /// Knobs read only when set, or once in a while.
     cold: Option<Box<Cold>>,
 }
 
-/// The knobs read once in a while (a hint, the first request, a trace).
+/// The knobs that are off by default, or read once in a while (a hint, the
+/// first request, a trace).
 #[derive(Debug)]
 pub(crate) struct Cold {
+    /// The per-request timeout.
+    pub(crate) attempt_timeout: Option<Duration>,
+    /// Counters shared with the user.
+    pub(crate) stats: Option<crate::Stats>,
+    pub(crate) retry: RetryPolicy,
     pub(crate) hint_min: Duration,
     pub(crate) hint_max: Duration,
     /// The first request waits a random time up to this (start jitter).
@@ -83,6 +87,9 @@ pub(crate) struct Cold {
 
 /// The cold knobs' defaults.
 const COLD: Cold = Cold {
+    attempt_timeout: None,
+    stats: None,
+    retry: RetryPolicy::Default,
     hint_min: HINT_MIN,
     hint_max: HINT_MAX,
     stagger: None,
@@ -100,6 +107,17 @@ impl Config {
     pub(crate) fn cold_mut(&mut self) -> &mut Cold {
         self.cold.get_or_insert_with(|| Box::new(COLD))
     }
+
+    /// The retry policy, to draw a delay from or reset: the one set, or
+    /// `default` (the default policy keeps no state, so a fresh one stands
+    /// in when none is set).
+    #[inline]
+    fn retry<'a>(&'a mut self, default: &'a mut RetryPolicy) -> &'a mut RetryPolicy {
+        match self.cold.as_deref_mut() {
+            Some(cold) => &mut cold.retry,
+            None => default,
+        }
+    }
 }
 
 /// Default lower bound on a server's "ask again in" hint.
@@ -115,10 +133,6 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             jitter: Jitter::None,
-            attempt_timeout: None,
-            retry: RetryPolicy::default(),
-            stats: None,
-            seed: None,
             cold: None,
         }
     }
@@ -187,33 +201,49 @@ impl Reason {
 }
 
 /// The running schedule of one poller: its knobs and its policies.
+///
+/// Laid out in the order a request reads it (`repr(C)`): the fields every
+/// request and every success read first, the ones only failures, setup or
+/// checkpoints read last, so that with many pollers a request touches as
+/// few cache lines as it can.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Schedule {
-    pub(crate) config: Config,
-    rng: Rng,
-    pacer: Pacer,
+    /// First: the limits start with their own rarely read field.
     limits: Limits,
+    /// Why the last planned wait is as long as it is.
+    reason: Reason,
+    /// Whether a streak of failures or quiet answers may be under way: set
+    /// whenever one grows, so that a success resets them only then and
+    /// otherwise reads neither.
+    unsettled: bool,
+    rng: Rng,
     /// Boxed only when a rate limit or an admission is set.
     admitter: Option<Box<Admitter>>,
+    pub(crate) config: Config,
+    /// The pacer ends with its own rarely read fields.
+    pacer: Pacer,
     /// Failures in a row; a success resets it.
     streak: Streak,
     /// Quiet answers in a row; a change resets it.
     quiet: Quiet,
-    /// Why the last planned wait is as long as it is.
-    reason: Reason,
+    /// The jitter's seed (inline: simulations seed every poller).
+    seed: Option<u64>,
 }
 
 impl Schedule {
     pub(crate) fn new(interval: Duration, pacing: Pacing) -> Self {
         Schedule {
-            config: Config::default(),
-            rng: Rng::from_entropy(),
-            pacer: Pacer::new(interval, pacing),
             limits: Limits::default(),
+            reason: Reason::Start,
+            unsettled: false,
+            rng: Rng::from_entropy(),
             admitter: None,
+            config: Config::default(),
+            pacer: Pacer::new(interval, pacing),
             streak: Streak::default(),
             quiet: Quiet::default(),
-            reason: Reason::Start,
+            seed: None,
         }
     }
 
@@ -251,7 +281,7 @@ impl Schedule {
 
     /// Seeds the jitter; after the first poll the sequence restarts now.
     pub(crate) fn set_seed(&mut self, seed: u64) {
-        self.config.seed = Some(seed);
+        self.seed = Some(seed);
         self.rng = Rng::seeded(seed);
     }
 
@@ -263,13 +293,13 @@ impl Schedule {
     /// The per-request timeout the user set.
     #[inline]
     pub(crate) fn attempt_timeout(&self) -> Option<Duration> {
-        self.config.attempt_timeout
+        self.config.cold().attempt_timeout
     }
 
     /// The user's counters, if any.
     #[inline]
     pub(crate) fn stats(&self) -> Option<&crate::Stats> {
-        self.config.stats.as_ref()
+        self.config.cold().stats.as_ref()
     }
 
     /// Clamps a server hint into the user's bounds.
@@ -282,7 +312,7 @@ impl Schedule {
 
     /// Starts the clock: the deadline counts from here.
     pub(crate) fn start(&mut self, now: Instant) {
-        if let Some(seed) = self.config.seed {
+        if let Some(seed) = self.seed {
             self.rng = Rng::seeded(seed);
         }
         self.pacer.start();
@@ -311,7 +341,7 @@ impl Schedule {
     pub(crate) fn attempt(&mut self, now: Instant) {
         self.limits.attempt();
         crate::life::requested();
-        if let Some(stats) = &self.config.stats {
+        if let Some(stats) = self.stats() {
             stats.request();
         }
         self.pacer.anchor(now);
@@ -322,9 +352,12 @@ impl Schedule {
     pub(crate) fn needs_start_clock(&self) -> bool {
         self.pacer.needs_anchor()
             || self.limits.deadline().is_some()
-            || self.config.attempt_timeout.is_some()
             || self.admitter.as_ref().is_some_and(|a| a.active())
-            || self.config.stats.is_some()
+            || self
+                .config
+                .cold
+                .as_deref()
+                .is_some_and(|cold| cold.attempt_timeout.is_some() || cold.stats.is_some())
     }
 
     /// Requests started so far.
@@ -417,13 +450,13 @@ impl Schedule {
 
     /// Whether the user asked for stats (so waits are worth timing).
     pub(crate) fn counting(&self) -> bool {
-        self.config.stats.is_some()
+        self.stats().is_some()
     }
 
     /// Counts an actual wait in the user's stats.
     #[inline]
     pub(crate) fn waited(&self, d: Duration) {
-        if let Some(stats) = &self.config.stats {
+        if let Some(stats) = self.stats() {
             stats.wait(d);
         }
     }
@@ -431,7 +464,7 @@ impl Schedule {
     /// Counts a failed request (or connection) in the user's stats: every
     /// one, the one that ends polling included.
     pub(crate) fn count_error(&self) {
-        if let Some(stats) = &self.config.stats {
+        if let Some(stats) = self.stats() {
             stats.error();
         }
     }
@@ -473,10 +506,10 @@ impl Schedule {
     /// The next start after a transient error, or `None` when the retry
     /// policy gives up (its count or the streak's time bound).
     pub(crate) fn after_error(&mut self, now: Instant, hint: Option<Duration>) -> Option<Instant> {
-        let delay = match self
-            .streak
-            .failed(now, hint, &mut self.config.retry, &mut self.rng)
-        {
+        let mut default = RetryPolicy::Default;
+        let retry = self.config.retry(&mut default);
+        self.unsettled = true;
+        let delay = match self.streak.failed(now, hint, retry, &mut self.rng) {
             Verdict::GiveUp => return None,
             Verdict::Hinted(hint) => {
                 self.reason = Reason::Hint;
@@ -495,9 +528,10 @@ impl Schedule {
     /// backoff, but never ends polling on its own. It is a successful
     /// response all the same: it ends any error streak.
     pub(crate) fn after_quick_empty(&mut self, now: Instant) -> Instant {
-        self.streak.reset(&mut self.config.retry);
+        self.forgive();
         self.reason = Reason::Backoff;
-        let delay = self.quiet.next(&self.config.retry, &mut self.rng);
+        self.unsettled = true;
+        let delay = self.quiet.next(&self.config.cold().retry, &mut self.rng);
         self.pacer.rebase(now, delay)
     }
 
@@ -513,17 +547,19 @@ impl Schedule {
         how: Disconnect,
     ) -> Option<Instant> {
         self.reason = Reason::Reconnect;
+        if !matches!(how, Disconnect::Delivered) {
+            self.unsettled = true;
+        }
         let delay = match how {
             Disconnect::Delivered => {
                 self.alive();
                 base
             }
-            Disconnect::Empty => self.quiet.next_reconnect(base, &self.config.retry),
+            Disconnect::Empty => self.quiet.next_reconnect(base, &self.config.cold().retry),
             Disconnect::Failed { hint } => {
-                match self
-                    .streak
-                    .failed(now, hint, &mut self.config.retry, &mut self.rng)
-                {
+                let mut default = RetryPolicy::Default;
+                let retry = self.config.retry(&mut default);
+                match self.streak.failed(now, hint, retry, &mut self.rng) {
                     Verdict::GiveUp => return None,
                     Verdict::Hinted(hint) => {
                         self.reason = Reason::Hint;
@@ -546,15 +582,20 @@ impl Schedule {
 
     /// The connection or the poller is alive (a success, bytes on a
     /// stream): the next failure is the first of a new streak.
+    #[inline]
     pub(crate) fn alive(&mut self) {
-        self.streak.reset(&mut self.config.retry);
-        self.quiet.reset();
+        if self.unsettled {
+            self.forgive();
+            self.quiet.reset();
+            self.unsettled = false;
+        }
     }
 
     /// Forgives the streak so far: the failures were the path's doing and
     /// the strategy has adapted to them (LongPoll's learned wait).
     pub(crate) fn forgive(&mut self) {
-        self.streak.reset(&mut self.config.retry);
+        let mut default = RetryPolicy::Default;
+        self.streak.reset(self.config.retry(&mut default));
     }
 
     /// A server hint, clamped to the bounds and spread above.

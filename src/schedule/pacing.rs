@@ -19,21 +19,27 @@ pub(crate) enum Pacing {
 }
 
 /// The interval and its state.
+///
+/// The fields every success reads come first; the configured interval and
+/// the adaptive bounds (boxed: few pollers set them), read only when the
+/// pacing is set up or a status is observed, last.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Pacer {
     pacing: Pacing,
-    interval: Duration,
     cadence: Cadence,
-    /// Adaptive interval bounds (ShortPoll): `(floor, cap)`.
-    adaptive: Option<(Duration, Duration)>,
+    /// The adaptive interval in force (equals `interval` otherwise).
+    current: Nanos,
+    /// The last jittered delay (decorrelated jitter grows from it).
+    previous: Nanos,
+    /// The expected time left that the last status reported, for the next
+    /// tick ([`Nanos::NONE`] when there is none).
+    eta: Nanos,
     /// The fixed-rate grid: the planned (unjittered) start of the last tick.
     tick: Option<Instant>,
-    /// The adaptive interval in force (equals `interval` otherwise).
-    current: Duration,
-    /// The expected time left that the last status reported, for the next tick.
-    eta: Option<Duration>,
-    /// The last jittered delay (decorrelated jitter grows from it).
-    previous: Duration,
+    interval: Duration,
+    /// Adaptive interval bounds (ShortPoll): `(floor, cap)`.
+    adaptive: Option<Box<(Duration, Duration)>>,
 }
 
 impl Pacer {
@@ -44,15 +50,15 @@ impl Pacer {
             cadence: Cadence::FixedDelay,
             adaptive: None,
             tick: None,
-            current: interval,
-            eta: None,
-            previous: interval,
+            current: Nanos::from(interval),
+            eta: Nanos::NONE,
+            previous: Nanos::from(interval),
         }
     }
 
     pub(crate) fn set_interval(&mut self, interval: Duration) {
         self.interval = interval;
-        self.current = self.clamped(interval);
+        self.current = Nanos::from(self.clamped(interval));
     }
 
     pub(crate) fn set_cadence(&mut self, cadence: Cadence) {
@@ -60,13 +66,13 @@ impl Pacer {
     }
 
     pub(crate) fn set_adaptive(&mut self, floor: Duration, cap: Duration) {
-        self.adaptive = Some((floor.min(cap), cap.max(floor)));
-        self.current = self.clamped(self.interval);
+        self.adaptive = Some(Box::new((floor.min(cap), cap.max(floor))));
+        self.current = Nanos::from(self.clamped(self.interval));
     }
 
     fn clamped(&self, d: Duration) -> Duration {
-        match self.adaptive {
-            Some((floor, cap)) => d.max(floor).min(cap),
+        match self.adaptive.as_deref() {
+            Some(&(floor, cap)) => d.max(floor).min(cap),
             None => d,
         }
     }
@@ -75,8 +81,8 @@ impl Pacer {
     pub(crate) fn start(&mut self) {
         // Decorrelated jitter grows from the previous delay: start it from
         // the configured interval, not the default one.
-        self.previous = self.interval;
-        self.current = self.clamped(self.interval);
+        self.previous = Nanos::from(self.interval);
+        self.current = Nanos::from(self.clamped(self.interval));
     }
 
     /// Whether the first request's start must be read (to anchor the grid).
@@ -105,18 +111,16 @@ impl Pacer {
     /// half, up to the cap); `eta`, the status's expected time left, plans the
     /// next tick near it, within the same bounds.
     pub(crate) fn observe(&mut self, changed: bool, eta: Option<Duration>) {
-        let Some((floor, cap)) = self.adaptive else {
+        let Some(&(floor, cap)) = self.adaptive.as_deref() else {
             return;
         };
-        self.current = if changed {
-            (self.current / 2).max(floor)
+        let current = self.current.get();
+        self.current = Nanos::from(if changed {
+            (current / 2).max(floor)
         } else {
-            self.current
-                .saturating_add(self.current / 2)
-                .max(floor)
-                .min(cap)
-        };
-        self.eta = eta.map(|d| d.max(floor).min(cap));
+            current.saturating_add(current / 2).max(floor).min(cap)
+        });
+        self.eta = eta.map_or(Nanos::NONE, |d| Nanos::from(d.max(floor).min(cap)));
     }
 
     /// The next start after a success at `now`, and why.
@@ -150,13 +154,13 @@ impl Pacer {
             Pacing::Immediate => Some(Reason::Pacing),
             Pacing::Interval
                 if self.current.is_zero()
-                    && self.eta.is_none()
+                    && !self.eta.is_some()
                     && matches!(jitter, Jitter::None)
                     && (self.tick.is_some() || self.cadence == Cadence::FixedDelay) =>
             {
                 // As `next` would: no jitter keeps the previous delay, and a
                 // zero interval leaves the fixed-rate grid where it is.
-                self.previous = Duration::ZERO;
+                self.previous = Nanos::ZERO;
                 Some(Reason::Interval)
             }
             Pacing::Interval => None,
@@ -166,19 +170,19 @@ impl Pacer {
     #[inline]
     fn jittered(&mut self, d: Duration, jitter: Jitter, rng: &mut Rng) -> Duration {
         if matches!(jitter, Jitter::None) {
-            self.previous = d;
+            self.previous = Nanos::from(d);
             return d;
         }
-        let spread = Spread::around(d, self.previous);
-        let delay = jitter.apply(d, spread, rng);
-        self.previous = delay;
+        let previous = self.previous.get();
+        let delay = jitter.apply(d, || Spread::around(d, previous), rng);
+        self.previous = Nanos::from(delay);
         delay
     }
 
     /// The next interval tick after a success at `now`.
     #[inline]
     fn next_tick(&mut self, now: Instant, jitter: Jitter, rng: &mut Rng) -> Instant {
-        let interval = self.eta.take().unwrap_or(self.current);
+        let interval = self.eta.take().unwrap_or(self.current.get());
         let delay = self.jittered(interval, jitter, rng);
         match self.cadence {
             Cadence::FixedDelay => later(now, delay),
@@ -203,5 +207,48 @@ impl Pacer {
                 at.max(now)
             }
         }
+    }
+}
+
+/// A duration in nanoseconds, in 8 bytes instead of a `Duration`'s 16: the
+/// pacer's state is read on every request, and with many pollers every byte
+/// of it is a share of a cache line. Saturates at 584 years (every delay is
+/// capped at [`FAR`](super::FAR) anyway); `u64::MAX` stands for "none".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Nanos(u64);
+
+impl Nanos {
+    const ZERO: Nanos = Nanos(0);
+    const NONE: Nanos = Nanos(u64::MAX);
+
+    #[inline]
+    fn from(d: Duration) -> Nanos {
+        Nanos(
+            u64::try_from(d.as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                .min(u64::MAX - 1),
+        )
+    }
+
+    #[inline]
+    fn get(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+
+    #[inline]
+    fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    #[inline]
+    fn is_some(self) -> bool {
+        self != Nanos::NONE
+    }
+
+    /// The duration, if any, leaving none.
+    #[inline]
+    fn take(&mut self) -> Option<Duration> {
+        let taken = std::mem::replace(self, Nanos::NONE);
+        taken.is_some().then(|| taken.get())
     }
 }
