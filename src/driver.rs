@@ -52,13 +52,18 @@ pin_project! {
 /// A request in flight and its per-request time limit.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
-    /// The instant the limit ends at, if there is one.
-    ends: Option<Instant>,
-    /// The limit, in nanoseconds (for the error that reports it).
+    /// When the request started: its limit counts from here.
+    started: Instant,
+    /// The limit in nanoseconds, [`NO_LIMIT`] for none. The instant it
+    /// ends at is worked out only if the request has to wait.
     limit: u64,
     /// Whether the timer is set for it (only once the request is pending).
     armed: bool,
 }
+
+/// [`InFlight::limit`] when the request has none (a limit of 584 years or
+/// more is none either way).
+const NO_LIMIT: u64 = u64::MAX;
 
 /// What the driver hands to its strategy.
 pub(crate) enum Step<T> {
@@ -160,9 +165,9 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 request.set(Some(fut));
                 // The timer is armed for the limit only if the request is pending.
                 InFlight {
-                    ends: limit.map(|limit| crate::schedule::later(now, limit)),
-                    limit: limit.map_or(0, |limit| {
-                        u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX)
+                    started: now,
+                    limit: limit.map_or(NO_LIMIT, |limit| {
+                        u64::try_from(limit.as_nanos()).unwrap_or(NO_LIMIT)
                     }),
                     armed: false,
                 }
@@ -180,9 +185,12 @@ impl<Fut: Future, E> Driver<Fut, E> {
         }
         // Pending: the request stays in flight until a later poll.
         *core.in_flight = Some(in_flight);
-        if let Some(ends) = in_flight.ends {
+        if in_flight.limit != NO_LIMIT {
+            let limit = Duration::from_nanos(in_flight.limit);
             if !in_flight.armed {
-                timer.as_mut().reset(ends);
+                timer
+                    .as_mut()
+                    .reset(crate::schedule::later(in_flight.started, limit));
                 *core.in_flight = Some(InFlight {
                     armed: true,
                     ..in_flight
@@ -192,7 +200,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 // Dropping the future cancels the request.
                 request.set(None);
                 *core.in_flight = None;
-                return Poll::Ready(Step::TimedOut(Duration::from_nanos(in_flight.limit)));
+                return Poll::Ready(Step::TimedOut(limit));
             }
         }
         Poll::Pending

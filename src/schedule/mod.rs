@@ -262,7 +262,12 @@ impl Schedule {
     }
 
     pub(crate) fn set_rate(&mut self, rate: Option<TokenBucket>) {
-        self.admitter.get_or_insert_default().set_rate(rate);
+        let admitter = self.admitter.get_or_insert_default();
+        admitter.set_rate(rate);
+        if !admitter.active() {
+            // No rate limit and no shared admission: nothing to ask.
+            self.admitter = None;
+        }
     }
 
     pub(crate) fn set_admission(&mut self, admission: Arc<dyn crate::Admission>) {
