@@ -200,6 +200,18 @@ fn main() {
         pollkit.push(p);
         raw.push(r);
     }
+    let each = |rounds: &[Figures]| -> String {
+        let cpu: Vec<String> = rounds
+            .iter()
+            .map(|f| format!("{:.2}", f.cpu_per_tick.as_nanos() as f64 / 1000.0))
+            .collect();
+        cpu.join(", ")
+    };
+    let rounds_line = format!(
+        "rounds, CPU / tick in µs: pollkit {}; raw {}",
+        each(&pollkit),
+        each(&raw)
+    );
     let (pollkit, raw) = (Figures::median(pollkit), Figures::median(raw));
     println!(
         "{n} loops, 1 s interval, full jitter, {secs} s, one current-thread runtime each; \
@@ -222,6 +234,7 @@ fn main() {
         pollkit.rss_per_poller / raw.rss_per_poller.max(1.0),
         pollkit.cpu_per_tick.as_nanos() as f64 / raw.cpu_per_tick.as_nanos().max(1) as f64
     );
+    println!("{rounds_line}");
 }
 
 impl Figures {

@@ -10,9 +10,10 @@
 //!
 //! One block rather than a poller-sized struct plus a timer block: with
 //! 100,000 pollers a timer that fires finds everything its tick reads in a
-//! few neighbouring cache lines (the state first, the timer after it, the
-//! user's request, which may be large, last), not scattered over the task
-//! and a second allocation.
+//! few neighbouring cache lines (the gate's phase, the timer, the in-flight
+//! record, the request, the schedule's attempt count and pacer), not
+//! scattered over the task and a second allocation. Fields a tick does not
+//! read sit at the block's two ends or in boxes made only when a knob is set.
 
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -379,4 +380,40 @@ pub(crate) fn classify<S, E>(hooks: &mut Hooks<S, E>, e: &E) -> (bool, Option<Du
         None
     };
     (transient, hint)
+}
+
+#[cfg(test)]
+mod layout_tests {
+    //! The layout that keeps a tick to a few cache lines with many pollers
+    //! (README, "Performance"): a field added in the middle of the block
+    //! should be a decision, not an accident.
+    use std::mem::{offset_of, size_of};
+
+    use super::*;
+
+    type Ready = std::future::Ready<Result<(), std::io::Error>>;
+    type SmallCore = Core<Ready, std::io::Error>;
+
+    #[test]
+    fn a_driver_is_one_pointer_to_one_block() {
+        assert_eq!(
+            size_of::<Driver<Ready, std::io::Error>>(),
+            size_of::<usize>()
+        );
+        // The tracing feature adds the poller's span to the gate's cold end.
+        let lines = if cfg!(feature = "tracing") { 9 } else { 8 };
+        assert!(
+            size_of::<SmallCore>() <= lines * 64,
+            "{}",
+            size_of::<SmallCore>()
+        );
+    }
+
+    #[test]
+    fn what_every_request_reads_spans_at_most_five_cache_lines() {
+        let start = offset_of!(SmallCore, gate) + crate::gate::hot_start();
+        let end = offset_of!(SmallCore, schedule) + crate::schedule::hot_end();
+        assert!(start < end);
+        assert!(end - start <= 5 * 64, "hot span {start}..{end}");
+    }
 }

@@ -757,3 +757,32 @@ mod at_once_tests {
         assert!(taken > 0);
     }
 }
+
+/// Where the fields every request reads end, from the schedule's start
+/// (the pacer's are the last of them).
+#[cfg(test)]
+pub(crate) fn hot_end() -> usize {
+    std::mem::offset_of!(Schedule, pacer) + pacing::hot_end()
+}
+
+#[cfg(test)]
+mod admitter_tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_switched_off_leaves_nothing_to_ask() {
+        let mut sch = Schedule::new(Duration::ZERO, Pacing::Immediate);
+        sch.set_rate(Some(TokenBucket::new(1, Duration::from_secs(1))));
+        assert!(sch.admitter.is_some());
+        sch.set_rate(None);
+        assert!(sch.admitter.is_none());
+    }
+
+    #[test]
+    fn switching_the_rate_limit_off_keeps_a_shared_admission() {
+        let mut sch = Schedule::new(Duration::ZERO, Pacing::Immediate);
+        sch.set_admission(Arc::new(crate::Budget::per_second(10)));
+        sch.set_rate(None);
+        assert!(sch.admitter.as_ref().is_some_and(|a| a.active()));
+    }
+}

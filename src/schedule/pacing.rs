@@ -210,6 +210,12 @@ impl Pacer {
     }
 }
 
+/// Where the fields a success reads end, from the pacer's start.
+#[cfg(test)]
+pub(super) fn hot_end() -> usize {
+    std::mem::offset_of!(Pacer, tick) + std::mem::size_of::<Option<Instant>>()
+}
+
 /// A duration in nanoseconds, in 8 bytes instead of a `Duration`'s 16: the
 /// pacer's state is read on every request, and with many pollers every byte
 /// of it is a share of a cache line. Saturates at 584 years (every delay is
