@@ -27,7 +27,7 @@ use tokio::time::{Instant, Sleep};
 use crate::Error;
 use crate::gate::{Gate, Gated};
 use crate::hooks::Hooks;
-use crate::schedule::{Schedule, Stop};
+use crate::schedule::{Nanos, Schedule, Stop};
 
 pin_project! {
     /// Everything a request reads and writes, pinned together in one
@@ -55,16 +55,12 @@ pin_project! {
 struct InFlight {
     /// When the request started: its limit counts from here.
     started: Instant,
-    /// The limit in nanoseconds, [`NO_LIMIT`] for none. The instant it
-    /// ends at is worked out only if the request has to wait.
-    limit: u64,
+    /// The limit, if any. The instant it ends at is worked out only if the
+    /// request has to wait.
+    limit: Nanos,
     /// Whether the timer is set for it (only once the request is pending).
     armed: bool,
 }
-
-/// [`InFlight::limit`] when the request has none (a limit of 584 years or
-/// more is none either way).
-const NO_LIMIT: u64 = u64::MAX;
 
 /// What the driver hands to its strategy.
 pub(crate) enum Step<T> {
@@ -167,9 +163,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 // The timer is armed for the limit only if the request is pending.
                 InFlight {
                     started: now,
-                    limit: limit.map_or(NO_LIMIT, |limit| {
-                        u64::try_from(limit.as_nanos()).unwrap_or(NO_LIMIT)
-                    }),
+                    limit: Nanos::from_option(limit),
                     armed: false,
                 }
             }
@@ -186,8 +180,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
         }
         // Pending: the request stays in flight until a later poll.
         *core.in_flight = Some(in_flight);
-        if in_flight.limit != NO_LIMIT {
-            let limit = Duration::from_nanos(in_flight.limit);
+        if let Some(limit) = in_flight.limit.as_option() {
             if !in_flight.armed {
                 timer
                     .as_mut()

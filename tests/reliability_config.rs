@@ -16,7 +16,8 @@ use futures::{StreamExt, TryStreamExt};
 use pollkit::long::{Reply, Request};
 use pollkit::sse::Event;
 use pollkit::{
-    Backoff, Budget, Checkpoint, Error, Jitter, LongPoll, Poller, ShortPoll, SseStream, Stats,
+    Backoff, Budget, Cadence, Checkpoint, Error, Jitter, LongPoll, Poller, ShortPoll, SseStream,
+    Stats,
 };
 
 /// One year. pollkit's "never" for one wait is about thirty of them
@@ -1142,4 +1143,126 @@ fn regression_backoff_delay_follows_the_formula_past_step_1024() {
             "delay({step}) = {got} s, documented {want} s"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Durations of 2^64 ns and more in the compact per-request state
+// ---------------------------------------------------------------------------
+
+/// Fixed-rate cadence with an interval of `Duration::MAX` and jitter: the
+/// next request is ~30 years away (the grid tick). With the pacer's interval
+/// stored as ~584 years instead of `Duration::MAX`, the jittered delay could
+/// fall below it by more than 30 years and the request started at once.
+#[tokio::test(start_paused = true)]
+async fn fixed_rate_duration_max_interval_with_jitter_never_repolls_at_once() {
+    for jitter in [
+        Jitter::Full,
+        Jitter::Proportional(0.2),
+        Jitter::Decorrelated,
+    ] {
+        for seed in 0..8 {
+            let log = Log::new();
+            let l = log.clone();
+            let _ = ShortPoll::new(move || std::future::ready(Ok::<_, ApiError>(l.hit())))
+                .interval(Duration::MAX)
+                .cadence(Cadence::FixedRate)
+                .jitter(jitter)
+                .seed(seed)
+                .take(2)
+                .collect::<Vec<_>>()
+                .await;
+            let gap = gaps(&log)[0];
+            assert!(gap >= 29 * YEAR, "{jitter:?} seed {seed}: gap {gap:?}");
+        }
+    }
+}
+
+/// Adaptive pacing with a `Duration::MAX` cap, starting from a
+/// `Duration::MAX` interval, and a status that changes every time: the
+/// interval halves from `Duration::MAX` and is still "never" after 7
+/// halvings (from ~584 years it would be below 30 years after 5).
+#[tokio::test(start_paused = true)]
+async fn adaptive_halving_from_a_duration_max_interval() {
+    let log = Log::new();
+    let l = log.clone();
+    let _ = ShortPoll::new(move || std::future::ready(Ok::<_, ApiError>(l.hit())))
+        .interval(Duration::MAX)
+        .adaptive(ms(1), Duration::MAX)
+        .take(8)
+        .collect::<Vec<_>>()
+        .await;
+    for (i, gap) in gaps(&log).into_iter().enumerate() {
+        assert!(gap >= 29 * YEAR, "gap {i}: {gap:?}");
+    }
+}
+
+/// A per-request timeout of `Duration::MAX` on a request that never
+/// answers: the request timer is set to `later(start, MAX)` (30 years), so
+/// the poller ends with `AttemptTimeout { timeout: MAX }` after two cut
+/// requests (~60 years): a limit of 2^64 ns or more is kept, not taken for
+/// none.
+#[tokio::test(start_paused = true)]
+async fn duration_max_attempt_timeout_cuts_at_thirty_years_as_before() {
+    let r = tokio::time::timeout(
+        100 * YEAR,
+        ShortPoll::new(std::future::pending::<Result<(), ApiError>>)
+            .attempt_timeout(Duration::MAX)
+            .next(),
+    )
+    .await;
+    assert!(
+        matches!(
+            r,
+            Ok(Some(Err(Error::AttemptTimeout {
+                timeout: Duration::MAX,
+                attempts: 2
+            })))
+        ),
+        "{r:?}"
+    );
+}
+
+/// A rate limit that refused a slot before the deadline (the poller waits
+/// for the deadline to stop there with `Timeout`, making no request over
+/// the limit), then switched off while that wait is under way: the refusal
+/// stands, and no request is made over the limit at the deadline.
+#[tokio::test(start_paused = true)]
+async fn switching_the_rate_limit_off_mid_wait_keeps_a_refusal() {
+    let log = Log::new();
+    let l = log.clone();
+    let mut p = LongPoll::new(move |_req: Request<u64>| {
+        let n = l.hit() as u64;
+        std::future::ready(Ok::<_, ApiError>(Reply::changed(n, n)))
+    })
+    .rate_limit(1, secs(3600))
+    .timeout(secs(600));
+    assert_eq!(p.next().await.unwrap().unwrap(), 1);
+    // Into the wait for the deadline (a yield first, then the refusal).
+    for _ in 0..3 {
+        assert!(futures::poll!(p.next()).is_pending());
+    }
+    let mut p = p.rate_limit(1, Duration::ZERO);
+    let next = p.next().await;
+    assert!(
+        matches!(next, Some(Err(Error::Timeout { attempts: 1, .. }))),
+        "{next:?}"
+    );
+    assert_eq!(log.count(), 1);
+}
+
+/// Same root cause for LongPoll: a wait of 1000 years gives a request limit
+/// (wait + wait/16 + margin) above 2^64 ns: the held request is still cut
+/// at 30 years (then retried).
+#[tokio::test(start_paused = true)]
+async fn long_poll_huge_wait_request_is_cut_at_thirty_years_as_before() {
+    let log = Log::new();
+    let l = log.clone();
+    let p = LongPoll::new(move |_req: Request<u64>| {
+        l.hit();
+        std::future::pending::<Result<Reply<(), u64>, ApiError>>()
+    })
+    .wait(1000 * YEAR);
+    let r = tokio::time::timeout(31 * YEAR, p.take(1).collect::<Vec<_>>()).await;
+    assert!(r.is_err()); // no item either way; what differs is the retry
+    assert_eq!(log.count(), 2, "a second request after the 30-year cut");
 }

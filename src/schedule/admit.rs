@@ -68,6 +68,16 @@ impl Admitter {
         self.rate.is_some() || self.shared.is_some()
     }
 
+    /// Whether nothing is configured and nothing is pending: no token or
+    /// slot paid, reserved or refused.
+    pub(crate) fn idle(&self) -> bool {
+        !self.active()
+            && !self.paid_rate
+            && !self.paid_shared
+            && self.reserved.is_none()
+            && !self.refused
+    }
+
     /// When a request that is due now may start. Called right before every
     /// request would start, again after each wait it asked for, so that
     /// every start, progress or retry, pays for its token, and only requests

@@ -26,6 +26,7 @@ mod budget;
 mod cadence;
 mod jitter;
 mod limits;
+mod nanos;
 mod pacing;
 mod quiet;
 mod retry;
@@ -44,6 +45,7 @@ pub use budget::Budget;
 pub use cadence::Cadence;
 pub use jitter::Jitter;
 pub(crate) use limits::Stop;
+pub(crate) use nanos::Nanos;
 pub(crate) use pacing::Pacing;
 #[cfg(feature = "backoff")]
 pub(crate) use retry::ExternalBackoff;
@@ -264,8 +266,9 @@ impl Schedule {
     pub(crate) fn set_rate(&mut self, rate: Option<TokenBucket>) {
         let admitter = self.admitter.get_or_insert_default();
         admitter.set_rate(rate);
-        if !admitter.active() {
-            // No rate limit and no shared admission: nothing to ask.
+        if admitter.idle() {
+            // No rate limit, no shared admission and no answer pending
+            // (a refusal still ends the wait at the deadline): nothing to ask.
             self.admitter = None;
         }
     }

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::jitter::Spread;
 use super::rng::Rng;
-use super::{Cadence, Jitter, Reason, later};
+use super::{Cadence, Jitter, Nanos, Reason, later};
 
 /// How the next request is paced after a success.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +120,7 @@ impl Pacer {
         } else {
             current.saturating_add(current / 2).max(floor).min(cap)
         });
-        self.eta = eta.map_or(Nanos::NONE, |d| Nanos::from(d.max(floor).min(cap)));
+        self.eta = Nanos::from_option(eta.map(|d| d.max(floor).min(cap)));
     }
 
     /// The next start after a success at `now`, and why.
@@ -214,47 +214,4 @@ impl Pacer {
 #[cfg(test)]
 pub(super) fn hot_end() -> usize {
     std::mem::offset_of!(Pacer, tick) + std::mem::size_of::<Option<Instant>>()
-}
-
-/// A duration in nanoseconds, in 8 bytes instead of a `Duration`'s 16: the
-/// pacer's state is read on every request, and with many pollers every byte
-/// of it is a share of a cache line. Saturates at 584 years (every delay is
-/// capped at [`FAR`](super::FAR) anyway); `u64::MAX` stands for "none".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Nanos(u64);
-
-impl Nanos {
-    const ZERO: Nanos = Nanos(0);
-    const NONE: Nanos = Nanos(u64::MAX);
-
-    #[inline]
-    fn from(d: Duration) -> Nanos {
-        Nanos(
-            u64::try_from(d.as_nanos())
-                .unwrap_or(u64::MAX - 1)
-                .min(u64::MAX - 1),
-        )
-    }
-
-    #[inline]
-    fn get(self) -> Duration {
-        Duration::from_nanos(self.0)
-    }
-
-    #[inline]
-    fn is_zero(self) -> bool {
-        self.0 == 0
-    }
-
-    #[inline]
-    fn is_some(self) -> bool {
-        self != Nanos::NONE
-    }
-
-    /// The duration, if any, leaving none.
-    #[inline]
-    fn take(&mut self) -> Option<Duration> {
-        let taken = std::mem::replace(self, Nanos::NONE);
-        taken.is_some().then(|| taken.get())
-    }
 }
