@@ -2,7 +2,7 @@
 //! tokio tasks doing the same `fetch; sleep(1 s ± jitter)` loop.
 //!
 //! ```sh
-//! cargo run --release --example scale                  # 100,000 × 10 s, 3 rounds
+//! cargo run --release --example scale                  # 100,000 × 10 s, 5 rounds
 //! cargo run --release --example scale -- 20000 5 5     # pollers, seconds, rounds
 //! ```
 //!
@@ -12,8 +12,9 @@
 //! /proc/thread-self/schedstat over the run, divided by the requests made).
 //! It runs on a current-thread runtime on the real clock: every figure is the
 //! cost of the work itself, since the runtime sleeps in between. The two
-//! kinds take turns for a few rounds, each in a fresh process, and the
-//! table shows each kind's median round.
+//! kinds take turns for a few rounds, each in a fresh process; the table
+//! shows each kind's median round and the median of the rounds' CPU ratios
+//! (each pollkit process against the raw one right after it).
 //!
 //! CPU time on a shared machine moves by ±15 % between runs. For a figure
 //! that does not, count instructions and cache misses per tick under
@@ -178,7 +179,7 @@ fn main() {
         Some("raw") => return raw_loops(n, secs, interval).print(),
         _ => {}
     }
-    let rounds: usize = third.and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
+    let rounds: usize = third.and_then(|a| a.parse().ok()).unwrap_or(5).max(1);
     let measure = |kind: &str| -> Option<Figures> {
         let exe = std::env::current_exe().ok()?;
         let out = std::process::Command::new(exe)
@@ -187,9 +188,10 @@ fn main() {
             .ok()?;
         Figures::parse(&String::from_utf8_lossy(&out.stdout))
     };
-    // The two kinds take turns, `rounds` times, and each reports its median
-    // CPU per tick: a neighbour's burst on a shared machine then moves one
-    // round, not the figure.
+    // The two kinds take turns, `rounds` times; each round compares a
+    // pollkit process with the raw process right after it, and the run
+    // reports the median of those ratios. A neighbour's burst on a shared
+    // machine then moves one round, not the figure.
     let mut pollkit = Vec::new();
     let mut raw = Vec::new();
     for _ in 0..rounds {
@@ -200,22 +202,23 @@ fn main() {
         pollkit.push(p);
         raw.push(r);
     }
-    let each = |rounds: &[Figures]| -> String {
-        let cpu: Vec<String> = rounds
-            .iter()
-            .map(|f| format!("{:.2}", f.cpu_per_tick.as_nanos() as f64 / 1000.0))
-            .collect();
-        cpu.join(", ")
-    };
-    let rounds_line = format!(
-        "rounds, CPU / tick in µs: pollkit {}; raw {}",
-        each(&pollkit),
-        each(&raw)
-    );
+    let micros = |f: &Figures| f.cpu_per_tick.as_nanos() as f64 / 1000.0;
+    let mut ratios: Vec<f64> = pollkit
+        .iter()
+        .zip(&raw)
+        .map(|(p, r)| micros(p) / micros(r).max(0.001))
+        .collect();
+    let each = ratios
+        .iter()
+        .map(|r| format!("{r:.2}×"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios[ratios.len() / 2];
     let (pollkit, raw) = (Figures::median(pollkit), Figures::median(raw));
     println!(
         "{n} loops, 1 s interval, full jitter, {secs} s, one current-thread runtime each; \
-         median of {rounds} alternating rounds"
+         {rounds} alternating rounds, medians"
     );
     println!("| | heap bytes / poller | RSS bytes / poller | CPU / tick | ticks |");
     println!("|---|---|---|---|---|");
@@ -224,17 +227,16 @@ fn main() {
             "| {name} | {:.0} | {:.0} | {:.2} µs | {} |",
             f.heap_per_poller,
             f.rss_per_poller,
-            f.cpu_per_tick.as_nanos() as f64 / 1000.0,
+            micros(f),
             f.ticks
         );
     }
     println!(
-        "| ratio | {:.2}× | {:.2}× | {:.2}× | |",
+        "| ratio | {:.2}× | {:.2}× | {ratio:.2}× (median of the rounds' ratios) | |",
         pollkit.heap_per_poller / raw.heap_per_poller.max(1.0),
         pollkit.rss_per_poller / raw.rss_per_poller.max(1.0),
-        pollkit.cpu_per_tick.as_nanos() as f64 / raw.cpu_per_tick.as_nanos().max(1) as f64
     );
-    println!("{rounds_line}");
+    println!("rounds' CPU ratios: {each}");
 }
 
 impl Figures {
