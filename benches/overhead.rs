@@ -33,26 +33,25 @@
 //! - `short_zero_interval`: `ShortPoll` with a zero interval (no timer, one
 //!   yield per poll) beside a hand-written fetch-then-yield loop.
 
-use std::future::{Ready, ready};
+use std::future::ready;
 use std::hint::black_box;
-use std::io;
 use std::pin::Pin;
 use std::time::Duration;
 
 use backon::{ConstantBuilder, Retryable, TokioSleeper};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use futures::StreamExt;
-use pollkit::long::{Reply, Request};
-use pollkit::{Jitter, LongPoll, ShortPoll};
 use tokio::runtime::Runtime;
+
+#[path = "common/loops.rs"]
+mod loops;
+
+use loops::{
+    counter, long_hand, long_hand_timeout, long_pollkit, short_hand_sleep, short_hand_yield,
+    short_pollkit,
+};
 
 const POLLS: u64 = 10_000;
 const INTERVAL: Duration = Duration::from_millis(1);
-/// The wait a `LongPoll` asks for by default; it sets its per-request timeout
-/// to `wait + wait / 16 + 5 s`. The hand-written timeout loop uses the same.
-const LONG_WAIT: Duration = Duration::from_secs(30);
-const LONG_LIMIT: Duration = Duration::from_millis(30_000 + 30_000 / 16 + 5_000);
-
 type Job = Pin<Box<dyn Future<Output = u64>>>;
 
 fn paused_runtime() -> Runtime {
@@ -61,62 +60,6 @@ fn paused_runtime() -> Runtime {
         .start_paused(true)
         .build()
         .expect("a current-thread runtime with a paused clock")
-}
-
-/// The fetch every short-poll variant calls: always ready, returns a counter.
-fn counter() -> impl FnMut() -> Ready<Result<u64, io::Error>> {
-    let mut n = 0u64;
-    move || {
-        n += 1;
-        ready(Ok(n))
-    }
-}
-
-/// The long-poll fetch: always ready, always a change, the next cursor.
-fn long_fetch(cursor: Option<u64>) -> Ready<Result<Reply<u64, u64>, io::Error>> {
-    let next = cursor.unwrap_or(0) + 1;
-    ready(Ok(Reply::changed(next, next)))
-}
-
-/// `ShortPoll`: 10,000 items, so 10,000 fetch calls and 9,999 awaited timer
-/// waits (the timer is reset after the last item too, but never awaited).
-async fn short_pollkit(interval: Duration) -> u64 {
-    let poller = ShortPoll::new(counter()).interval(interval);
-    let mut polls = poller.take(POLLS as usize);
-    let mut sum = 0;
-    while let Some(item) = polls.next().await {
-        sum += item.expect("the fetch never fails");
-    }
-    sum
-}
-
-/// Hand-written: fetch, then `tokio::time::sleep` (a new `Sleep` each time)
-/// between requests: 10,000 fetch calls and 9,999 sleeps.
-async fn short_hand_sleep(interval: Duration) -> u64 {
-    let mut fetch = counter();
-    let mut sum = 0;
-    for i in 0..POLLS {
-        if i > 0 {
-            tokio::time::sleep(interval).await;
-        }
-        sum += fetch().await.expect("the fetch never fails");
-    }
-    sum
-}
-
-/// Hand-written, zero interval: fetch, then `tokio::task::yield_now` between
-/// requests (as `ShortPoll` yields once when no timer is due): 10,000 fetch
-/// calls and 9,999 yields.
-async fn short_hand_yield() -> u64 {
-    let mut fetch = counter();
-    let mut sum = 0;
-    for i in 0..POLLS {
-        if i > 0 {
-            tokio::task::yield_now().await;
-        }
-        sum += fetch().await.expect("the fetch never fails");
-    }
-    sum
 }
 
 /// backon: the same counter fetch, its value passed on as an "error" so that
@@ -142,78 +85,17 @@ async fn short_backon(interval: Duration) -> u64 {
     sum + last
 }
 
-/// `LongPoll`, every reply a change, no rate limit (a zero period means none)
-/// and no jitter. Per poll it clones the cursor into a `Request`, computes its
-/// per-request time limit (the wait + wait/16 + 5 s; the timer is armed, and
-/// the clock read for it, only if the request has to wait, which a ready fetch
-/// never does) and, the next request being due at once, yields to the runtime
-/// once: 10,000 fetch calls and 9,999 yields.
-async fn long_pollkit() -> u64 {
-    let poller = LongPoll::new(|req: Request<u64>| long_fetch(req.cursor().copied()))
-        .wait(LONG_WAIT)
-        .rate_limit(u32::MAX, Duration::ZERO)
-        .jitter(Jitter::None);
-    let mut polls = poller.take(POLLS as usize);
-    let mut sum = 0;
-    while let Some(item) = polls.next().await {
-        sum += item.expect("the fetch never fails");
-    }
-    sum
-}
-
-/// Hand-written long-poll loop: thread the cursor, yield once between
-/// requests (as `LongPoll` does): 10,000 fetch calls and 9,999 yields. No
-/// per-request timeout, no rate limiter.
-async fn long_hand() -> u64 {
-    let mut cursor = None;
-    let mut sum = 0;
-    for i in 0..POLLS {
-        if i > 0 {
-            tokio::task::yield_now().await;
-        }
-        let reply = long_fetch(cursor).await.expect("the fetch never fails");
-        if let Reply::Changed { status, cursor: c } = reply {
-            sum += status;
-            cursor = Some(c);
-        }
-    }
-    sum
-}
-
-/// As [`long_hand`], plus the per-request timeout `LongPoll` applies, with
-/// `tokio::time::timeout` (which reads the clock and builds a `Sleep` per
-/// request, but only registers the timer if the request is pending; here it
-/// never is).
-async fn long_hand_timeout() -> u64 {
-    let mut cursor = None;
-    let mut sum = 0;
-    for i in 0..POLLS {
-        if i > 0 {
-            tokio::task::yield_now().await;
-        }
-        let reply = tokio::time::timeout(LONG_LIMIT, long_fetch(cursor))
-            .await
-            .expect("the fetch is ready at once")
-            .expect("the fetch never fails");
-        if let Reply::Changed { status, cursor: c } = reply {
-            sum += status;
-            cursor = Some(c);
-        }
-    }
-    sum
-}
-
 fn short_1ms(c: &mut Criterion) {
     let rt = paused_runtime();
     let mut group = c.benchmark_group("short_1ms");
     group.throughput(Throughput::Elements(POLLS));
     group.bench_function("pollkit", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(short_pollkit(INTERVAL).await) });
+            .iter(|| async { black_box(short_pollkit(INTERVAL, POLLS).await) });
     });
     group.bench_function("hand_written", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(short_hand_sleep(INTERVAL).await) });
+            .iter(|| async { black_box(short_hand_sleep(INTERVAL, POLLS).await) });
     });
     group.bench_function("backon", |b| {
         b.to_async(&rt)
@@ -228,15 +110,15 @@ fn long_changed(c: &mut Criterion) {
     group.throughput(Throughput::Elements(POLLS));
     group.bench_function("pollkit", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(long_pollkit().await) });
+            .iter(|| async { black_box(long_pollkit(POLLS).await) });
     });
     group.bench_function("hand_written", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(long_hand().await) });
+            .iter(|| async { black_box(long_hand(POLLS).await) });
     });
     group.bench_function("hand_written_timeout", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(long_hand_timeout().await) });
+            .iter(|| async { black_box(long_hand_timeout(POLLS).await) });
     });
     group.finish();
 }
@@ -247,11 +129,11 @@ fn short_zero_interval(c: &mut Criterion) {
     group.throughput(Throughput::Elements(POLLS));
     group.bench_function("pollkit", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(short_pollkit(Duration::ZERO).await) });
+            .iter(|| async { black_box(short_pollkit(Duration::ZERO, POLLS).await) });
     });
     group.bench_function("hand_written", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(short_hand_yield().await) });
+            .iter(|| async { black_box(short_hand_yield(POLLS).await) });
     });
     group.finish();
 }
@@ -273,30 +155,30 @@ fn check_equivalence() {
     for (name, f) in [
         (
             "short_1ms/pollkit",
-            Box::pin(short_pollkit(INTERVAL)) as Job,
+            Box::pin(short_pollkit(INTERVAL, POLLS)) as Job,
         ),
         (
             "short_1ms/hand_written",
-            Box::pin(short_hand_sleep(INTERVAL)),
+            Box::pin(short_hand_sleep(INTERVAL, POLLS)),
         ),
         ("short_1ms/backon", Box::pin(short_backon(INTERVAL))),
     ] {
         assert_eq!(timed(f), (expected, slept), "{name}");
     }
     for (name, f) in [
-        ("long_changed/pollkit", Box::pin(long_pollkit()) as Job),
-        ("long_changed/hand_written", Box::pin(long_hand())),
+        ("long_changed/pollkit", Box::pin(long_pollkit(POLLS)) as Job),
+        ("long_changed/hand_written", Box::pin(long_hand(POLLS))),
         (
             "long_changed/hand_written_timeout",
-            Box::pin(long_hand_timeout()),
+            Box::pin(long_hand_timeout(POLLS)),
         ),
         (
             "short_zero_interval/pollkit",
-            Box::pin(short_pollkit(Duration::ZERO)),
+            Box::pin(short_pollkit(Duration::ZERO, POLLS)),
         ),
         (
             "short_zero_interval/hand_written",
-            Box::pin(short_hand_yield()),
+            Box::pin(short_hand_yield(POLLS)),
         ),
     ] {
         assert_eq!(timed(f), (expected, Duration::ZERO), "{name}");
