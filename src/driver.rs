@@ -281,71 +281,80 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 crate::life::heartbeat();
                 ControlFlow::Continue(Some(value))
             }
-            step => self.settle_failure(step, hooks, classified),
+            Step::Output(Err(e)) => self.settle_error(e, hooks, classified),
+            Step::TimedOut(timeout) => self.settle_timeout(timeout, hooks),
+            Step::Stop(stop) => {
+                ControlFlow::Break(Some(Err(stop.into_error(self.take_last_error()))))
+            }
+            Step::Done => ControlFlow::Break(None),
         }
     }
 
-    /// [`settle_classified`](Self::settle_classified) for every step but a
-    /// success, out of line: the success is the hot path.
+    /// A failed request: a transient error plans a retry (`Continue(None)`)
+    /// until retries run out; anything else ends the poller with the error.
+    /// Out of line: the success is the hot path.
     #[inline(never)]
-    fn settle_failure<T, S>(
+    fn settle_error<T, S>(
         &mut self,
-        step: Step<Result<T, E>>,
+        e: E,
         hooks: &mut Hooks<S, E>,
         classified: Option<(bool, Option<Duration>)>,
     ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
-        match step {
-            Step::Output(Ok(value)) => ControlFlow::Continue(Some(value)),
-            Step::Output(Err(e)) => {
-                self.schedule().count_error();
-                let (transient, hint) = classified.unwrap_or_else(|| classify(hooks, &e));
-                if transient {
-                    if let Some(delay) = self.failed(hint) {
-                        if let Some(delay) = delay {
-                            hooks.retrying(&crate::Retry {
-                                error: Some(&e),
-                                hint,
-                                attempt: self.schedule().attempts(),
-                                delay,
-                            });
-                        }
-                        *self.core.as_mut().project().last_error = Some(e);
-                        return ControlFlow::Continue(None);
-                    }
+        self.schedule().count_error();
+        let (transient, hint) = classified.unwrap_or_else(|| classify(hooks, &e));
+        if transient {
+            if let Some(delay) = self.failed(hint) {
+                if let Some(delay) = delay {
+                    hooks.retrying(&crate::Retry {
+                        error: Some(&e),
+                        hint,
+                        attempt: self.schedule().attempts(),
+                        delay,
+                    });
                 }
-                self.finish();
-                ControlFlow::Break(Some(Err(Error::Fetch(e))))
+                self.remember_error(e);
+                return ControlFlow::Continue(None);
             }
-            Step::TimedOut(timeout) => {
-                self.schedule().count_error();
-                // Cut by the deadline's grace rather than a per-request timeout:
-                // that is the deadline passing, and says so.
-                if let Err(stop) = self.schedule().check_deadline(Instant::now()) {
-                    self.finish();
-                    return ControlFlow::Break(Some(Err(
-                        stop.into_error(self.core.as_mut().project().last_error.take())
-                    )));
-                }
-                if let Some(delay) = self.failed(None) {
-                    if let Some(delay) = delay {
-                        hooks.retrying(&crate::Retry {
-                            error: None,
-                            hint: None,
-                            attempt: self.schedule().attempts(),
-                            delay,
-                        });
-                    }
-                    return ControlFlow::Continue(None);
-                }
-                let attempts = self.schedule().attempts();
-                self.finish();
-                ControlFlow::Break(Some(Err(Error::AttemptTimeout { timeout, attempts })))
-            }
-            Step::Stop(stop) => ControlFlow::Break(Some(Err(
-                stop.into_error(self.core.as_mut().project().last_error.take())
-            ))),
-            Step::Done => ControlFlow::Break(None),
         }
+        self.finish();
+        ControlFlow::Break(Some(Err(Error::Fetch(e))))
+    }
+
+    /// A request cut by its per-request time limit: retried like a
+    /// transient error, or the deadline's stop when the deadline's grace
+    /// cut it. Out of line, as [`settle_error`](Self::settle_error).
+    #[inline(never)]
+    fn settle_timeout<T, S>(
+        &mut self,
+        timeout: Duration,
+        hooks: &mut Hooks<S, E>,
+    ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
+        self.schedule().count_error();
+        // Cut by the deadline's grace rather than a per-request timeout:
+        // that is the deadline passing, and says so.
+        if let Err(stop) = self.schedule().check_deadline(Instant::now()) {
+            self.finish();
+            return ControlFlow::Break(Some(Err(stop.into_error(self.take_last_error()))));
+        }
+        if let Some(delay) = self.failed(None) {
+            if let Some(delay) = delay {
+                hooks.retrying(&crate::Retry {
+                    error: None,
+                    hint: None,
+                    attempt: self.schedule().attempts(),
+                    delay,
+                });
+            }
+            return ControlFlow::Continue(None);
+        }
+        let attempts = self.schedule().attempts();
+        self.finish();
+        ControlFlow::Break(Some(Err(Error::AttemptTimeout { timeout, attempts })))
+    }
+
+    /// The last error of a failing streak, for the stop that ends it.
+    fn take_last_error(&mut self) -> Option<E> {
+        self.core.as_mut().project().last_error.take()
     }
 
     /// Keeps `e` as the last error, for a `Timeout` or `Exhausted` that may

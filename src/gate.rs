@@ -136,10 +136,9 @@ impl Gate {
                     self.phase = Phase::Ready;
                 }
                 Phase::Yield => {
-                    // A zero delay sets no timer, but a fetch that is always
-                    // ready must not starve the other tasks on this worker.
-                    self.phase = Phase::Ready;
-                    cx.waker().wake_by_ref();
+                    // Strategies take the yield before the driver runs
+                    // (`yielding`); SseStream's gate comes here.
+                    self.yielding(cx);
                     return Poll::Pending;
                 }
                 Phase::Asking => {
@@ -224,7 +223,9 @@ impl Gate {
 
     /// The yield between two requests planned at once, taken before anything
     /// else is looked at: `true` when the poller must return `Pending` now
-    /// (it has woken itself and goes on at its next poll).
+    /// (it has woken itself and goes on at its next poll). A zero delay sets
+    /// no timer, but a fetch that is always ready must not starve the other
+    /// tasks on this worker.
     #[inline(always)]
     pub(crate) fn yielding(&mut self, cx: &mut Context<'_>) -> bool {
         if matches!(self.phase, Phase::Yield) {
