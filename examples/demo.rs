@@ -71,7 +71,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         seed: args.seed,
     };
     let server = Server::start(config).await?;
-    let client = reqwest::Client::builder().use_rustls_tls().build()?;
+    let client = reqwest::Client::builder().build()?;
     println!(
         "job server on {}: {jobs} job(s) per strategy, {:?} each (±20 %), short-poll interval {:?}",
         server.base(),

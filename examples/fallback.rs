@@ -18,7 +18,7 @@ use pollkit::{Fallback, Poller};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let server = Server::start(Config::default()).await?;
-    let client = reqwest::Client::builder().use_rustls_tls().build()?;
+    let client = reqwest::Client::builder().build()?;
     let id = submit(&client, server.base()).await?;
     let jobs = format!("{}/jobs/{id}", server.base());
 

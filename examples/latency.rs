@@ -91,7 +91,7 @@ async fn measure(
 ) -> Result<Vec<Duration>, BoxError> {
     let start = *tx.borrow();
     let made = Arc::new(Mutex::new(Vec::new()));
-    let client = reqwest::Client::builder().use_rustls_tls().build()?;
+    let client = reqwest::Client::builder().build()?;
     let poller: pollkit::BoxPoller<u64, reqwest::Error> = match strategy {
         "short" => {
             let url = format!("{base}/status");

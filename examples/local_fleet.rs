@@ -18,7 +18,7 @@ use pollkit::{Budget, Hub, Jitter, Poller, Stats};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let server = Server::start(Config::default()).await?;
-    let client = reqwest::Client::builder().use_rustls_tls().build()?;
+    let client = reqwest::Client::builder().build()?;
     let base = server.base().to_owned();
 
     let hub: Hub<String, Job, HttpError> = Hub::new();

@@ -16,7 +16,7 @@ use common::server::{Config, Server};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let server = Server::start(Config::default()).await?;
-    let client = reqwest::Client::builder().use_rustls_tls().build()?;
+    let client = reqwest::Client::builder().build()?;
 
     let id = submit(&client, server.base()).await?;
     println!("submitted {id}; each request waits for the next change");

@@ -29,9 +29,7 @@ async fn run_all(fail_rate: f64) -> Vec<Report> {
         seed: 7,
     };
     let server = Server::start(config).await.expect("the server starts");
-    let client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .build()
+    let client = reqwest::Client::builder().build()
         .expect("a reqwest client");
     let watch = Watch {
         jobs: JOBS,

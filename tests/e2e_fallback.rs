@@ -72,7 +72,7 @@ async fn events(State(job): State<Job>, headers: HeaderMap) -> Response {
 type Error = pollkit::Error<reqwest::Error>;
 
 fn transports(base: String) -> Fallback<u64, reqwest::Error> {
-    let client = reqwest::Client::builder().use_rustls_tls().build().unwrap();
+    let client = reqwest::Client::builder().build().unwrap();
     let (c1, c2, c3) = (client.clone(), client.clone(), client);
     let (b1, b2, b3) = (base.clone(), base.clone(), base);
     Fallback::new()

@@ -1,5 +1,5 @@
 //! SseStream end to end: a real axum server over loopback, read through
-//! reqwest (rustls) `bytes_stream()`, with the connection cut mid-event.
+//! reqwest `bytes_stream()`, with the connection cut mid-event.
 
 mod loopback;
 
@@ -79,7 +79,7 @@ async fn serve(feed: Feed) -> (String, oneshot::Sender<()>) {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().use_rustls_tls().build().unwrap()
+    reqwest::Client::builder().build().unwrap()
 }
 
 /// The connect function a user writes: `Accept`, `Last-Event-ID`, status check.
