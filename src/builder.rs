@@ -125,6 +125,55 @@ macro_rules! shared_setters {
             self
         }
 
+        /// Which errors are an answer that means "not yet" rather than a
+        /// failure: a `404` while waiting for a resource to be created, a
+        /// `409` while it is being moved. Such an error is not retried with
+        /// backoff and not counted toward `max_retries` or the backoff's
+        /// time bound, and ends a failing streak: the next request goes at
+        /// the pace after a success (the interval; for `LongPoll`, as after
+        /// a reply without news; for `SseStream`, as after an empty
+        /// connection). Nothing is yielded for it, and it is no
+        /// `last_error` of a `Timeout`. It is checked before
+        /// [`retry_if`](Self::retry_if); the deadline and `max_attempts`
+        /// still count the request.
+        ///
+        /// With [`Poller::until_result`](crate::Poller::until_result) this
+        /// is the third way an error can go: the acceptor decides on the
+        /// errors that end the poller (permanent by `retry_if`), transient
+        /// ones are retried, and these go on. Default: none.
+        ///
+        /// # Examples
+        /// Shown with a `ShortPoll`; the same on every strategy.
+        /// ```
+        /// use std::time::Duration;
+        /// use pollkit::{Backoff, Poller, ShortPoll};
+        ///
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() {
+        /// // "Until the bucket exists": 404 for ten minutes, then 200.
+        /// let start = tokio::time::Instant::now();
+        /// let created = ShortPoll::new(move || async move {
+        ///         let exists = start.elapsed() >= Duration::from_secs(600);
+        ///         if exists { Ok("bucket") } else { Err("404 Not Found") }
+        ///     })
+        ///     .interval(Duration::from_secs(30))
+        ///     // Five errors in a row would end the wait: a 404 is none of them.
+        ///     .backoff(Backoff::new().max_retries(5))
+        ///     .pending_if(|e| e.starts_with("404"))
+        ///     .until(|_| true)
+        ///     .await;
+        /// assert_eq!(created.unwrap(), "bucket");
+        /// assert_eq!(start.elapsed(), Duration::from_secs(600));
+        /// # }
+        /// ```
+        pub fn pending_if(
+            mut self,
+            is_pending: impl FnMut(&$error) -> bool + Send + 'static,
+        ) -> Self {
+            self.parts().1.set_pending_if(is_pending);
+            self
+        }
+
         /// The backoff between retries after transient errors.
         /// Default: [`Backoff::new()`](crate::Backoff::new).
         pub fn backoff(mut self, backoff: crate::Backoff) -> Self {

@@ -281,6 +281,14 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 crate::life::heartbeat();
                 ControlFlow::Continue(Some(value))
             }
+            // An answer that means "not yet" (`pending_if`) is no failure:
+            // the next request goes at the pace of a success. A strategy
+            // that classified the error itself has checked this already.
+            Step::Output(Err(e)) if classified.is_none() && hooks.is_pending(&e) => {
+                self.answered();
+                self.succeeded(None);
+                ControlFlow::Continue(None)
+            }
             Step::Output(Err(e)) => self.settle_error(e, hooks, classified),
             Step::TimedOut(timeout) => self.settle_timeout(timeout, hooks),
             Step::Stop(stop) => {
@@ -350,6 +358,13 @@ impl<Fut: Future, E> Driver<Fut, E> {
         let attempts = self.schedule().attempts();
         self.finish();
         ControlFlow::Break(Some(Err(Error::AttemptTimeout { timeout, attempts })))
+    }
+
+    /// An error that is an answer rather than a failure (`pending_if`): the
+    /// failing streak, if any, is over, and the server is alive.
+    pub(crate) fn answered(&mut self) {
+        *self.core.as_mut().project().last_error = None;
+        crate::life::heartbeat();
     }
 
     /// The last error of a failing streak, for the stop that ends it.

@@ -45,6 +45,7 @@ pub(crate) struct Hooks<S, E> {
 
 struct Fns<S, E> {
     retry_if: Option<Classify<E>>,
+    pending_if: Option<Classify<E>>,
     stop_if: Option<Classify<E>>,
     poll_after: Option<Hint<S>>,
     retry_after: Option<Hint<E>>,
@@ -78,6 +79,7 @@ impl<S, E> Hooks<S, E> {
             .get_or_insert_with(|| {
                 Box::new(Exclusive::new(Fns {
                     retry_if: None,
+                    pending_if: None,
                     stop_if: None,
                     poll_after: None,
                     retry_after: None,
@@ -91,6 +93,18 @@ impl<S, E> Hooks<S, E> {
 
     pub(crate) fn set_retry_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {
         self.set().retry_if = Some(Box::new(f));
+    }
+
+    pub(crate) fn set_pending_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {
+        self.set().pending_if = Some(Box::new(f));
+    }
+
+    /// Whether `e` is an answer meaning "not yet" (the user's `pending_if`):
+    /// not a failure, so not counted, retried or remembered.
+    pub(crate) fn is_pending(&mut self, e: &E) -> bool {
+        self.get()
+            .and_then(|fns| fns.pending_if.as_mut())
+            .is_some_and(|f| f(e))
     }
 
     pub(crate) fn set_stop_if(&mut self, f: impl FnMut(&E) -> bool + Send + 'static) {

@@ -116,7 +116,8 @@ pub use named::{
 };
 pub use observe::Retry;
 pub use poller::{
-    Changes, FailWith, MapStatus, Poller, TryMapStatus, Until, UntilHeld, UntilStable,
+    Changes, FailWith, Failed, ForgetLast, KeepLast, LastStatus, MapStatus, Poller, TryMapStatus,
+    Until, UntilHeld, UntilResult, UntilStable, Verdict,
 };
 pub use schedule::{Backoff, Budget, Cadence, Jitter};
 pub use short::ShortPoll;

@@ -2,10 +2,13 @@
 
 mod changes;
 mod fail_with;
+mod last;
 mod map_status;
 mod try_map_status;
 mod until;
+mod until_result;
 mod until_stable;
+mod verdict;
 
 use std::time::Duration;
 
@@ -13,10 +16,13 @@ use futures_core::Stream;
 
 pub use changes::Changes;
 pub use fail_with::FailWith;
+pub use last::{Failed, ForgetLast, KeepLast, LastStatus};
 pub use map_status::MapStatus;
 pub use try_map_status::TryMapStatus;
 pub use until::Until;
+pub use until_result::UntilResult;
 pub use until_stable::{UntilHeld, UntilStable};
+pub use verdict::Verdict;
 
 use crate::{BoxPoller, Error};
 
@@ -71,6 +77,12 @@ pub trait Poller:
     /// [`FusedFuture`](futures_core::future::FusedFuture): polled again after
     /// it resolved, it stays pending, so it can sit in a `select!` loop.
     ///
+    /// Conditions combine as plain closures do: `|s| s.done && !s.partial`,
+    /// `|s| is_done(s) || is_skipped(s)`. For a wait that also decides on
+    /// errors or on failure, see [`until_result`](Poller::until_result); to
+    /// get the last status back on a failed wait, add
+    /// [`.with_last_status()`](Until::with_last_status).
+    ///
     /// # Errors
     /// Resolves to the poller's error if one ends it first, and to
     /// [`Error::Ended`] if the stream ends first.
@@ -102,6 +114,97 @@ pub trait Poller:
         P: FnMut(&<Self as Poller>::Status) -> bool,
     {
         Until::new(self, pred)
+    }
+
+    /// A future that resolves when `acceptor` decides, from a status *or* an
+    /// error, that the wait succeeded or failed: the acceptor form of
+    /// [`until`](Poller::until), as the AWS SDK's waiters have.
+    ///
+    /// The acceptor sees `Ok(&status)` for every status and `Err(&error)` for
+    /// a request's error that ends the poller (one that `retry_if` calls
+    /// permanent, or the last of a failing streak), and returns a
+    /// [`Verdict`]:
+    /// - [`Success(value)`](Verdict::Success): the future resolves to
+    ///   `Ok(value)`, a value of the caller's choosing: a 404 accepted as
+    ///   "deleted" resolves to whatever the caller says, with no status
+    ///   made up for it;
+    /// - [`Failure(error)`](Verdict::Failure): it resolves to
+    ///   [`Error::Failed`], as [`fail_with`](Poller::fail_with) would;
+    /// - [`Pending`](Verdict::Pending): the wait goes on (for the error that
+    ///   ends the poller, the wait ends with that error as it is).
+    ///
+    /// Errors that are the server saying "not yet" (a 404 while waiting for
+    /// a resource to appear) go on without ending the poller or counting as
+    /// failures: say so on the strategy with `pending_if` (for example
+    /// [`ShortPoll::pending_if`](crate::ShortPoll::pending_if)); such errors
+    /// never reach the acceptor. The same future works on every strategy,
+    /// on a [`Fallback`](crate::Fallback) and on a [`BoxPoller`].
+    ///
+    /// Acceptors combine as functions: [`Verdict::or_else`] tries the next
+    /// one when the first has no verdict. Add
+    /// [`.with_last_status()`](UntilResult::with_last_status) to get the last
+    /// status back on failure.
+    ///
+    /// # Errors
+    /// [`Error::Failed`] for a [`Failure`](Verdict::Failure); otherwise as
+    /// [`until`](Poller::until). Limits (`Timeout`, `Exhausted`,
+    /// `AttemptTimeout`) are not the server's answer and are not judged.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the poller and any request in flight.
+    ///
+    /// # Examples
+    /// Until done or failed, and kube-runtime's `is_deleted(uid)`: gone
+    /// (404), or replaced by an object with another uid.
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Poller, ShortPoll, Verdict};
+    ///
+    /// #[derive(Debug)]
+    /// struct Pod { uid: &'static str }
+    /// #[derive(Debug, PartialEq)]
+    /// enum Gone { Deleted, Recreated(&'static str) }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let deleted_or_recreated = |uid: &'static str| {
+    ///     move |r: Result<&Pod, &u16>| match r {
+    ///         Err(404) => Verdict::Success(Gone::Deleted),
+    ///         Ok(pod) if pod.uid != uid => Verdict::Success(Gone::Recreated(pod.uid)),
+    ///         _ => Verdict::Pending,
+    ///     }
+    /// };
+    /// let mut answers = vec![Ok(Pod { uid: "a1" }), Ok(Pod { uid: "b2" })].into_iter();
+    /// let recreated = ShortPoll::new(move || {
+    ///         let answer = answers.next().unwrap_or(Err(404));
+    ///         async move { answer }
+    ///     })
+    ///     .interval(Duration::from_secs(1))
+    ///     .retry_if(|status| *status >= 500)
+    ///     .until_result(deleted_or_recreated("a1"))
+    ///     .await;
+    /// assert_eq!(recreated.unwrap(), Gone::Recreated("b2"));
+    ///
+    /// let mut answers = vec![Ok(Pod { uid: "a1" })].into_iter();
+    /// let deleted = ShortPoll::new(move || {
+    ///         let answer = answers.next().unwrap_or(Err(404));
+    ///         async move { answer }
+    ///     })
+    ///     .interval(Duration::from_secs(1))
+    ///     .retry_if(|status| *status >= 500)
+    ///     .until_result(deleted_or_recreated("a1"))
+    ///     .await;
+    /// assert_eq!(deleted.unwrap(), Gone::Deleted);
+    /// # }
+    /// ```
+    fn until_result<T, A>(self, acceptor: A) -> UntilResult<Self, A>
+    where
+        Self: Sized,
+        A: FnMut(
+            Result<&<Self as Poller>::Status, &<Self as Poller>::Error>,
+        ) -> Verdict<T, <Self as Poller>::Error>,
+    {
+        UntilResult::new(self, acceptor)
     }
 
     /// A future that resolves once `pred` has held for `n` statuses in a row

@@ -331,6 +331,20 @@ where
                 (fetch(request), schedule.request_limit(now, Some(own)))
             });
             let step = ready!(step);
+            // An error that means "not yet" (`pending_if`) is an answer
+            // without news, as an unchanged reply: no failure, no cut.
+            if matches!(&step, Step::Output(Err(e)) if this.hooks.is_pending(e)) {
+                this.path.not_cut();
+                this.driver.answered();
+                let now = Instant::now();
+                if this.was_quick(now) {
+                    let at = this.driver.schedule_mut().after_quick_empty(now);
+                    this.driver.plan(now, at);
+                } else {
+                    this.driver.succeeded_at(now, None);
+                }
+                continue;
+            }
             // Classify an error once: `retry_if` and `retry_after` are the
             // user's `FnMut`s.
             let classified = match &step {

@@ -10,6 +10,7 @@ use futures_core::future::FusedFuture;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
+use super::last::{ForgetLast, KeepLast, LastStatus};
 use crate::{Error, Poller};
 
 pin_project! {
@@ -21,14 +22,18 @@ pin_project! {
     /// Once resolved, the future is terminated ([`FusedFuture::is_terminated`]
     /// returns `true`) and polling it again returns [`Poll::Pending`] without
     /// ever waking, as futures-util's `Fuse` does.
+    ///
+    /// `L` says whether a failed wait gives back the last status it saw
+    /// ([`with_last_status`](UntilStable::with_last_status)).
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct UntilStable<P, Pred> {
+    pub struct UntilStable<P, Pred, L = ForgetLast> {
         // `None` once resolved: the poller is dropped at once.
         #[pin]
         poller: Option<P>,
         pred: Pred,
         needed: u32,
         streak: u32,
+        last: L,
     }
 }
 
@@ -39,9 +44,47 @@ impl<P, Pred> UntilStable<P, Pred> {
             pred,
             needed: needed.max(1),
             streak: 0,
+            last: ForgetLast,
         }
     }
+}
 
+impl<P: Poller, Pred> UntilStable<P, Pred> {
+    /// Resolves a failed wait to a [`Failed`](crate::Failed): the error with
+    /// the last status seen, as [`Until::with_last_status`](crate::Until::with_last_status).
+    ///
+    /// # Examples
+    /// ```
+    /// use pollkit::{Error, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut checks = ["ok", "down", "ok"].into_iter();
+    /// let failed = ShortPoll::new(move || {
+    ///         let check = checks.next();
+    ///         async move { check.ok_or("no more checks") }
+    ///     })
+    ///     .retry_if(|_| false)
+    ///     .until_stable(2, |s| *s == "ok")
+    ///     .with_last_status()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(failed.error, Error::Fetch("no more checks")));
+    /// assert_eq!(failed.last, Some("ok"));
+    /// # }
+    /// ```
+    pub fn with_last_status(self) -> UntilStable<P, Pred, KeepLast<<P as Poller>::Status>> {
+        UntilStable {
+            poller: self.poller,
+            pred: self.pred,
+            needed: self.needed,
+            streak: self.streak,
+            last: KeepLast::default(),
+        }
+    }
+}
+
+impl<P, Pred, L> UntilStable<P, Pred, L> {
     /// The poller being awaited, or `None` once the future has resolved (the
     /// poller is dropped then).
     pub fn get_ref(&self) -> Option<&P> {
@@ -49,7 +92,7 @@ impl<P, Pred> UntilStable<P, Pred> {
     }
 }
 
-impl<P: fmt::Debug, Pred> fmt::Debug for UntilStable<P, Pred> {
+impl<P: fmt::Debug, Pred, L> fmt::Debug for UntilStable<P, Pred, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UntilStable")
             .field("poller", &self.poller)
@@ -59,12 +102,13 @@ impl<P: fmt::Debug, Pred> fmt::Debug for UntilStable<P, Pred> {
     }
 }
 
-impl<P, Pred> Future for UntilStable<P, Pred>
+impl<P, Pred, L> Future for UntilStable<P, Pred, L>
 where
     P: Poller,
     Pred: FnMut(&<P as Poller>::Status) -> bool,
+    L: LastStatus<<P as Poller>::Status, <P as Poller>::Error>,
 {
-    type Output = Result<<P as Poller>::Status, Error<<P as Poller>::Error>>;
+    type Output = Result<<P as Poller>::Status, L::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -84,9 +128,10 @@ where
                         // A flip back starts the count over.
                         *this.streak = 0;
                     }
+                    this.last.saw(status);
                 }
-                Some(Err(e)) => break Err(e),
-                None => break Err(Error::Ended),
+                Some(Err(e)) => break Err(this.last.fail(e)),
+                None => break Err(this.last.fail(Error::Ended)),
             }
         };
         this.poller.set(None);
@@ -94,10 +139,11 @@ where
     }
 }
 
-impl<P, Pred> FusedFuture for UntilStable<P, Pred>
+impl<P, Pred, L> FusedFuture for UntilStable<P, Pred, L>
 where
     P: Poller,
     Pred: FnMut(&<P as Poller>::Status) -> bool,
+    L: LastStatus<<P as Poller>::Status, <P as Poller>::Error>,
 {
     fn is_terminated(&self) -> bool {
         self.poller.is_none()
@@ -113,14 +159,18 @@ pin_project! {
     /// Once resolved, the future is terminated ([`FusedFuture::is_terminated`]
     /// returns `true`) and polling it again returns [`Poll::Pending`] without
     /// ever waking, as futures-util's `Fuse` does.
+    ///
+    /// `L` says whether a failed wait gives back the last status it saw
+    /// ([`with_last_status`](UntilHeld::with_last_status)).
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct UntilHeld<P, Pred> {
+    pub struct UntilHeld<P, Pred, L = ForgetLast> {
         // `None` once resolved: the poller is dropped at once.
         #[pin]
         poller: Option<P>,
         pred: Pred,
         needed: Duration,
         since: Option<Instant>,
+        last: L,
     }
 }
 
@@ -131,9 +181,45 @@ impl<P, Pred> UntilHeld<P, Pred> {
             pred,
             needed,
             since: None,
+            last: ForgetLast,
         }
     }
+}
 
+impl<P: Poller, Pred> UntilHeld<P, Pred> {
+    /// Resolves a failed wait to a [`Failed`](crate::Failed): the error with
+    /// the last status seen, as [`Until::with_last_status`](crate::Until::with_last_status).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::{Error, Poller, ShortPoll};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let failed = ShortPoll::new(|| async { Ok::<u32, String>(3) })
+    ///     .interval(Duration::from_secs(10))
+    ///     .timeout(Duration::from_secs(60))
+    ///     .until_held(Duration::from_secs(30), |lag| *lag == 0)
+    ///     .with_last_status()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(failed.error, Error::Timeout { .. }));
+    /// assert_eq!(failed.last, Some(3));
+    /// # }
+    /// ```
+    pub fn with_last_status(self) -> UntilHeld<P, Pred, KeepLast<<P as Poller>::Status>> {
+        UntilHeld {
+            poller: self.poller,
+            pred: self.pred,
+            needed: self.needed,
+            since: self.since,
+            last: KeepLast::default(),
+        }
+    }
+}
+
+impl<P, Pred, L> UntilHeld<P, Pred, L> {
     /// The poller being awaited, or `None` once the future has resolved (the
     /// poller is dropped then).
     pub fn get_ref(&self) -> Option<&P> {
@@ -141,7 +227,7 @@ impl<P, Pred> UntilHeld<P, Pred> {
     }
 }
 
-impl<P: fmt::Debug, Pred> fmt::Debug for UntilHeld<P, Pred> {
+impl<P: fmt::Debug, Pred, L> fmt::Debug for UntilHeld<P, Pred, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UntilHeld")
             .field("poller", &self.poller)
@@ -151,12 +237,13 @@ impl<P: fmt::Debug, Pred> fmt::Debug for UntilHeld<P, Pred> {
     }
 }
 
-impl<P, Pred> Future for UntilHeld<P, Pred>
+impl<P, Pred, L> Future for UntilHeld<P, Pred, L>
 where
     P: Poller,
     Pred: FnMut(&<P as Poller>::Status) -> bool,
+    L: LastStatus<<P as Poller>::Status, <P as Poller>::Error>,
 {
-    type Output = Result<<P as Poller>::Status, Error<<P as Poller>::Error>>;
+    type Output = Result<<P as Poller>::Status, L::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -176,9 +263,10 @@ where
                     } else {
                         *this.since = None;
                     }
+                    this.last.saw(status);
                 }
-                Some(Err(e)) => break Err(e),
-                None => break Err(Error::Ended),
+                Some(Err(e)) => break Err(this.last.fail(e)),
+                None => break Err(this.last.fail(Error::Ended)),
             }
         };
         this.poller.set(None);
@@ -186,10 +274,11 @@ where
     }
 }
 
-impl<P, Pred> FusedFuture for UntilHeld<P, Pred>
+impl<P, Pred, L> FusedFuture for UntilHeld<P, Pred, L>
 where
     P: Poller,
     Pred: FnMut(&<P as Poller>::Status) -> bool,
+    L: LastStatus<<P as Poller>::Status, <P as Poller>::Error>,
 {
     fn is_terminated(&self) -> bool {
         self.poller.is_none()

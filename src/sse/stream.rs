@@ -396,12 +396,19 @@ where
             (Reconnect::Never, _) => false,
         };
         let attempts = self.schedule.attempts();
+        let mut pending = false;
         let how = match &cut {
             Cut::Ended | Cut::Idle(_) if alive => Disconnect::Delivered,
             Cut::Ended | Cut::Idle(_) => Disconnect::Empty,
             Cut::TimedOut(_) => {
                 self.schedule.count_error();
                 Disconnect::Failed { hint: None }
+            }
+            // An error that means "not yet" (`pending_if`): an answer, not a
+            // failure, so reconnected to as after an empty connection.
+            Cut::Failed(e) if self.hooks.is_pending(e) => {
+                pending = true;
+                Disconnect::Empty
             }
             Cut::Failed(e) => {
                 if self.hooks.is_stop(e) {
@@ -440,7 +447,7 @@ where
             // The deadline or the attempt limit ends it: no reconnect to
             // tell anyone about.
             if let Cut::Failed(e) = cut {
-                self.last_error = Some(e);
+                self.last_error = (!pending).then_some(e);
             }
             return None;
         }
@@ -465,7 +472,7 @@ where
         }
         self.signal(&Signal::Reconnecting { after, cause });
         if let Cut::Failed(e) = cut {
-            self.last_error = Some(e);
+            self.last_error = (!pending).then_some(e);
         }
         None
     }
