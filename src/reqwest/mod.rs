@@ -24,6 +24,7 @@
 //! [`pollkit::http`](crate::http) gives the `Retry-After` parser and the
 //! status table to any client.
 
+mod deleted;
 mod error;
 mod future;
 mod json;
@@ -32,6 +33,7 @@ mod short;
 mod sse;
 mod template;
 
+pub use deleted::{deleted, is_gone, recreated};
 pub use error::{ErrorKind, HttpError};
 pub use future::HttpFuture;
 pub use json::json;

@@ -117,6 +117,8 @@ struct Shared {
 struct Entry {
     index: watch::Sender<u64>,
     gets: usize,
+    /// Deleted (later GETs answer `404`) after this many plain GETs.
+    delete_after: Option<usize>,
 }
 
 impl Handle {
@@ -133,6 +135,14 @@ impl Handle {
     /// Starts the job over at index 1, so a client's index becomes stale.
     pub fn restart(&self, id: &str) {
         self.with_job(id, |_| 1);
+    }
+
+    /// Deletes the job after its next `n` plain GETs: they answer `200`,
+    /// every later one `404 Not Found`.
+    pub fn delete_after(&self, id: &str, n: usize) {
+        let mut jobs = self.0.jobs.lock().unwrap();
+        let job = jobs.get_mut(id).expect("no such job");
+        job.delete_after = Some(job.gets + n);
     }
 
     /// A plain GET moves the job one step on every `n` GETs (0: never).
@@ -198,7 +208,14 @@ async fn create(State(h): State<Handle>) -> impl IntoResponse {
     let mut jobs = h.0.jobs.lock().unwrap();
     let id = format!("job-{}", jobs.len() + 1);
     let (index, _) = watch::channel(1);
-    jobs.insert(id.clone(), Entry { index, gets: 0 });
+    jobs.insert(
+        id.clone(),
+        Entry {
+            index,
+            gets: 0,
+            delete_after: None,
+        },
+    );
     (
         StatusCode::CREATED,
         Json(serde_json::json!({ "jobId": id })),
@@ -235,6 +252,9 @@ async fn status(
             let every = h.0.steps_every.load(Ordering::SeqCst);
             if every > 0 && job.gets % every == 0 {
                 job.index.send_modify(|i| *i = (*i + 1).min(COMPLETED));
+            }
+            if job.delete_after.is_some_and(|n| job.gets >= n) {
+                jobs.remove(&id);
             }
             return answer(&id, now);
         }
