@@ -52,6 +52,10 @@ fn combinators() {
     send_sync_unpin::<UntilStable<Short, Pred>>();
     send_sync_unpin::<UntilHeld<Short, Pred>>();
     send_sync_unpin::<Until<Long, Pred>>();
+    type Accept = fn(Result<&u8, &ApiError>) -> pollkit::Verdict<(), ApiError>;
+    send_sync_unpin::<pollkit::UntilResult<Short, Accept>>();
+    send_sync_unpin::<pollkit::UntilResult<Short, Accept, pollkit::KeepLast<u8>>>();
+    send_sync_unpin::<Until<Short, Pred, pollkit::KeepLast<u8>>>();
     send_sync_unpin::<Until<MapStatus<Sse, fn(pollkit::sse::Event) -> u8>, Pred>>();
     // Type-erased: `Send` only, as futures' `BoxStream`.
     send_unpin::<BoxPoller<u8, ApiError>>();
@@ -70,6 +74,8 @@ fn nameable_pollers() {
 #[test]
 fn values_and_policies() {
     send_sync_unpin::<pollkit::Error<ApiError>>();
+    send_sync_unpin::<pollkit::Failed<u8, ApiError>>();
+    send_sync_unpin::<pollkit::Verdict<u8, ApiError>>();
     send_sync_unpin::<Checkpoint>();
     send_sync_unpin::<Checkpoint<String>>();
     send_sync_unpin::<Backoff>();
