@@ -32,7 +32,10 @@
 //! | [`LongPoll`] | the server can hold a request until a change (a cursor and a wait) |
 //! | [`SseStream`] | the server streams `text/event-stream` |
 //!
-//! Beyond one poller: [`Poller::until_stable`] and [`Poller::until_held`] for
+//! Beyond one poller: [`Poller::until_result`] for waits that decide on
+//! errors too ("until deleted") with a [`Verdict`], `.with_last_status()` for
+//! the last status on a failed wait ([`Failed`]),
+//! [`Poller::until_stable`] and [`Poller::until_held`] for
 //! conditions that must hold steadily, [`ShortPoll::adaptive`] and
 //! [`ShortPoll::eta`] for pacing by change and progress, [`Fallback`] to move
 //! between transports, a shared request [`Budget`], [`Stats`] counters,
