@@ -39,6 +39,43 @@ const MIN_RETRY_BETTER_AFTER: Duration = Duration::from_secs(1);
 /// when it equals the last one seen. When the last transport fails too, its
 /// error ends the stream.
 ///
+/// # Acceptors
+/// [`until`](crate::Poller::until), [`until_result`](crate::Poller::until_result)
+/// and `.with_last_status()` work on a `Fallback` as on any poller, and a
+/// transport's [`pending_if`](crate::ShortPoll::pending_if) keeps its "not
+/// yet" errors to itself. An error that an acceptor decides on (a `404` for
+/// "deleted") ends a transport as any error does, so tell
+/// [`unusable_if`](Self::unusable_if) that it is an answer about the
+/// resource, not the transport: then it ends the watch and reaches the
+/// acceptor instead of calling for the next transport.
+///
+/// ```
+/// use pollkit::{Error, Fallback, Poller, ShortPoll, Verdict};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let mut polls = 0;
+/// let watch = Fallback::new()
+///     .then("short", move |_: Option<&u8>| {
+///         ShortPoll::new(move || {
+///                 polls += 1;
+///                 async move { if polls < 3 { Ok(1) } else { Err("404") } }
+///             })
+///             .retry_if(|e| *e != "404")
+///             .boxed_poller()
+///     })
+///     .then("other", |_: Option<&u8>| ShortPoll::new(|| async { Ok(1) }).boxed_poller())
+///     .unusable_if(|e| !matches!(e, Error::Fetch("404")));
+/// let deleted = watch
+///     .until_result(|r| match r {
+///         Err(&"404") => Verdict::Success("deleted"),
+///         _ => Verdict::Pending,
+///     })
+///     .await;
+/// assert_eq!(deleted.unwrap(), "deleted");
+/// # }
+/// ```
+///
 /// # Cancel safety
 /// Dropping it drops the active poller and its request in flight.
 ///
