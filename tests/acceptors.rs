@@ -336,3 +336,57 @@ async fn an_ended_stream_gives_back_its_last_status_and_none_without_one() {
     let failed = empty.until(|_| true).with_last_status().await.unwrap_err();
     assert_eq!(failed.last, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn acceptors_combine_and_the_first_decisive_one_wins() {
+    // kube's `is_deleted(uid)`: gone, or replaced by another uid.
+    fn gone(r: Result<&u8, &ApiError>) -> Verdict<Option<u8>, ApiError> {
+        match r {
+            Err(ApiError::NotFound) => Verdict::Success(None),
+            _ => Verdict::Pending,
+        }
+    }
+    let replaced = |old: u8| {
+        move |r: Result<&u8, &ApiError>| match r {
+            Ok(uid) if *uid != old => Verdict::Success(Some(*uid)),
+            _ => Verdict::Pending,
+        }
+    };
+    let deleted = |old: u8| {
+        let mut replaced = replaced(old);
+        move |r: Result<&u8, &ApiError>| gone(r).or_else(|| replaced(r))
+    };
+
+    let log = Log::new();
+    let r = ShortPoll::new(script(&log, vec![Ok(1), Ok(1), Ok(2)]))
+        .until_result(deleted(1))
+        .await;
+    assert_eq!(r.unwrap(), Some(2));
+
+    let log = Log::new();
+    let r = ShortPoll::new(script(&log, vec![Ok(1), NF]))
+        .retry_if(ApiError::is_transient)
+        .until_result(deleted(1))
+        .await;
+    assert_eq!(r.unwrap(), None);
+
+    // Plain conditions combine inside one closure: `&&`, `||`, `!`.
+    let log = Log::new();
+    let r = ShortPoll::new(script(&log, vec![Ok(3), Ok(4), Ok(6), Ok(8)]))
+        .until(|n| n % 2 == 0 && !(*n == 4 || *n == 6))
+        .await;
+    assert_eq!(r.unwrap(), 8);
+}
+
+#[test]
+fn a_failed_wait_prints_its_error_and_chains_below_it() {
+    use std::error::Error as _;
+    let failed = pollkit::Failed::new(Some(95_u8), Error::Fetch(ApiError::NotFound));
+    assert_eq!(failed.to_string(), "request failed: 404 not found");
+    assert_eq!(
+        failed.source().map(|s| s.to_string()),
+        failed.error.source().map(|s| s.to_string())
+    );
+    let plain: Error<ApiError> = failed.into_error();
+    assert!(matches!(plain, Error::Fetch(ApiError::NotFound)));
+}

@@ -408,6 +408,8 @@ where
             // failure, so reconnected to as after an empty connection.
             Cut::Failed(e) if self.hooks.is_pending(e) => {
                 pending = true;
+                // The server answered: a sign of life for a `Fallback` above.
+                crate::life::heartbeat();
                 Disconnect::Empty
             }
             Cut::Failed(e) => {
