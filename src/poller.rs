@@ -133,6 +133,13 @@ pub trait Poller:
     /// - [`Pending`](Verdict::Pending): the wait goes on (for the error that
     ///   ends the poller, the wait ends with that error as it is).
     ///
+    /// Only an error that ends the poller reaches the acceptor: a transient
+    /// one is retried (and counted) inside the strategy first. With the
+    /// default classification (every error transient) that is after the
+    /// backoff gives up, so say with `retry_if` which errors are answers to
+    /// end on at once (the `reqwest` feature's helpers already end on
+    /// a 404).
+    ///
     /// Errors that are the server saying "not yet" (a 404 while waiting for
     /// a resource to appear) go on without ending the poller or counting as
     /// failures: say so on the strategy with `pending_if` (for example
