@@ -353,7 +353,7 @@ async fn acceptors_combine_and_the_first_decisive_one_wins() {
         }
     };
     let deleted = |old: u8| {
-        let mut replaced = replaced(old);
+        let replaced = replaced(old);
         move |r: Result<&u8, &ApiError>| gone(r).or_else(|| replaced(r))
     };
 
