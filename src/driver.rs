@@ -281,14 +281,6 @@ impl<Fut: Future, E> Driver<Fut, E> {
                 crate::life::heartbeat();
                 ControlFlow::Continue(Some(value))
             }
-            // An answer that means "not yet" (`pending_if`) is no failure:
-            // the next request goes at the pace of a success. A strategy
-            // that classified the error itself has checked this already.
-            Step::Output(Err(e)) if classified.is_none() && hooks.is_pending(&e) => {
-                self.answered();
-                self.succeeded(None);
-                ControlFlow::Continue(None)
-            }
             Step::Output(Err(e)) => self.settle_error(e, hooks, classified),
             Step::TimedOut(timeout) => self.settle_timeout(timeout, hooks),
             Step::Stop(stop) => {
@@ -308,6 +300,15 @@ impl<Fut: Future, E> Driver<Fut, E> {
         hooks: &mut Hooks<S, E>,
         classified: Option<(bool, Option<Duration>)>,
     ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
+        // An answer that means "not yet" (`pending_if`) is no failure: the
+        // next request goes at the pace of a success. A strategy that
+        // classified the error itself has checked this already. (Here, out
+        // of line, so that the success path stays small.)
+        if classified.is_none() && hooks.is_pending(&e) {
+            self.answered();
+            self.succeeded(None);
+            return ControlFlow::Continue(None);
+        }
         self.schedule().count_error();
         let (transient, hint) = classified.unwrap_or_else(|| classify(hooks, &e));
         if transient {

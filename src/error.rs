@@ -239,6 +239,32 @@ impl<E> Error<E> {
             Error::Timeout { .. } | Error::Exhausted { .. } | Error::AttemptTimeout { .. }
         )
     }
+
+    /// Whether this error is about the transport rather than the wait: not
+    /// the deadline ([`Timeout`](Error::Timeout)), the attempt limit
+    /// ([`Exhausted`](Error::Exhausted)) or a status judged a failure
+    /// ([`Failed`](Error::Failed)), which would end the wait on any
+    /// transport. It is [`Fallback`](crate::Fallback)'s default
+    /// [`unusable_if`](crate::Fallback::unusable_if), to extend rather than
+    /// retype.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::Error;
+    ///
+    /// assert!(Error::Fetch("406 Not Acceptable").is_transport_failure());
+    /// assert!(!Error::Failed("job failed").is_transport_failure());
+    /// let deadline: Error<&str> =
+    ///     Error::Timeout { elapsed: Duration::from_secs(600), attempts: 120, last_error: None };
+    /// assert!(!deadline.is_transport_failure());
+    /// ```
+    pub fn is_transport_failure(&self) -> bool {
+        !matches!(
+            self,
+            Error::Timeout { .. } | Error::Exhausted { .. } | Error::Failed(_)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -47,7 +47,9 @@ const MIN_RETRY_BETTER_AFTER: Duration = Duration::from_secs(1);
 /// "deleted") ends a transport as any error does, so tell
 /// [`unusable_if`](Self::unusable_if) that it is an answer about the
 /// resource, not the transport: then it ends the watch and reaches the
-/// acceptor instead of calling for the next transport.
+/// acceptor instead of calling for the next transport. Extend the default,
+/// [`Error::is_transport_failure`], rather than replace it, so that the
+/// deadline and a failed status still end the watch on every transport.
 ///
 /// ```
 /// use pollkit::{Error, Fallback, Poller, ShortPoll, Verdict};
@@ -65,7 +67,7 @@ const MIN_RETRY_BETTER_AFTER: Duration = Duration::from_secs(1);
 ///             .boxed_poller()
 ///     })
 ///     .then("other", |_: Option<&u8>| ShortPoll::new(|| async { Ok(1) }).boxed_poller())
-///     .unusable_if(|e| !matches!(e, Error::Fetch("404")));
+///     .unusable_if(|e| e.is_transport_failure() && !matches!(e, Error::Fetch("404")));
 /// let deleted = watch
 ///     .until_result(|r| match r {
 ///         Err(&"404") => Verdict::Success("deleted"),
@@ -179,12 +181,7 @@ where
     pub fn new() -> Self {
         Fallback {
             transports: Vec::new(),
-            unusable: Box::new(|e| {
-                !matches!(
-                    e,
-                    Error::Timeout { .. } | Error::Exhausted { .. } | Error::Failed(_)
-                )
-            }),
+            unusable: Box::new(Error::is_transport_failure),
             retry_better_after: RETRY_BETTER_AFTER,
             current: None,
             last: None,
@@ -215,6 +212,11 @@ where
 
     /// Which errors mean "this transport is not usable here" and move on to
     /// the next one (the others end the stream).
+    ///
+    /// # Default
+    /// [`Error::is_transport_failure`]: every error but the deadline, the
+    /// attempt limit and a status judged a failure, which would end the wait
+    /// on any transport.
     ///
     /// # Examples
     /// ```

@@ -332,6 +332,12 @@ pub trait Poller:
     /// `None`: it is a [`FusedStream`](futures_core::stream::FusedStream)
     /// whatever the poller.
     ///
+    /// The failing status is consumed into the error: a `.with_last_status()`
+    /// wait after it reports the status *before* the failing one. To keep the
+    /// failing status itself (the failed job's own report), judge it with
+    /// [`until_result`](Poller::until_result) and
+    /// [`Verdict::Failure`](crate::Verdict::Failure) instead.
+    ///
     /// # Examples
     /// ```
     /// use std::time::Duration;

@@ -167,6 +167,56 @@ async fn an_event_stream_reconnects_through_pending_connect_errors() {
     assert_eq!(log.count(), 6);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_event_stream_pending_error_ends_a_failing_streak() {
+    // Review find: on SseStream a "not yet" answer left the failing streak
+    // running, so 503, 503, 404, 503 exhausted `max_retries(2)`.
+    let log = Log::new();
+    let hits = log.clone();
+    let r = SseStream::new(move |_last| {
+        let n = hits.hit();
+        std::future::ready(match n {
+            1 | 2 | 4 | 5 => Err(ApiError::Unavailable { retry_after: None }),
+            3 => Err(ApiError::NotFound),
+            _ => Ok(futures::stream::iter([Ok::<_, ApiError>(
+                &b"data: up\n\n"[..],
+            )])),
+        })
+    })
+    .backoff(no_jitter().base(secs(1)).max_retries(2))
+    .pending_if(|e| *e == ApiError::NotFound)
+    .until(|event| event.data() == "up")
+    .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(log.count(), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_stream_pending_error_restarts_the_failure_time_bound() {
+    // Review find: one 503, then "not yet" answers for longer than the
+    // bound, then one 503 ended the watch at once: the bound still ran from
+    // the first 503.
+    let log = Log::new();
+    let hits = log.clone();
+    let r = SseStream::new(move |_last| {
+        let n = hits.hit();
+        std::future::ready(match n {
+            1 => Err(ApiError::Unavailable { retry_after: None }),
+            2..=40 => Err(ApiError::NotFound),
+            41 => Err(ApiError::Unavailable { retry_after: None }),
+            _ => Ok(futures::stream::iter([Ok::<_, ApiError>(
+                &b"data: up\n\n"[..],
+            )])),
+        })
+    })
+    .backoff(no_jitter().base(secs(1)).give_up_after(secs(60)))
+    .pending_if(|e| *e == ApiError::NotFound)
+    .until(|event| event.data() == "up")
+    .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(log.count(), 42);
+}
+
 // ---- until_result: statuses and errors judged by one acceptor ----
 
 #[tokio::test(start_paused = true)]
@@ -269,7 +319,9 @@ async fn an_acceptor_works_through_map_status_boxed_pollers_and_fallback() {
                 .map_status(u16::from)
                 .boxed_poller()
         })
-        .unusable_if(|e| !matches!(e, Error::Fetch(ApiError::NotFound)));
+        .unusable_if(|e| {
+            e.is_transport_failure() && !matches!(e, Error::Fetch(ApiError::NotFound))
+        });
     assert!(watch.until_result(deleted).await.unwrap());
     assert_eq!((sse_log.count(), short_log.count()), (2, 0));
 }
@@ -376,6 +428,21 @@ async fn acceptors_combine_and_the_first_decisive_one_wins() {
         .until(|n| n % 2 == 0 && !(*n == 4 || *n == 6))
         .await;
     assert_eq!(r.unwrap(), 8);
+}
+
+#[test]
+fn a_failed_waits_debug_never_prints_the_last_status() {
+    // Review find: `Failed` derived `Debug`, so `unwrap_err()`/`{:?}` dumped
+    // the status (a signed URL, body text) into the log.
+    let failed = pollkit::Failed::new(
+        Some("https://x/?sig=SECRET"),
+        Error::Fetch(ApiError::NotFound),
+    );
+    let debug = format!("{failed:?}");
+    assert!(!debug.contains("SECRET"), "{debug}");
+    assert!(debug.contains("last: Some(..)"), "{debug}");
+    let none = pollkit::Failed::<&str, _>::new(None, Error::Fetch(ApiError::NotFound));
+    assert!(format!("{none:?}").contains("last: None"));
 }
 
 #[test]

@@ -23,8 +23,10 @@ use crate::Error;
 /// [`Error`] (`?` works in a function returning `Error<E>`, or through
 /// [`into_error`](Failed::into_error)).
 ///
-/// Its `Display` is the error's (the status is the user's own data: pollkit
-/// never prints it, since it may hold what the server sent); its
+/// Its `Display` is the error's, and its `Debug` shows only whether a last
+/// status is there (`last: Some(..)`): the status is the user's own data and
+/// may hold what the server sent (a signed URL, body text), so pollkit never
+/// prints it, even through `unwrap()`. Read it from the field. Its
 /// [`source`](std::error::Error::source) is the error's source.
 ///
 /// # Examples
@@ -49,7 +51,7 @@ use crate::Error;
 /// assert_eq!(failed.last, Some(95));
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Failed<S, E> {
     /// The last status the wait saw, if any.
@@ -76,13 +78,28 @@ impl<S, E> From<Failed<S, E>> for Error<E> {
     }
 }
 
+impl<S, E: fmt::Debug> fmt::Debug for Failed<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The status is never printed (see the type's docs).
+        let last = if self.last.is_some() {
+            "Some(..)"
+        } else {
+            "None"
+        };
+        f.debug_struct("Failed")
+            .field("last", &format_args!("{last}"))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
 impl<S, E: fmt::Display> fmt::Display for Failed<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.error, f)
     }
 }
 
-impl<S: fmt::Debug, E: std::error::Error + 'static> std::error::Error for Failed<S, E> {
+impl<S, E: std::error::Error + 'static> std::error::Error for Failed<S, E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         // Transparent: the message is the error's, so the chain goes on
         // where the error's own chain goes on.

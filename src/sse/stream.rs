@@ -408,8 +408,12 @@ where
             // failure, so reconnected to as after an empty connection.
             Cut::Failed(e) if self.hooks.is_pending(e) => {
                 pending = true;
-                // The server answered: a sign of life for a `Fallback` above.
+                // The server answered: a sign of life for a `Fallback` above,
+                // and the end of a failing streak (its count and its time
+                // bound), as after a success of the other strategies. The
+                // quiet-connection backoff still paces repeated answers.
                 crate::life::heartbeat();
+                self.schedule.forgive();
                 Disconnect::Empty
             }
             Cut::Failed(e) => {
