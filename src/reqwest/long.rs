@@ -111,8 +111,7 @@ impl IndexQuery {
         match &self.wait {
             Wait::None => {}
             Wait::Seconds(name) => {
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                query.append_pair(name, &format!("{}s", secs.max(1)));
+                query.append_pair(name, &format!("{}s", whole_seconds(wait)));
             }
             Wait::Millis(name) => {
                 let millis = wait.as_nanos().div_ceil(1_000_000).max(1);
@@ -321,8 +320,7 @@ where
             // An ETag came from a header value, so it is a valid one.
             let etag = sent.as_deref().and_then(|e| HeaderValue::from_str(e).ok());
             if let Some(etag) = etag {
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let prefer = HeaderValue::from_str(&format!("wait={}", secs.max(1)));
+                let prefer = HeaderValue::from_str(&format!("wait={}", whole_seconds(wait)));
                 let headers = request.headers_mut();
                 headers.insert(IF_NONE_MATCH, etag);
                 if let Ok(prefer) = prefer {
@@ -348,6 +346,15 @@ where
     })
     .retry_if(HttpError::is_transient)
     .retry_after(HttpError::retry_after)
+}
+
+/// A wait in whole seconds, rounded up, at least 1 (Consul reads `0` as its
+/// 5-minute default); saturating, so that `Duration::MAX` is `u64::MAX`
+/// seconds rather than an overflow.
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
 }
 
 /// One held request: the answers every long-poll shape reads the same way,
@@ -386,4 +393,17 @@ fn cut_hold(response: &Response, started: Instant, wait: Duration) -> bool {
     response.status() == StatusCode::GATEWAY_TIMEOUT
         && !wait.is_zero()
         && started.elapsed() >= wait / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_seconds_round_up_and_saturate() {
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds(Duration::from_secs(30)), 30);
+        assert_eq!(whole_seconds(Duration::MAX), u64::MAX);
+    }
 }
