@@ -119,13 +119,18 @@ impl Target {
         error
     }
 
-    pub(crate) fn decode(&self, error: serde_json::Error) -> HttpError {
-        self.error(ErrorKind::Decode).with_source(error)
+    /// A body that is not the JSON expected. serde_json's message quotes
+    /// the values it read (`invalid type: string "Bearer sk-..."`), and a
+    /// server echoes what it was sent, so only the category and the
+    /// position are kept.
+    pub(crate) fn decode(&self, error: &serde_json::Error) -> HttpError {
+        self.error(ErrorKind::Decode)
+            .with_source(DecodeError::of(error))
     }
 
     /// An event's data that is not the JSON expected (no request to name).
     pub(crate) fn event(error: serde_json::Error) -> HttpError {
-        let mut error = Target::default().decode(error);
+        let mut error = Target::default().decode(&error);
         error.inner.detail = Some("an event's data is not the JSON expected");
         error
     }
@@ -171,6 +176,40 @@ impl Target {
     }
 }
 
+/// Why a body is not the JSON expected, without the text of the body: the
+/// category of serde_json's error and where it happened.
+#[derive(Clone, Copy, Debug)]
+struct DecodeError {
+    category: serde_json::error::Category,
+    line: usize,
+    column: usize,
+}
+
+impl DecodeError {
+    fn of(error: &serde_json::Error) -> Self {
+        DecodeError {
+            category: error.classify(),
+            line: error.line(),
+            column: error.column(),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use serde_json::error::Category;
+        let what = match self.category {
+            Category::Syntax => "invalid JSON",
+            Category::Eof => "the JSON ends early",
+            Category::Data => "the JSON does not fit the expected type",
+            Category::Io => "reading the JSON failed",
+        };
+        write!(f, "{what} at line {}, column {}", self.line, self.column)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
 /// The URL as an error may show it: scheme, host, port and path only.
 pub(crate) fn sanitize(url: &Url) -> String {
     let mut clean = url.clone();
@@ -207,9 +246,14 @@ pub(crate) fn sanitize(url: &Url) -> String {
 /// `Cookie`), keeps no response header but `Retry-After` and `Content-Type`
 /// (so no `Set-Cookie`), and shows the URL without its userinfo, query string
 /// or fragment, in [`Display`](fmt::Display), in [`Debug`] and in
-/// [`url`](Self::url). The body is kept for [`body`](Self::body) but never
-/// printed, since servers echo what they were sent. A token in the URL's
-/// *path* cannot be told from a resource name and is kept.
+/// [`url`](Self::url). The body is kept for [`body`](Self::body) and the
+/// content type for [`content_type`](Self::content_type), but neither is
+/// printed, since servers echo what they were sent. A body that is not the
+/// JSON expected keeps only the kind of failure and its line and column,
+/// never serde_json's message, which quotes the values it read. The same
+/// holds for every error in the [`source`](std::error::Error::source)
+/// chain. A token in the URL's *path* cannot be told from a resource name
+/// and is kept.
 ///
 /// # Examples
 /// ```
@@ -340,7 +384,11 @@ impl fmt::Debug for HttpError {
             .field("url", &e.url)
             .field("status", &e.status)
             .field("retry_after", &e.retry_after)
-            .field("content_type", &e.content_type)
+            // Header values are not printed, as the body (see Display).
+            .field(
+                "content_type_len",
+                &e.content_type.as_ref().map(String::len),
+            )
             // The body may echo what the request carried: its size only.
             .field("body_len", &e.body.len())
             .field("source", &self.source)
@@ -376,10 +424,14 @@ impl fmt::Display for Message<'_> {
                         None => f.write_str("an error status")?,
                     }
                 } else {
-                    let got = e.content_type.as_deref().unwrap_or("no content type");
-                    write!(f, "{got:?}")?;
-                    if let Some(expected) = e.detail {
-                        write!(f, ", not {expected}")?;
+                    // The header's value is not printed: a server may echo
+                    // anything into it.
+                    if let Some(status) = e.status {
+                        write!(f, "{status} with ")?;
+                    }
+                    match e.detail {
+                        Some(expected) => write!(f, "a content type other than {expected}")?,
+                        None => f.write_str("an unexpected content type")?,
                     }
                 }
             }

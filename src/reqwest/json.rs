@@ -97,5 +97,5 @@ pub(crate) async fn read(response: Response, target: &Target) -> Result<Bytes, H
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], target: &Target) -> Result<T, HttpError> {
-    serde_json::from_slice(body).map_err(|e| target.decode(e))
+    serde_json::from_slice(body).map_err(|e| target.decode(&e))
 }
