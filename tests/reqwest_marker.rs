@@ -112,6 +112,15 @@ fn answers(marker: &str) -> Vec<(&'static str, Answer)> {
                 body: format!("upstream {marker} down"),
             },
         ),
+        // A body past the helpers' limit (4 MiB).
+        (
+            "too-large",
+            Answer {
+                status: 200,
+                headers: [echo(json_ct()), vec![("x-index", "5".into())]].concat(),
+                body: format!("\"{marker}\" ").repeat((4 << 20) / marker.len() + 1),
+            },
+        ),
         // A success without the index a long poll needs.
         (
             "protocol",
@@ -231,7 +240,7 @@ proptest! {
         });
         // Every helper fails in most kinds: a server change that made them
         // succeed would make this test vacuous.
-        prop_assert!(seen >= 30, "only {seen} errors");
+        prop_assert!(seen >= 35, "only {seen} errors");
         let logged = capture.0.lock().unwrap().clone();
         prop_assert!(!logged.contains(&marker), "marker in tracing output:\n{logged}");
     }

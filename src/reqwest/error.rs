@@ -44,6 +44,10 @@ pub enum ErrorKind {
     /// The answer does not follow the protocol a helper expects (a long-poll
     /// answer without the index it needs to go on).
     Protocol,
+    /// A success's body is larger than the helper's limit
+    /// ([`Config::max_body`](super::Config::max_body)); see
+    /// [`HttpError::limit`].
+    TooLarge,
 }
 
 /// The request an error is about: the method and the URL without userinfo,
@@ -135,6 +139,13 @@ impl Target {
         error
     }
 
+    /// A body larger than `limit` bytes: nothing past the limit was kept.
+    pub(crate) fn too_large(&self, response: &Response, limit: usize) -> HttpError {
+        let mut error = self.answer(ErrorKind::TooLarge, response);
+        error.inner.limit = Some(limit);
+        error
+    }
+
     pub(crate) fn protocol(&self, detail: &'static str) -> HttpError {
         let mut error = self.error(ErrorKind::Protocol);
         error.inner.detail = Some(detail);
@@ -170,6 +181,7 @@ impl Target {
                 content_type: None,
                 body: Bytes::new(),
                 detail: None,
+                limit: None,
             }),
             source: None,
         }
@@ -236,6 +248,7 @@ pub(crate) fn sanitize(url: &Url) -> String {
 /// | [`Connect`](ErrorKind::Connect), [`Timeout`](ErrorKind::Timeout), [`Request`](ErrorKind::Request), [`Body`](ErrorKind::Body) | yes: the network failed, not the request |
 /// | [`Decode`](ErrorKind::Decode) | no: a body that parses as JSON but not as your type is a contract the server broke (or a wrong type on your side), and asking again returns the same body; a body cut in the middle is a `Body` error, not this |
 /// | [`ContentType`](ErrorKind::ContentType), [`Builder`](ErrorKind::Builder), [`Redirect`](ErrorKind::Redirect), [`Protocol`](ErrorKind::Protocol) | no |
+/// | [`TooLarge`](ErrorKind::TooLarge) | no: the same resource answers the same size; raise [`Config::max_body`](super::Config::max_body) |
 ///
 /// To retry decode errors too (a proxy that answers `200` with an HTML page
 /// during maintenance), replace the classification:
@@ -314,6 +327,8 @@ struct Inner {
     body: Bytes,
     /// The expected content type, or what a protocol or builder error is about.
     detail: Option<&'static str>,
+    /// The body limit a `TooLarge` error passed.
+    limit: Option<usize>,
 }
 
 impl HttpError {
@@ -349,8 +364,15 @@ impl HttpError {
             | ErrorKind::Decode
             | ErrorKind::Builder
             | ErrorKind::Redirect
-            | ErrorKind::Protocol => false,
+            | ErrorKind::Protocol
+            | ErrorKind::TooLarge => false,
         }
+    }
+
+    /// The body limit that a [`TooLarge`](ErrorKind::TooLarge) error passed,
+    /// in bytes.
+    pub fn limit(&self) -> Option<usize> {
+        self.inner.limit
     }
 
     /// The answer's `Content-Type`, when it answered with one.
@@ -391,6 +413,7 @@ impl fmt::Debug for HttpError {
             )
             // The body may echo what the request carried: its size only.
             .field("body_len", &e.body.len())
+            .field("limit", &e.limit)
             .field("source", &self.source)
             .finish()
     }
@@ -443,6 +466,10 @@ impl fmt::Display for Message<'_> {
             ErrorKind::Decode => {
                 let what = e.detail.unwrap_or("the body is not the JSON expected");
                 write!(f, "{sep}{what}")?;
+            }
+            ErrorKind::TooLarge => {
+                let limit = e.limit.unwrap_or_default();
+                write!(f, "{sep}the body is larger than the limit of {limit} bytes")?;
             }
             ErrorKind::Builder | ErrorKind::Protocol => {
                 let what = e.detail.unwrap_or("the request could not be built");

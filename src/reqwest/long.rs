@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::error::Target;
 use super::json::{decode, read, send};
 use super::template::{Template, accept};
-use super::{HttpError, HttpFuture};
+use super::{Config, HttpError, HttpFuture};
 use crate::LongPoll;
 use crate::long::{Reply, Request as Held};
 
@@ -222,6 +222,26 @@ where
     T: DeserializeOwned + Send + 'static,
     N: Fn(&HeaderMap, &T) -> Option<u64> + Send + Sync + 'static,
 {
+    Config::new().long_index(request, query, next_index)
+}
+
+/// [`long_index`] with a body limit.
+#[allow(clippy::type_complexity)]
+pub(crate) fn index_poller<T, N>(
+    request: RequestBuilder,
+    query: IndexQuery,
+    next_index: N,
+    limit: usize,
+) -> LongPoll<
+    impl FnMut(Held<u64>) -> HttpFuture<Reply<T, u64>> + Send + 'static,
+    HttpFuture<Reply<T, u64>>,
+    T,
+    u64,
+>
+where
+    T: DeserializeOwned + Send + 'static,
+    N: Fn(&HeaderMap, &T) -> Option<u64> + Send + Sync + 'static,
+{
     let template = Template::new(request);
     let next_index = Arc::new(next_index);
     LongPoll::new(move |held: Held<u64>| {
@@ -236,6 +256,7 @@ where
             template.client().clone(),
             request,
             wait,
+            limit,
             move |headers, body, target| {
                 let status: T = decode(&body, target)?;
                 let index = next_index(headers, &status)
@@ -312,6 +333,23 @@ pub fn long_etag<T>(
 where
     T: DeserializeOwned + Send + 'static,
 {
+    Config::new().long_etag(request)
+}
+
+/// [`long_etag`] with a body limit.
+#[allow(clippy::type_complexity)]
+pub(crate) fn etag_poller<T>(
+    request: RequestBuilder,
+    limit: usize,
+) -> LongPoll<
+    impl FnMut(Held<String>) -> HttpFuture<Reply<T, String>> + Send + 'static,
+    HttpFuture<Reply<T, String>>,
+    T,
+    String,
+>
+where
+    T: DeserializeOwned + Send + 'static,
+{
     let template = Template::new(request);
     LongPoll::new(move |held: Held<String>| {
         let wait = held.wait();
@@ -333,6 +371,7 @@ where
             template.client().clone(),
             request,
             wait,
+            limit,
             move |headers, body, target| {
                 let status: T = decode(&body, target)?;
                 let etag = headers.get(ETAG).and_then(|v| v.to_str().ok());
@@ -363,6 +402,7 @@ async fn hold<T, C>(
     client: Client,
     request: Result<Request, HttpError>,
     wait: Duration,
+    limit: usize,
     read_reply: impl FnOnce(&HeaderMap, Bytes, &Target) -> Result<Reply<T, C>, HttpError>,
 ) -> Result<Reply<T, C>, HttpError> {
     let mut request = request?;
@@ -378,7 +418,7 @@ async fn hold<T, C>(
         return Err(target.status(response).await);
     }
     let headers = response.headers().clone();
-    let body = read(response, &target).await?;
+    let body = read(response, &target, limit).await?;
     // etcd answers a watch that timed out with headers and no body.
     if body.trim_ascii().is_empty() {
         return Ok(Reply::unchanged());

@@ -24,6 +24,7 @@
 //! [`pollkit::http`](crate::http) gives the `Retry-After` parser and the
 //! status table to any client.
 
+mod config;
 mod error;
 mod future;
 mod json;
@@ -32,6 +33,7 @@ mod short;
 mod sse;
 mod template;
 
+pub use config::{Config, DEFAULT_MAX_BODY};
 pub use error::{ErrorKind, HttpError};
 pub use future::HttpFuture;
 pub use json::json;
