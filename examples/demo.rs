@@ -106,7 +106,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .map(|o| &o.result)
             .find(|r| r.is_err())
         {
-            eprintln!("{}: a watch gave up: {e}", report.strategy);
+            // The error, then each cause below it, once.
+            let mut line = e.to_string();
+            let mut cause = Error::source(e);
+            while let Some(c) = cause {
+                line = format!("{line}: {c}");
+                cause = c.source();
+            }
+            eprintln!("{}: a watch gave up: {line}", report.strategy);
         }
     }
     Ok(())

@@ -80,6 +80,9 @@ pub trait Admission: fmt::Debug + Send + Sync + 'static {
 /// The answer of an [`Admission`]: the instant a request may start, now or
 /// after a round trip, or no slot before the poller's deadline.
 ///
+/// It is `#[non_exhaustive]`: a `match` on one ends with `_`, so that a later
+/// kind of answer does not break it.
+///
 /// # Examples
 /// ```
 /// use std::{sync::{Arc, Mutex}, time::Duration};
@@ -111,6 +114,7 @@ pub trait Admission: fmt::Debug + Send + Sync + 'static {
 /// assert_eq!((poll(Duration::MAX).await?, start.elapsed()), ("ready", Duration::from_secs(60)));
 /// # Ok(()) }
 /// ```
+#[non_exhaustive]
 pub enum Reservation {
     /// Start at this instant (`due` or later).
     At(Instant),

@@ -449,10 +449,12 @@ fn a_failed_waits_debug_never_prints_the_last_status() {
 fn a_failed_wait_prints_its_error_and_chains_below_it() {
     use std::error::Error as _;
     let failed = pollkit::Failed::new(Some(95_u8), Error::Fetch(ApiError::NotFound));
-    assert_eq!(failed.to_string(), "request failed: 404 not found");
+    // Transparent: the error's own message, then the error's own chain (the
+    // user's error below it).
+    assert_eq!(failed.to_string(), "request failed");
     assert_eq!(
         failed.source().map(|s| s.to_string()),
-        failed.error.source().map(|s| s.to_string())
+        Some("404 not found".to_string())
     );
     let plain: Error<ApiError> = failed.into_error();
     assert!(matches!(plain, Error::Fetch(ApiError::NotFound)));

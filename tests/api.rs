@@ -454,3 +454,53 @@ async fn combinators_reach_their_poller_for_a_checkpoint() {
     let inner = mapped.into_inner();
     assert_eq!(inner.checkpoint().cursor(), Some(&1));
 }
+
+/// Patterns as a user writes them against the variants and types that are
+/// `#[non_exhaustive]`: with `..` and a final `_`, they keep compiling when
+/// a later release adds a field or a variant (without them, they do not
+/// compile even today: see the `compile_fail` examples on `pollkit::Error`).
+#[test]
+fn user_patterns_with_rest_keep_compiling() {
+    fn describe(e: &Error<ApiError>) -> String {
+        match e {
+            Error::Fetch(e) | Error::Failed(e) => format!("failed: {e}"),
+            Error::Timeout {
+                elapsed, attempts, ..
+            } => format!("timeout {}s {attempts}", elapsed.as_secs()),
+            Error::Exhausted {
+                attempts,
+                last_error: Some(_),
+                ..
+            } => format!("exhausted {attempts} failing"),
+            Error::Exhausted { attempts, .. } => format!("exhausted {attempts}"),
+            Error::AttemptTimeout { timeout, .. } => format!("slow {}s", timeout.as_secs()),
+            _ => "other".to_owned(),
+        }
+    }
+    assert_eq!(describe(&Error::timeout(secs(3), 2, None)), "timeout 3s 2");
+    assert_eq!(
+        describe(&Error::exhausted(4, Some(ApiError::NotFound))),
+        "exhausted 4 failing"
+    );
+    assert_eq!(describe(&Error::exhausted(4, None)), "exhausted 4");
+    assert_eq!(describe(&Error::attempt_timeout(secs(9), 1)), "slow 9s");
+    assert_eq!(describe(&Error::Ended), "other");
+
+    let reply: Reply<u8, u64> = Reply::changed(7, 42);
+    assert!(matches!(reply, Reply::Changed { cursor: 42, .. }));
+    assert!(matches!(
+        Reply::<u8, u64>::advanced(3),
+        Reply::Advanced { cursor: 3, .. }
+    ));
+
+    let reservation = pollkit::Reservation::Refused;
+    let slot = match reservation {
+        pollkit::Reservation::At(at) => Some(at),
+        _ => None,
+    };
+    assert!(slot.is_none());
+
+    let signal: pollkit::sse::Signal<'_, ApiError> = pollkit::sse::Signal::Comment("ping");
+    let opened = matches!(signal, pollkit::sse::Signal::Opened { attempt: 1, .. });
+    assert!(!opened);
+}

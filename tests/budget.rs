@@ -121,6 +121,7 @@ impl pollkit::Admission for Remote {
                 pollkit::Reservation::At(at) => Some(at),
                 pollkit::Reservation::Refused => None,
                 pollkit::Reservation::Pending(answer) => answer.await,
+                _ => None,
             }
         }))
     }

@@ -170,7 +170,9 @@ async fn a_silent_connection_is_caught_by_the_per_request_timeout() {
         .backoff(Backoff::new().base(ms(10)).max_retries(1));
 
     match poller.next().await {
-        Some(Err(Error::AttemptTimeout { timeout, attempts })) => {
+        Some(Err(Error::AttemptTimeout {
+            timeout, attempts, ..
+        })) => {
             assert_eq!((timeout, attempts), (ms(300), 2));
         }
         other => panic!("expected AttemptTimeout, got {other:?}"),

@@ -136,10 +136,9 @@ async fn a_404_is_permanent_and_ends_polling_with_the_users_error() {
         .await;
 
     let err = result.expect_err("no such job");
-    assert_eq!(
-        err.to_string(),
-        "request failed: the server answered 404 Not Found"
-    );
+    assert_eq!(err.to_string(), "request failed");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("the server answered 404 Not Found"));
     match err {
         Error::Fetch(ApiError::Status { status, .. }) => assert_eq!(status, StatusCode::NOT_FOUND),
         other => panic!("expected a 404 in Error::Fetch, got {other:?}"),

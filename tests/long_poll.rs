@@ -114,7 +114,9 @@ async fn a_silent_connection_is_caught_by_the_default_request_timeout() {
     .await;
     // 16 s wait + 1 s (wait/16) + 5 s margin = 22 s; backoff 1 s; 22 s again.
     match r {
-        Err(Error::AttemptTimeout { timeout, attempts }) => {
+        Err(Error::AttemptTimeout {
+            timeout, attempts, ..
+        }) => {
             assert_eq!((timeout, attempts), (secs(22), 2));
         }
         other => panic!("{other:?}"),

@@ -153,7 +153,9 @@ async fn zero_attempt_timeout_cuts_every_pending_request_at_once() {
     .until(|_| true)
     .await;
     match r {
-        Err(Error::AttemptTimeout { timeout, attempts }) => {
+        Err(Error::AttemptTimeout {
+            timeout, attempts, ..
+        }) => {
             assert_eq!((timeout, attempts), (Duration::ZERO, 3));
         }
         other => panic!("{other:?}"),
@@ -637,7 +639,7 @@ async fn long_poll_zero_wait_gets_the_margin_as_its_timeout() {
     .await;
     // wait + wait/16 + 5 s.
     assert!(
-        matches!(r, Err(Error::AttemptTimeout { timeout, attempts: 1 }) if timeout == secs(5)),
+        matches!(r, Err(Error::AttemptTimeout { timeout, attempts: 1, .. }) if timeout == secs(5)),
         "{r:?}"
     );
     assert_eq!(*waits.lock().unwrap(), [Duration::ZERO]);
@@ -1215,7 +1217,8 @@ async fn duration_max_attempt_timeout_cuts_at_thirty_years_as_before() {
             r,
             Ok(Some(Err(Error::AttemptTimeout {
                 timeout: Duration::MAX,
-                attempts: 2
+                attempts: 2,
+                ..
             })))
         ),
         "{r:?}"

@@ -255,7 +255,7 @@ async fn attempt_timeouts_end_with_their_own_error_when_retries_run_out() {
     match r {
         Err(e @ Error::AttemptTimeout { .. }) => {
             assert!(
-                matches!(e, Error::AttemptTimeout { timeout, attempts: 3 } if timeout == secs(1))
+                matches!(e, Error::AttemptTimeout { timeout, attempts: 3, .. } if timeout == secs(1))
             );
             assert_eq!(e.to_string(), "request 3 took longer than 1s");
         }
@@ -518,10 +518,9 @@ async fn fail_with_ends_polling_at_a_failed_status() {
     assert!(matches!(poller.next().await, Some(Ok(1))));
     let err = poller.next().await.unwrap().unwrap_err();
     assert!(matches!(err, Error::Failed(ApiError::NotFound)));
-    assert_eq!(
-        err.to_string(),
-        "the watched resource failed: 404 not found"
-    );
+    assert_eq!(err.to_string(), "the watched resource failed");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("404 not found"));
     assert!(poller.next().await.is_none());
     assert_eq!(log.count(), 2);
 }
@@ -571,27 +570,24 @@ async fn zero_interval_sets_no_timer_but_yields_to_other_tasks() {
 #[tokio::test(start_paused = true)]
 async fn errors_display_for_a_person_reading_a_log() {
     let e: Error<ApiError> = Error::Fetch(ApiError::NotFound);
-    assert_eq!(e.to_string(), "request failed: 404 not found");
-    // The message names the error; the chain does not print it twice.
-    assert!(std::error::Error::source(&e).is_none());
+    assert_eq!(e.to_string(), "request failed");
+    // The user's error is the next link of the chain, printed there once.
+    let source = std::error::Error::source(&e).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("404 not found"));
     assert_eq!(e.last_error(), Some(&ApiError::NotFound));
-    let e: Error<ApiError> = Error::Exhausted {
-        attempts: 3,
-        last_error: None,
-    };
+    let e: Error<ApiError> = Error::exhausted(3, None);
     assert_eq!(
         e.to_string(),
         "gave up after 3 requests: the attempt limit was reached"
     );
-    let e: Error<ApiError> = Error::Exhausted {
-        attempts: 3,
-        last_error: Some(ApiError::NotFound),
-    };
+    let e: Error<ApiError> = Error::exhausted(3, Some(ApiError::NotFound));
     assert_eq!(
         e.to_string(),
         "gave up after 3 requests: the attempt limit was reached; \
-         the last request failed: 404 not found"
+         the last request failed"
     );
+    let source = std::error::Error::source(&e).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("404 not found"));
     assert!(e.ran_out());
 }
 

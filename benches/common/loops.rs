@@ -101,7 +101,10 @@ pub async fn long_hand(polls: u64) -> u64 {
             tokio::task::yield_now().await;
         }
         let reply = long_fetch(cursor).await.expect("the fetch never fails");
-        if let Reply::Changed { status, cursor: c } = reply {
+        if let Reply::Changed {
+            status, cursor: c, ..
+        } = reply
+        {
             sum += status;
             cursor = Some(c);
         }
@@ -124,7 +127,10 @@ pub async fn long_hand_timeout(polls: u64) -> u64 {
             .await
             .expect("the fetch is ready at once")
             .expect("the fetch never fails");
-        if let Reply::Changed { status, cursor: c } = reply {
+        if let Reply::Changed {
+            status, cursor: c, ..
+        } = reply
+        {
             sum += status;
             cursor = Some(c);
         }

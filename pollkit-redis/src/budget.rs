@@ -282,7 +282,7 @@ impl FleetBudget {
             Reservation::Refused => None,
             // A pollkit::Budget answers at once; anything else is not ours
             // to wait for.
-            Reservation::Pending(_) => Some(due),
+            _ => Some(due),
         }
     }
 

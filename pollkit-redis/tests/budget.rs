@@ -19,6 +19,7 @@ async fn answer(r: Reservation) -> Option<Instant> {
         Reservation::At(at) => Some(at),
         Reservation::Refused => None,
         Reservation::Pending(fut) => fut.await,
+        _ => unreachable!("pollkit's reservations are At, Refused or Pending"),
     }
 }
 

@@ -19,6 +19,7 @@
 #[non_exhaustive]
 pub enum Reply<S, C> {
     /// Something changed: yield `status` and send `cursor` next time.
+    #[non_exhaustive]
     Changed {
         /// The new status.
         status: S,
@@ -29,6 +30,7 @@ pub enum Reply<S, C> {
     Unchanged,
     /// Nothing to yield, but the cursor moved (a Kubernetes BOOKMARK event, an
     /// index that advanced without a change that matters).
+    #[non_exhaustive]
     Advanced {
         /// The cursor to send with the next request.
         cursor: C,

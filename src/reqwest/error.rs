@@ -44,6 +44,10 @@ pub enum ErrorKind {
     /// The answer does not follow the protocol a helper expects (a long-poll
     /// answer without the index it needs to go on).
     Protocol,
+    /// A success's body is larger than the helper's limit
+    /// ([`Config::max_body`](super::Config::max_body)); see
+    /// [`HttpError::limit`].
+    TooLarge,
 }
 
 /// The request an error is about: the method and the URL without userinfo,
@@ -119,14 +123,26 @@ impl Target {
         error
     }
 
-    pub(crate) fn decode(&self, error: serde_json::Error) -> HttpError {
-        self.error(ErrorKind::Decode).with_source(error)
+    /// A body that is not the JSON expected. serde_json's message quotes
+    /// the values it read (`invalid type: string "Bearer sk-..."`), and a
+    /// server echoes what it was sent, so only the category and the
+    /// position are kept.
+    pub(crate) fn decode(&self, error: &serde_json::Error) -> HttpError {
+        self.error(ErrorKind::Decode)
+            .with_source(DecodeError::of(error))
     }
 
     /// An event's data that is not the JSON expected (no request to name).
     pub(crate) fn event(error: serde_json::Error) -> HttpError {
-        let mut error = Target::default().decode(error);
+        let mut error = Target::default().decode(&error);
         error.inner.detail = Some("an event's data is not the JSON expected");
+        error
+    }
+
+    /// A body larger than `limit` bytes: nothing past the limit was kept.
+    pub(crate) fn too_large(&self, response: &Response, limit: usize) -> HttpError {
+        let mut error = self.answer(ErrorKind::TooLarge, response);
+        error.inner.limit = Some(limit);
         error
     }
 
@@ -165,11 +181,46 @@ impl Target {
                 content_type: None,
                 body: Bytes::new(),
                 detail: None,
+                limit: None,
             }),
             source: None,
         }
     }
 }
+
+/// Why a body is not the JSON expected, without the text of the body: the
+/// category of serde_json's error and where it happened.
+#[derive(Clone, Copy, Debug)]
+struct DecodeError {
+    category: serde_json::error::Category,
+    line: usize,
+    column: usize,
+}
+
+impl DecodeError {
+    fn of(error: &serde_json::Error) -> Self {
+        DecodeError {
+            category: error.classify(),
+            line: error.line(),
+            column: error.column(),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use serde_json::error::Category;
+        let what = match self.category {
+            Category::Syntax => "invalid JSON",
+            Category::Eof => "the JSON ends early",
+            Category::Data => "the JSON does not fit the expected type",
+            Category::Io => "reading the JSON failed",
+        };
+        write!(f, "{what} at line {}, column {}", self.line, self.column)
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 /// The URL as an error may show it: scheme, host, port and path only.
 pub(crate) fn sanitize(url: &Url) -> String {
@@ -197,6 +248,7 @@ pub(crate) fn sanitize(url: &Url) -> String {
 /// | [`Connect`](ErrorKind::Connect), [`Timeout`](ErrorKind::Timeout), [`Request`](ErrorKind::Request), [`Body`](ErrorKind::Body) | yes: the network failed, not the request |
 /// | [`Decode`](ErrorKind::Decode) | no: a body that parses as JSON but not as your type is a contract the server broke (or a wrong type on your side), and asking again returns the same body; a body cut in the middle is a `Body` error, not this |
 /// | [`ContentType`](ErrorKind::ContentType), [`Builder`](ErrorKind::Builder), [`Redirect`](ErrorKind::Redirect), [`Protocol`](ErrorKind::Protocol) | no |
+/// | [`TooLarge`](ErrorKind::TooLarge) | no: the same resource answers the same size; raise [`Config::max_body`](super::Config::max_body) |
 ///
 /// To retry decode errors too (a proxy that answers `200` with an HTML page
 /// during maintenance), replace the classification:
@@ -207,9 +259,14 @@ pub(crate) fn sanitize(url: &Url) -> String {
 /// `Cookie`), keeps no response header but `Retry-After` and `Content-Type`
 /// (so no `Set-Cookie`), and shows the URL without its userinfo, query string
 /// or fragment, in [`Display`](fmt::Display), in [`Debug`] and in
-/// [`url`](Self::url). The body is kept for [`body`](Self::body) but never
-/// printed, since servers echo what they were sent. A token in the URL's
-/// *path* cannot be told from a resource name and is kept.
+/// [`url`](Self::url). The body is kept for [`body`](Self::body) and the
+/// content type for [`content_type`](Self::content_type), but neither is
+/// printed, since servers echo what they were sent. A body that is not the
+/// JSON expected keeps only the kind of failure and its line and column,
+/// never serde_json's message, which quotes the values it read. The same
+/// holds for every error in the [`source`](std::error::Error::source)
+/// chain. A token in the URL's *path* cannot be told from a resource name
+/// and is kept.
 ///
 /// # Examples
 /// ```
@@ -270,6 +327,8 @@ struct Inner {
     body: Bytes,
     /// The expected content type, or what a protocol or builder error is about.
     detail: Option<&'static str>,
+    /// The body limit a `TooLarge` error passed.
+    limit: Option<usize>,
 }
 
 impl HttpError {
@@ -305,8 +364,15 @@ impl HttpError {
             | ErrorKind::Decode
             | ErrorKind::Builder
             | ErrorKind::Redirect
-            | ErrorKind::Protocol => false,
+            | ErrorKind::Protocol
+            | ErrorKind::TooLarge => false,
         }
+    }
+
+    /// The body limit that a [`TooLarge`](ErrorKind::TooLarge) error passed,
+    /// in bytes.
+    pub fn limit(&self) -> Option<usize> {
+        self.inner.limit
     }
 
     /// The answer's `Content-Type`, when it answered with one.
@@ -340,9 +406,14 @@ impl fmt::Debug for HttpError {
             .field("url", &e.url)
             .field("status", &e.status)
             .field("retry_after", &e.retry_after)
-            .field("content_type", &e.content_type)
+            // Header values are not printed, as the body (see Display).
+            .field(
+                "content_type_len",
+                &e.content_type.as_ref().map(String::len),
+            )
             // The body may echo what the request carried: its size only.
             .field("body_len", &e.body.len())
+            .field("limit", &e.limit)
             .field("source", &self.source)
             .finish()
     }
@@ -376,10 +447,14 @@ impl fmt::Display for Message<'_> {
                         None => f.write_str("an error status")?,
                     }
                 } else {
-                    let got = e.content_type.as_deref().unwrap_or("no content type");
-                    write!(f, "{got:?}")?;
-                    if let Some(expected) = e.detail {
-                        write!(f, ", not {expected}")?;
+                    // The header's value is not printed: a server may echo
+                    // anything into it.
+                    if let Some(status) = e.status {
+                        write!(f, "{status} with ")?;
+                    }
+                    match e.detail {
+                        Some(expected) => write!(f, "a content type other than {expected}")?,
+                        None => f.write_str("an unexpected content type")?,
                     }
                 }
             }
@@ -391,6 +466,10 @@ impl fmt::Display for Message<'_> {
             ErrorKind::Decode => {
                 let what = e.detail.unwrap_or("the body is not the JSON expected");
                 write!(f, "{sep}{what}")?;
+            }
+            ErrorKind::TooLarge => {
+                let limit = e.limit.unwrap_or_default();
+                write!(f, "{sep}the body is larger than the limit of {limit} bytes")?;
             }
             ErrorKind::Builder | ErrorKind::Protocol => {
                 let what = e.detail.unwrap_or("the request could not be built");

@@ -1,17 +1,18 @@
 //! [`json`]: one request whose answer is a JSON status.
 
 use ::reqwest::{Client, Request, RequestBuilder, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 
 use super::error::Target;
-use super::template::{Template, accept};
-use super::{HttpError, HttpFuture};
+use super::template::accept;
+use super::{Config, HttpError, HttpFuture};
 
 /// Sends `request` and reads its answer as JSON: a `2xx` is decoded into
 /// `T`, anything else is an [`HttpError`] that keeps the status, its
 /// `Retry-After` and the start of the body. Sets `Accept: application/json`
-/// unless the request has an `Accept` header.
+/// unless the request has an `Accept` header. A success's body is read up
+/// to [`Config::max_body`] (4 MiB by default).
 ///
 /// This is the piece to use in a fetch closure of your own, when the
 /// ready-made [`short`](super::short) does not fit (a request that changes
@@ -20,7 +21,8 @@ use super::{HttpError, HttpFuture};
 /// # Errors
 /// An [`HttpError`] of kind [`Status`](super::ErrorKind::Status) for a status
 /// other than `2xx`, [`Decode`](super::ErrorKind::Decode) for a body that is
-/// not a `T`, a transport kind when the network failed, and
+/// not a `T`, [`TooLarge`](super::ErrorKind::TooLarge) for a body past the
+/// limit, a transport kind when the network failed, and
 /// [`Builder`](super::ErrorKind::Builder) when the builder holds an error.
 ///
 /// # Cancel safety
@@ -58,15 +60,14 @@ pub fn json<T>(request: RequestBuilder) -> HttpFuture<T>
 where
     T: DeserializeOwned + Send + 'static,
 {
-    // Sent once: no clone, so a streaming body is fine here.
-    let (client, request) = Template::new(request).into_parts();
-    HttpFuture::new(fetch_json(client, request))
+    Config::new().json(request)
 }
 
 /// Sends a JSON request and decodes its `2xx` answer.
 pub(crate) async fn fetch_json<T: DeserializeOwned>(
     client: Client,
     request: Result<Request, HttpError>,
+    limit: usize,
 ) -> Result<T, HttpError> {
     let mut request = request?;
     accept(&mut request, "application/json");
@@ -75,7 +76,7 @@ pub(crate) async fn fetch_json<T: DeserializeOwned>(
     if !response.status().is_success() {
         return Err(target.status(response).await);
     }
-    let body = read(response, &target).await?;
+    let body = read(response, &target, limit).await?;
     decode(&body, &target)
 }
 
@@ -91,11 +92,52 @@ pub(crate) async fn send(
         .map_err(|e| target.transport(e))
 }
 
-/// Reads a whole body.
-pub(crate) async fn read(response: Response, target: &Target) -> Result<Bytes, HttpError> {
-    response.bytes().await.map_err(|e| target.body(e))
+/// Reads a whole body of at most `limit` bytes, chunk by chunk: a body
+/// announced or found larger is a [`TooLarge`](super::ErrorKind::TooLarge)
+/// error, with nothing kept past the limit.
+pub(crate) async fn read(
+    mut response: Response,
+    target: &Target,
+    limit: usize,
+) -> Result<Bytes, HttpError> {
+    let too_large = |response: &Response| target.too_large(response, limit);
+    if response
+        .content_length()
+        .is_some_and(|n| u64::try_from(limit).is_ok_and(|limit| n > limit))
+    {
+        return Err(too_large(&response));
+    }
+    // Most bodies come in one chunk: kept as is, copied only if a second
+    // one follows.
+    let mut first: Option<Bytes> = None;
+    let mut more = BytesMut::new();
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => return Err(target.body(e)),
+        };
+        let held = first.as_ref().map_or(0, Bytes::len) + more.len();
+        if chunk.len() > limit - held {
+            return Err(too_large(&response));
+        }
+        match &first {
+            None => first = Some(chunk),
+            Some(head) => {
+                if more.is_empty() {
+                    more.extend_from_slice(head);
+                }
+                more.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(if more.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        more.freeze()
+    })
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], target: &Target) -> Result<T, HttpError> {
-    serde_json::from_slice(body).map_err(|e| target.decode(e))
+    serde_json::from_slice(body).map_err(|e| target.decode(&e))
 }

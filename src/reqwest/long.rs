@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::error::Target;
 use super::json::{decode, read, send};
 use super::template::{Template, accept};
-use super::{HttpError, HttpFuture};
+use super::{Config, HttpError, HttpFuture};
 use crate::LongPoll;
 use crate::long::{Reply, Request as Held};
 
@@ -111,8 +111,7 @@ impl IndexQuery {
         match &self.wait {
             Wait::None => {}
             Wait::Seconds(name) => {
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                query.append_pair(name, &format!("{}s", secs.max(1)));
+                query.append_pair(name, &format!("{}s", whole_seconds(wait)));
             }
             Wait::Millis(name) => {
                 let millis = wait.as_nanos().div_ceil(1_000_000).max(1);
@@ -223,6 +222,26 @@ where
     T: DeserializeOwned + Send + 'static,
     N: Fn(&HeaderMap, &T) -> Option<u64> + Send + Sync + 'static,
 {
+    Config::new().long_index(request, query, next_index)
+}
+
+/// [`long_index`] with a body limit.
+#[allow(clippy::type_complexity)]
+pub(crate) fn index_poller<T, N>(
+    request: RequestBuilder,
+    query: IndexQuery,
+    next_index: N,
+    limit: usize,
+) -> LongPoll<
+    impl FnMut(Held<u64>) -> HttpFuture<Reply<T, u64>> + Send + 'static,
+    HttpFuture<Reply<T, u64>>,
+    T,
+    u64,
+>
+where
+    T: DeserializeOwned + Send + 'static,
+    N: Fn(&HeaderMap, &T) -> Option<u64> + Send + Sync + 'static,
+{
     let template = Template::new(request);
     let next_index = Arc::new(next_index);
     LongPoll::new(move |held: Held<u64>| {
@@ -237,6 +256,7 @@ where
             template.client().clone(),
             request,
             wait,
+            limit,
             move |headers, body, target| {
                 let status: T = decode(&body, target)?;
                 let index = next_index(headers, &status)
@@ -313,6 +333,23 @@ pub fn long_etag<T>(
 where
     T: DeserializeOwned + Send + 'static,
 {
+    Config::new().long_etag(request)
+}
+
+/// [`long_etag`] with a body limit.
+#[allow(clippy::type_complexity)]
+pub(crate) fn etag_poller<T>(
+    request: RequestBuilder,
+    limit: usize,
+) -> LongPoll<
+    impl FnMut(Held<String>) -> HttpFuture<Reply<T, String>> + Send + 'static,
+    HttpFuture<Reply<T, String>>,
+    T,
+    String,
+>
+where
+    T: DeserializeOwned + Send + 'static,
+{
     let template = Template::new(request);
     LongPoll::new(move |held: Held<String>| {
         let wait = held.wait();
@@ -321,8 +358,7 @@ where
             // An ETag came from a header value, so it is a valid one.
             let etag = sent.as_deref().and_then(|e| HeaderValue::from_str(e).ok());
             if let Some(etag) = etag {
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let prefer = HeaderValue::from_str(&format!("wait={}", secs.max(1)));
+                let prefer = HeaderValue::from_str(&format!("wait={}", whole_seconds(wait)));
                 let headers = request.headers_mut();
                 headers.insert(IF_NONE_MATCH, etag);
                 if let Ok(prefer) = prefer {
@@ -335,6 +371,7 @@ where
             template.client().clone(),
             request,
             wait,
+            limit,
             move |headers, body, target| {
                 let status: T = decode(&body, target)?;
                 let etag = headers.get(ETAG).and_then(|v| v.to_str().ok());
@@ -350,12 +387,22 @@ where
     .retry_after(HttpError::retry_after)
 }
 
+/// A wait in whole seconds, rounded up, at least 1 (Consul reads `0` as its
+/// 5-minute default); saturating, so that `Duration::MAX` is `u64::MAX`
+/// seconds rather than an overflow.
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
+}
+
 /// One held request: the answers every long-poll shape reads the same way,
 /// then `read` for a `2xx` with a body.
 async fn hold<T, C>(
     client: Client,
     request: Result<Request, HttpError>,
     wait: Duration,
+    limit: usize,
     read_reply: impl FnOnce(&HeaderMap, Bytes, &Target) -> Result<Reply<T, C>, HttpError>,
 ) -> Result<Reply<T, C>, HttpError> {
     let mut request = request?;
@@ -371,7 +418,7 @@ async fn hold<T, C>(
         return Err(target.status(response).await);
     }
     let headers = response.headers().clone();
-    let body = read(response, &target).await?;
+    let body = read(response, &target, limit).await?;
     // etcd answers a watch that timed out with headers and no body.
     if body.trim_ascii().is_empty() {
         return Ok(Reply::unchanged());
@@ -386,4 +433,17 @@ fn cut_hold(response: &Response, started: Instant, wait: Duration) -> bool {
     response.status() == StatusCode::GATEWAY_TIMEOUT
         && !wait.is_zero()
         && started.elapsed() >= wait / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_seconds_round_up_and_saturate() {
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds(Duration::from_secs(30)), 30);
+        assert_eq!(whole_seconds(Duration::MAX), u64::MAX);
+    }
 }

@@ -24,6 +24,7 @@
 //! [`pollkit::http`](crate::http) gives the `Retry-After` parser and the
 //! status table to any client.
 
+mod config;
 mod deleted;
 mod error;
 mod future;
@@ -33,6 +34,7 @@ mod short;
 mod sse;
 mod template;
 
+pub use config::{Config, DEFAULT_MAX_BODY};
 pub use deleted::{deleted, is_gone, recreated};
 pub use error::{ErrorKind, HttpError};
 pub use future::HttpFuture;

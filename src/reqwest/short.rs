@@ -3,9 +3,7 @@
 use ::reqwest::RequestBuilder;
 use serde::de::DeserializeOwned;
 
-use super::json::fetch_json;
-use super::template::Template;
-use super::{HttpError, HttpFuture};
+use super::{Config, HttpFuture};
 use crate::ShortPoll;
 
 /// A [`ShortPoll`] that sends `request` at every poll and yields its answer
@@ -19,7 +17,9 @@ use crate::ShortPoll;
 /// clonable: a body of bytes, a string or JSON is; a streaming body is not,
 /// and ends polling at the first attempt with an
 /// [`ErrorKind::Builder`](super::ErrorKind::Builder) error, as does a builder
-/// that holds an error (a bad URL).
+/// that holds an error (a bad URL). A success's body is read up to
+/// [`Config::max_body`] (4 MiB by default; `Config::new().max_body(..).short(..)`
+/// sets another limit).
 ///
 /// It is the `ShortPoll` itself: every setter (`interval`, `timeout`,
 /// `jitter`, a `retry_if` of your own...) and every [`Poller`](crate::Poller)
@@ -67,11 +67,5 @@ pub fn short<T>(
 where
     T: DeserializeOwned + Send + 'static,
 {
-    let template = Template::new(request);
-    ShortPoll::new(move || {
-        let request = template.request();
-        HttpFuture::new(fetch_json(template.client().clone(), request))
-    })
-    .retry_if(HttpError::is_transient)
-    .retry_after(HttpError::retry_after)
+    Config::new().short(request)
 }

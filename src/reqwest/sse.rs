@@ -27,8 +27,14 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 ///
 /// - each connection sends `Accept: text/event-stream` (unless the request
 ///   sets its own `Accept`), `Cache-Control: no-store`, and `Last-Event-ID`
-///   with the id of the last event received, when there is one (never on the
-///   first connection, never empty);
+///   with the id of the last event received, when there is one (never
+///   empty);
+/// - a `Last-Event-ID` header set on the request is where the stream
+///   resumes, as other SSE clients read it: the first connection sends it,
+///   events carry it until the server sends another id, and later
+///   connections send the last id seen (as
+///   [`last_event_id`](SseStream::last_event_id), which, called on the
+///   returned stream, replaces it);
 /// - only a `200` whose content type is `text/event-stream` (with any
 ///   parameters, such as `; charset=utf-8`, in any case) is a stream;
 /// - a `204 No Content` ends the stream cleanly (`None`, no error, no
@@ -92,17 +98,33 @@ pub fn sse(
     EventBody,
 > {
     let template = Template::new(request);
-    SseStream::new(move |last_event_id: Option<String>| {
-        let request = template
-            .request()
-            .and_then(|request| headers(request, last_event_id));
+    // The caller's own `Last-Event-ID` seeds the resume position; one that
+    // is not text cannot be carried as an event's id, and dropping it would
+    // silently replay the stream from its start, so it is an error.
+    let seed = template
+        .header(&LAST_EVENT_ID)
+        .map(|id| std::str::from_utf8(id.as_bytes()).map(str::to_owned));
+    let unreadable = matches!(seed, Some(Err(_)));
+    let stream = SseStream::new(move |last_event_id: Option<String>| {
+        let request = template.request().and_then(|request| {
+            if unreadable {
+                return Err(Target::of(&request).builder(
+                    "the request's Last-Event-ID is not UTF-8 and cannot seed the stream",
+                ));
+            }
+            headers(request, last_event_id)
+        });
         HttpFuture::new(connect(template.client().clone(), request))
     })
     .retry_if(HttpError::is_transient)
     .retry_after(HttpError::retry_after)
     .stop_if(|e: &HttpError| {
         e.kind() == super::ErrorKind::Status && e.status() == Some(StatusCode::NO_CONTENT)
-    })
+    });
+    match seed {
+        Some(Ok(id)) if !id.is_empty() => stream.last_event_id(id),
+        _ => stream,
+    }
 }
 
 /// Decodes an event's data as JSON, for

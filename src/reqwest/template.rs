@@ -1,6 +1,6 @@
 //! [`Template`]: a request built once and cloned for every attempt.
 
-use ::reqwest::header::{ACCEPT, HeaderValue};
+use ::reqwest::header::{ACCEPT, HeaderName, HeaderValue};
 use ::reqwest::{Client, Request, RequestBuilder};
 
 use super::HttpError;
@@ -33,6 +33,11 @@ impl Template {
                  give it a body of bytes",
             )
         })
+    }
+
+    /// A header the caller set on the request, if the request was built.
+    pub(crate) fn header(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.request.as_ref().ok()?.headers().get(name)
     }
 
     pub(crate) fn client(&self) -> &Client {

@@ -29,9 +29,9 @@ use std::time::Duration;
 ///     })
 ///     .jitter(Jitter::None)
 ///     .on_signal(move |signal: &Signal<'_, &str>| seen.lock().unwrap().push(match signal {
-///         Signal::Opened { attempt } => format!("opened #{attempt}"),
+///         Signal::Opened { attempt, .. } => format!("opened #{attempt}"),
 ///         Signal::Comment(text) => format!("comment {text}"),
-///         Signal::Reconnecting { after, cause: Cause::Failed(e) } => format!("{e}, again in {after:?}"),
+///         Signal::Reconnecting { after, cause: Cause::Failed(e), .. } => format!("{e}, again in {after:?}"),
 ///         Signal::Reconnecting { after, .. } => format!("ended, again in {after:?}"),
 ///         _ => "something new".to_owned(),
 ///     }));
@@ -45,6 +45,7 @@ use std::time::Duration;
 pub enum Signal<'a, E> {
     /// A connection opened: `connect` returned a body. `attempt` counts
     /// connections from 1.
+    #[non_exhaustive]
     Opened {
         /// The number of this connection, from 1.
         attempt: u32,
@@ -53,6 +54,7 @@ pub enum Signal<'a, E> {
     /// space. Comments that are not UTF-8 are passed on lossily.
     Comment(&'a str),
     /// The connection ended; the stream connects again after `after`.
+    #[non_exhaustive]
     Reconnecting {
         /// How long the stream waits before connecting again.
         after: Duration,

@@ -107,6 +107,7 @@ impl WireError {
                 elapsed,
                 attempts,
                 last_error,
+                ..
             } => WireError::Timeout {
                 elapsed_ms: ms(*elapsed),
                 attempts: *attempts,
@@ -115,15 +116,22 @@ impl WireError {
             PollError::Exhausted {
                 attempts,
                 last_error,
+                ..
             } => WireError::Exhausted {
                 attempts: *attempts,
                 last_error: last_error.as_ref().map(ToString::to_string),
             },
-            PollError::AttemptTimeout { timeout, attempts } => WireError::AttemptTimeout {
+            PollError::AttemptTimeout {
+                timeout, attempts, ..
+            } => WireError::AttemptTimeout {
                 timeout_ms: ms(*timeout),
                 attempts: *attempts,
             },
             PollError::Ended => WireError::Ended,
+            // The message of an SSE format error is its source's.
+            PollError::Sse(sse) => WireError::Other {
+                message: format!("{e}: {sse}"),
+            },
             other => WireError::Other {
                 message: other.to_string(),
             },
@@ -138,25 +146,19 @@ impl WireError {
                 elapsed_ms,
                 attempts,
                 last_error,
-            } => PollError::Timeout {
-                elapsed: Duration::from_millis(elapsed_ms),
+            } => PollError::timeout(
+                Duration::from_millis(elapsed_ms),
                 attempts,
-                last_error: last_error.map(RemoteError::new),
-            },
+                last_error.map(RemoteError::new),
+            ),
             WireError::Exhausted {
                 attempts,
                 last_error,
-            } => PollError::Exhausted {
-                attempts,
-                last_error: last_error.map(RemoteError::new),
-            },
+            } => PollError::exhausted(attempts, last_error.map(RemoteError::new)),
             WireError::AttemptTimeout {
                 timeout_ms,
                 attempts,
-            } => PollError::AttemptTimeout {
-                timeout: Duration::from_millis(timeout_ms),
-                attempts,
-            },
+            } => PollError::attempt_timeout(Duration::from_millis(timeout_ms), attempts),
             WireError::Ended => PollError::Ended,
             WireError::Other { message } => PollError::Fetch(RemoteError::new(message)),
         }
@@ -210,11 +212,11 @@ mod tests {
 
     #[test]
     fn errors_keep_their_variant_across_processes() {
-        let e: PollError<std::io::Error> = PollError::Timeout {
-            elapsed: Duration::from_secs(3),
-            attempts: 4,
-            last_error: Some(std::io::Error::other("503")),
-        };
+        let e: PollError<std::io::Error> = PollError::timeout(
+            Duration::from_secs(3),
+            4,
+            Some(std::io::Error::other("503")),
+        );
         let wire = serde_json::to_string(&WireError::from_error(&e)).unwrap();
         let back = serde_json::from_str::<WireError>(&wire)
             .unwrap()
