@@ -70,8 +70,11 @@ pub trait Admission: fmt::Debug + Send + Sync + 'static {
     fn reserve(&self, due: Instant, deadline: Option<Instant>) -> Reservation;
 
     /// A reservation the poller will not use (it was dropped while waiting
-    /// for its slot): give the slot back if the admission can. Default:
-    /// nothing.
+    /// for its slot, or while a [`Reservation::Pending`] answer was in
+    /// flight: the answer is then finished in the background and its slot
+    /// given back here): give the slot back if the admission can, to the
+    /// next request that asks at or before it, without moving the slots
+    /// booked after it. Default: nothing.
     fn release(&self, slot: Instant) {
         let _ = slot;
     }
@@ -121,7 +124,10 @@ pub enum Reservation {
     /// No slot before the deadline: nothing was reserved.
     Refused,
     /// Ask a shared service; the future resolves to the start instant, or
-    /// to `None` for a refusal.
+    /// to `None` for a refusal. If the poller is dropped before the future
+    /// resolves, the future is finished in the background on the current
+    /// Tokio runtime and the slot it brings goes to
+    /// [`Admission::release`], since the far side may have booked it.
     Pending(Pin<Box<dyn Future<Output = Option<Instant>> + Send>>),
 }
 

@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep};
 use crate::hooks::Exclusive;
 use crate::schedule::{Admit, Plan, Schedule, Stop};
 
-type Answer = Pin<Box<dyn std::future::Future<Output = Option<Instant>> + Send>>;
+type Answer = crate::schedule::Asked;
 use crate::trace::Trace;
 
 /// Where the gate is between polls.
@@ -146,7 +146,7 @@ impl Gate {
                         self.phase = Phase::Ready;
                         continue;
                     };
-                    let slot = ready!(answer.as_mut().poll(cx));
+                    let slot = ready!(Pin::new(answer).poll(cx));
                     *self.answer.get_mut() = None;
                     let now = Instant::now();
                     let at = schedule.answered(now, slot);

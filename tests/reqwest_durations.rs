@@ -16,7 +16,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::{Stream, StreamExt};
 use loopback::serve;
-use pollkit::reqwest::{IndexQuery, index_header, long_etag, long_index, short, sse};
+use pollkit::reqwest::{
+    Config, ErrorKind, IndexQuery, index_header, long_etag, long_index, short, short_answer, sse,
+};
 
 /// How long each case runs: enough for several requests at any pace.
 const WINDOW: Duration = Duration::from_millis(250);
@@ -139,8 +141,33 @@ async fn short_takes_any_duration_without_panic_or_spin() {
             });
             let made = run(poller, &hits).await;
             assert!(made <= MOST, "{setting:?} = {d:?}: {made} requests");
+            let (base, hits, _stop) = server().await;
+            let poller = short_answer::<serde_json::Value>(client().get(format!("{base}/status")));
+            let poller = apply!(poller, setting, d, {
+                Setting::Interval => poller.interval(d),
+                _ => unreachable!(),
+            });
+            let made = run(poller, &hits).await;
+            assert!(made <= MOST, "answer {setting:?} = {d:?}: {made} requests");
         }
     }
+}
+
+/// A body limit of 0 or `usize::MAX` is a limit like any other.
+#[tokio::test]
+async fn any_body_limit_is_taken_without_panic() {
+    let (base, _hits, _stop) = server().await;
+    let url = format!("{base}/status");
+    let none = Config::new()
+        .max_body(0)
+        .json::<serde_json::Value>(client().get(&url))
+        .await;
+    assert_eq!(none.unwrap_err().kind(), ErrorKind::TooLarge);
+    let all = Config::new()
+        .max_body(usize::MAX)
+        .json::<serde_json::Value>(client().get(&url))
+        .await;
+    assert_eq!(all.unwrap()["n"], 1);
 }
 
 #[tokio::test]

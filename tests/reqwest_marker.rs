@@ -2,7 +2,8 @@
 //! a marker string put in bodies, response headers, the query, the userinfo
 //! and the request's headers never appears in an error's `Display`, `Debug`,
 //! any `source()` of its chain, or a tracing event, for every helper
-//! (`json`, `short`, `long_index`, `long_etag`, `sse`, `event_json`) and
+//! (`json`, `json_answer`, `short`, `short_answer`, `long_index`,
+//! `long_etag`, `sse`, `event_json`) and
 //! every failure kind they report.
 #![cfg(feature = "reqwest")]
 
@@ -19,7 +20,8 @@ use axum::response::Response;
 use futures::StreamExt;
 use pollkit::Poller;
 use pollkit::reqwest::{
-    IndexQuery, event_json, index_header, json, long_etag, long_index, short, sse,
+    IndexQuery, event_json, index_header, json, json_answer, long_etag, long_index, short,
+    short_answer, sse,
 };
 use proptest::prelude::*;
 use tokio::sync::oneshot;
@@ -195,6 +197,13 @@ async fn errors(host: &str, marker: &str) -> Vec<(&'static str, Box<dyn StdError
     {
         out.push(("short", Box::new(e)));
     }
+    if let Err(e) = json_answer::<Typed>(request()).await {
+        out.push(("json_answer", Box::new(e)));
+    }
+    let answers = short_answer::<Typed>(request()).max_attempts(1);
+    if let Err(e) = answers.until(|_| true).await {
+        out.push(("short_answer", Box::new(e)));
+    }
     let index = long_index::<Typed, _>(request(), IndexQuery::consul(), index_header("x-index"));
     if let Some(Err(e)) = index.max_attempts(1).next().await {
         out.push(("long_index", Box::new(e)));
@@ -240,7 +249,7 @@ proptest! {
         });
         // Every helper fails in most kinds: a server change that made them
         // succeed would make this test vacuous.
-        prop_assert!(seen >= 35, "only {seen} errors");
+        prop_assert!(seen >= 50, "only {seen} errors");
         let logged = capture.0.lock().unwrap().clone();
         prop_assert!(!logged.contains(&marker), "marker in tracing output:\n{logged}");
     }

@@ -4,10 +4,13 @@ use ::reqwest::RequestBuilder;
 use ::reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
-use super::json::fetch_json;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::json::{Empty, fetch_answer, fetch_json};
 use super::long::{etag_poller, index_poller};
 use super::template::Template;
-use super::{HttpError, HttpFuture, IndexQuery};
+use super::{Answer, HttpError, HttpFuture, IndexQuery};
 use crate::long::{Reply, Request as Held};
 use crate::{LongPoll, ShortPoll};
 
@@ -104,12 +107,53 @@ impl Config {
     {
         let template = Template::new(request);
         let limit = self.max_body;
+        // The status carries no headers, so the fetch leaves a success's
+        // `Retry-After` here for `poll_after`, which runs right after it.
+        let hint: Arc<Mutex<Option<Duration>>> = Arc::default();
+        let seen = Arc::clone(&hint);
         ShortPoll::new(move || {
             let request = template.request();
-            HttpFuture::new(fetch_json(template.client().clone(), request, limit))
+            let client = template.client().clone();
+            let hint = Arc::clone(&hint);
+            HttpFuture::new(async move {
+                let answer = fetch_answer(client, request, limit, Empty::Invalid).await?;
+                *hint.lock().unwrap_or_else(PoisonError::into_inner) = answer.retry_after();
+                Ok(answer.into_body())
+            })
         })
         .retry_if(HttpError::is_transient)
         .retry_after(HttpError::retry_after)
+        .poll_after(move |_: &T| seen.lock().unwrap_or_else(PoisonError::into_inner).take())
+    }
+
+    /// [`json_answer`](super::json_answer), with this configuration.
+    pub fn json_answer<T>(self, request: RequestBuilder) -> HttpFuture<Answer<T>>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        // Sent once: no clone, so a streaming body is fine here.
+        let (client, request) = Template::new(request).into_parts();
+        HttpFuture::new(fetch_answer(client, request, self.max_body, Empty::Null))
+    }
+
+    /// [`short_answer`](super::short_answer), with this configuration.
+    pub fn short_answer<T>(
+        self,
+        request: RequestBuilder,
+    ) -> ShortPoll<impl FnMut() -> HttpFuture<Answer<T>> + Send + 'static, HttpFuture<Answer<T>>>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let template = Template::new(request);
+        let limit = self.max_body;
+        ShortPoll::new(move || {
+            let request = template.request();
+            let client = template.client().clone();
+            HttpFuture::new(fetch_answer(client, request, limit, Empty::Null))
+        })
+        .retry_if(HttpError::is_transient)
+        .retry_after(HttpError::retry_after)
+        .poll_after(Answer::retry_after)
     }
 
     /// [`long_index`](super::long_index), with this configuration.

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::Target;
 use super::template::accept;
-use super::{Config, HttpError, HttpFuture};
+use super::{Answer, Config, HttpError, HttpFuture};
 
 /// Sends `request` and reads its answer as JSON: a `2xx` is decoded into
 /// `T`, anything else is an [`HttpError`] that keeps the status, its
@@ -63,21 +63,87 @@ where
     Config::new().json(request)
 }
 
+/// [`json`], with the answer's metadata: the status code and the headers
+/// (its `Retry-After`, its `Location`) beside the decoded body, as an
+/// [`Answer`]. A success with an empty body (a `202 Accepted` often has
+/// none) is read as JSON `null`, so `T` may be `()`, an `Option` or a
+/// `serde_json::Value`.
+///
+/// # Errors
+/// As [`json`].
+///
+/// # Cancel safety
+/// Dropping the future drops the request.
+///
+/// # Examples
+/// ```
+/// use axum::{Json, Router, http::StatusCode, routing::get};
+/// use pollkit::reqwest::json_answer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = Router::new().route("/operations/7", get(|| async {
+///     (StatusCode::ACCEPTED, [("retry-after", "5")], Json(serde_json::json!({"status": "running"})))
+/// }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let base = format!("http://{}", listener.local_addr()?);
+/// tokio::spawn(async move { axum::serve(listener, app).await });
+///
+/// let client = reqwest::Client::new();
+/// let op = json_answer::<serde_json::Value>(client.get(format!("{base}/operations/7"))).await?;
+/// assert_eq!(op.status(), StatusCode::ACCEPTED);
+/// assert_eq!(op.body()["status"], "running");
+/// assert_eq!(op.retry_after(), Some(std::time::Duration::from_secs(5)));
+/// # Ok(()) }
+/// ```
+pub fn json_answer<T>(request: RequestBuilder) -> HttpFuture<Answer<T>>
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    Config::new().json_answer(request)
+}
+
+/// How a success with an empty body is read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Empty {
+    /// As any other body: not JSON.
+    Invalid,
+    /// As JSON `null` (a `202 Accepted` often has no body).
+    Null,
+}
+
 /// Sends a JSON request and decodes its `2xx` answer.
 pub(crate) async fn fetch_json<T: DeserializeOwned>(
     client: Client,
     request: Result<Request, HttpError>,
     limit: usize,
 ) -> Result<T, HttpError> {
+    let answer = fetch_answer(client, request, limit, Empty::Invalid).await?;
+    Ok(answer.into_body())
+}
+
+/// Sends a JSON request and decodes its `2xx` answer, with its metadata.
+pub(crate) async fn fetch_answer<T: DeserializeOwned>(
+    client: Client,
+    request: Result<Request, HttpError>,
+    limit: usize,
+    empty: Empty,
+) -> Result<Answer<T>, HttpError> {
     let mut request = request?;
     accept(&mut request, "application/json");
     let target = Target::of(&request);
     let response = send(&client, request, &target).await?;
-    if !response.status().is_success() {
+    let status = response.status();
+    if !status.is_success() {
         return Err(target.status(response).await);
     }
+    let headers = response.headers().clone();
     let body = read(response, &target, limit).await?;
-    decode(&body, &target)
+    let body = match empty {
+        Empty::Null if body.trim_ascii().is_empty() => decode(b"null", &target)?,
+        _ => decode(&body, &target)?,
+    };
+    Ok(Answer::new(status, headers, body))
 }
 
 /// Sends one request; a failure on the way is a transport error.

@@ -7,7 +7,9 @@
 //! | [`long_index`] | a [`LongPoll`](crate::LongPoll) | `?index=N&wait=30s` (Consul, Nomad, etcd v2, your own) |
 //! | [`long_etag`] | a [`LongPoll`](crate::LongPoll) | `If-None-Match` + `Prefer: wait=N` |
 //! | [`sse`] | an [`SseStream`](crate::SseStream) | `text/event-stream`, GET or POST |
+//! | [`short_answer`] | a [`ShortPoll`](crate::ShortPoll) of [`Answer`]s: status code, headers and body | a long-running operation: `202` + `Location` + `Retry-After` |
 //! | [`json`] | one request as a future | a fetch closure of your own |
+//! | [`json_answer`] | one request as a future, with its [`Answer`] | starting a long-running operation |
 //! | [`event_json`] | an event's data decoded | `sse(..).try_map_status(event_json::<T>)` |
 //!
 //! Each takes a [`reqwest::RequestBuilder`] (with
@@ -24,6 +26,7 @@
 //! [`pollkit::http`](crate::http) gives the `Retry-After` parser and the
 //! status table to any client.
 
+mod answer;
 mod config;
 mod deleted;
 mod error;
@@ -34,11 +37,12 @@ mod short;
 mod sse;
 mod template;
 
+pub use answer::Answer;
 pub use config::{Config, DEFAULT_MAX_BODY};
 pub use deleted::{deleted, is_gone, recreated};
 pub use error::{ErrorKind, HttpError};
 pub use future::HttpFuture;
-pub use json::json;
+pub use json::{json, json_answer};
 pub use long::{IndexQuery, index_header, long_etag, long_index};
-pub use short::short;
+pub use short::{short, short_answer};
 pub use sse::{EventBody, event_json, sse};

@@ -1,15 +1,13 @@
 //! Admission: the rate limit (a token bucket) and the shared admission step
 //! (a budget) that every request passes before it starts.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use super::limits::{Limits, Stop};
 use super::rng::Rng;
-use super::{Jitter, Reason, TokenBucket, later};
+use super::{Asked, Jitter, Reason, TokenBucket, later};
 use crate::{Admission, Reservation};
 
 /// What admission says about a request that is due now.
@@ -19,7 +17,7 @@ pub(crate) enum Admit {
     /// Wait until this instant, then ask again.
     At(Instant, Reason),
     /// Wait for the shared admission's answer, then ask again.
-    Ask(Pin<Box<dyn Future<Output = Option<Instant>> + Send>>),
+    Ask(Asked),
     /// Stop polling (no slot before the deadline).
     Stop(Stop),
 }
@@ -126,7 +124,9 @@ impl Admitter {
                     }
                     Reservation::At(_) => {}
                     Reservation::Refused => return self.refuse(now, limits, Reason::Budget),
-                    Reservation::Pending(answer) => return Admit::Ask(answer),
+                    Reservation::Pending(answer) => {
+                        return Admit::Ask(Asked::new(answer, Arc::clone(shared)));
+                    }
                 }
             }
         }

@@ -57,18 +57,6 @@ impl TokenBucket {
     }
 }
 
-impl TokenBucket {
-    /// Gives back the token taken for a start at `slot` that will not
-    /// happen: the bucket is full one period sooner, but never sooner than
-    /// that slot (the starts already made keep their cost).
-    pub(crate) fn give_back(&mut self, slot: Instant) {
-        if let Some(full_at) = self.full_at {
-            let earlier = full_at.checked_sub(self.period).unwrap_or(full_at);
-            self.full_at = Some(earlier.max(slot));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! [`Budget`]: a request rate shared by any number of pollers.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -19,6 +20,10 @@ use super::bucket::TokenBucket;
 /// before its deadline ends with [`Error::Timeout`](crate::Error::Timeout)
 /// at the deadline without a final request, so pollers that share a
 /// deadline cannot all make one over budget.
+///
+/// A poller dropped while it waits gives its slot back: the next request
+/// that asks at or before that instant gets it, and the slots booked after
+/// it stay where they are, so no slot is ever handed out twice.
 ///
 /// Clone it to share it: clones draw from the same bucket.
 ///
@@ -46,8 +51,56 @@ use super::bucket::TokenBucket;
 /// ```
 #[derive(Clone)]
 pub struct Budget {
-    bucket: Arc<Mutex<TokenBucket>>,
+    slots: Arc<Mutex<Slots>>,
     period: Duration,
+}
+
+/// The bucket every clone shares, and the slots given back.
+///
+/// A slot given back is kept as it is, to be handed to the next request
+/// that asks at or before it, rather than taken off the bucket's tail: the
+/// slots reserved after it are still booked, so rewinding the tail would
+/// hand one of them out twice (two starts in the same instant).
+#[derive(Debug)]
+struct Slots {
+    bucket: TokenBucket,
+    /// Slots given back, not yet handed out again (a count per instant: a
+    /// burst books several at once).
+    freed: BTreeMap<Instant, u32>,
+}
+
+impl Slots {
+    fn new(bucket: TokenBucket) -> Self {
+        Slots {
+            bucket,
+            freed: BTreeMap::new(),
+        }
+    }
+
+    /// Forgets the slots given back that have passed: no request can start
+    /// in the past.
+    fn prune(&mut self, now: Instant) {
+        while let Some(entry) = self.freed.first_entry() {
+            if *entry.key() >= now {
+                break;
+            }
+            entry.remove();
+        }
+    }
+
+    /// The earliest slot given back at or after `at`.
+    fn freed_at_or_after(&self, at: Instant) -> Option<Instant> {
+        self.freed.range(at..).next().map(|(slot, _)| *slot)
+    }
+
+    fn take_freed(&mut self, slot: Instant) {
+        if let Some(count) = self.freed.get_mut(&slot) {
+            *count -= 1;
+            if *count == 0 {
+                self.freed.remove(&slot);
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Budget {
@@ -72,7 +125,7 @@ impl Budget {
     pub fn every(period: Duration) -> Self {
         let period = period.max(Duration::from_nanos(1));
         Budget {
-            bucket: Arc::new(Mutex::new(TokenBucket::new(1, period))),
+            slots: Arc::new(Mutex::new(Slots::new(TokenBucket::new(1, period)))),
             period,
         }
     }
@@ -83,7 +136,7 @@ impl Budget {
     #[must_use = "`burst` returns the budget to hand to pollers"]
     pub fn burst(self, burst: u32) -> Self {
         let bucket = TokenBucket::new(burst, self.period);
-        *self.bucket.lock().unwrap_or_else(PoisonError::into_inner) = bucket;
+        *self.lock() = Slots::new(bucket);
         self
     }
 
@@ -91,12 +144,25 @@ impl Budget {
     /// `at` and the earliest is at or after `limit`: then nothing is
     /// reserved.
     fn reserve_before(&self, at: Instant, limit: Option<Instant>) -> Option<Instant> {
-        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
-        let slot = bucket.peek(at);
-        match limit {
-            Some(limit) if slot > at && slot >= limit => None,
-            _ => Some(bucket.take(at, self.period)),
+        let mut slots = self.lock();
+        slots.prune(Instant::now().min(at));
+        let fresh = slots.bucket.peek(at);
+        let freed = slots.freed_at_or_after(at).filter(|slot| *slot < fresh);
+        let slot = freed.unwrap_or(fresh);
+        if limit.is_some_and(|limit| slot > at && slot >= limit) {
+            return None;
         }
+        match freed {
+            Some(slot) => {
+                slots.take_freed(slot);
+                Some(slot)
+            }
+            None => Some(slots.bucket.take(at, self.period)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -108,9 +174,14 @@ impl crate::Admission for Budget {
         }
     }
 
-    /// Gives a slot back: the bucket refills one period sooner.
+    /// Gives a slot back: the next request that asks at or before it gets
+    /// it (a slot that has passed is lost).
     fn release(&self, slot: Instant) {
-        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
-        bucket.give_back(slot);
+        let mut slots = self.lock();
+        let now = Instant::now();
+        slots.prune(now);
+        if slot >= now {
+            *slots.freed.entry(slot).or_insert(0) += 1;
+        }
     }
 }

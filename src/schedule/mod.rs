@@ -20,6 +20,7 @@
 //! tested on its own and every strategy gets the same behaviour.
 
 mod admit;
+mod asked;
 mod backoff;
 mod bucket;
 mod budget;
@@ -39,6 +40,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub(crate) use admit::Admit;
+pub(crate) use asked::Asked;
 pub use backoff::Backoff;
 pub(crate) use bucket::TokenBucket;
 pub use budget::Budget;

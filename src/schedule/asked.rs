@@ -1,0 +1,78 @@
+//! [`Asked`]: a shared admission's answer in flight, which gives its slot
+//! back if the poller is dropped before the answer arrives.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+
+use crate::Admission;
+
+type Answer = Pin<Box<dyn Future<Output = Option<Instant>> + Send>>;
+
+/// A [`Reservation::Pending`](crate::Reservation::Pending) answer and the
+/// admission that gave it.
+///
+/// An answer is a round trip that may book a slot on the far side (a Redis
+/// script) before it comes back: dropped half-way, the slot would stay
+/// booked and unused, and every later request of the fleet would wait one
+/// period longer. So an answer dropped before it resolved is finished in
+/// the background, on the Tokio runtime of the thread that drops it, and the
+/// slot it brings is [released](Admission::release). Outside a runtime it is
+/// dropped.
+pub(crate) struct Asked {
+    answer: Option<Answer>,
+    admission: Arc<dyn Admission>,
+}
+
+impl Asked {
+    pub(crate) fn new(answer: Answer, admission: Arc<dyn Admission>) -> Self {
+        Asked {
+            answer: Some(answer),
+            admission,
+        }
+    }
+}
+
+impl Future for Asked {
+    type Output = Option<Instant>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(answer) = self.answer.as_mut() else {
+            // Polled after it resolved: nothing more to wait for.
+            return Poll::Ready(None);
+        };
+        let slot = std::task::ready!(answer.as_mut().poll(cx));
+        self.answer = None;
+        Poll::Ready(slot)
+    }
+}
+
+impl Drop for Asked {
+    fn drop(&mut self) {
+        let Some(answer) = self.answer.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let admission = Arc::clone(&self.admission);
+        runtime.spawn(async move {
+            if let Some(slot) = answer.await {
+                admission.release(slot);
+            }
+        });
+    }
+}
+
+impl fmt::Debug for Asked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Asked")
+            .field("pending", &self.answer.is_some())
+            .field("admission", &self.admission)
+            .finish()
+    }
+}
