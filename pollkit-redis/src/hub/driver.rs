@@ -19,8 +19,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::checkpointed::Checkpointed;
+use super::feed::Delivery;
 use super::wire::{self, EntryId, Event, WireError};
-use super::{Delivery, Inner, Key, Run, State};
+use super::{Inner, Key, Last, Run, State};
 use crate::Error;
 
 static LEASE: LazyLock<Script> =
@@ -206,13 +207,7 @@ where
                     for entry in &stream.ids {
                         inner.read.fetch_add(1, Ordering::Relaxed);
                         match wire::decode::<S>(entry) {
-                            Some(entry) => deliver(
-                                &mut state,
-                                key,
-                                Some(entry.id),
-                                entry.event,
-                                entry.checkpoint,
-                            ),
+                            Some(entry) => deliver(&mut state, key, entry),
                             // An entry this crate cannot read (not ours, or a
                             // status that no longer decodes during a rolling
                             // deploy): skip it, or the next read returns it
@@ -232,18 +227,19 @@ where
     }
 }
 
-/// Hands an event to a key's waiters on this instance, once per stream id.
-fn deliver<S: Clone>(
-    state: &mut State<S>,
-    key: &str,
-    id: Option<EntryId>,
-    event: Event<S>,
-    checkpoint: Option<String>,
-) {
+/// Hands a stream entry to a key's waiters on this instance.
+fn deliver<S: Clone>(state: &mut State<S>, key: &str, entry: wire::Entry<S>) {
     let Some(k) = state.keys.get_mut(key) else {
         return;
     };
-    deliver_to(k, id, event, checkpoint);
+    deliver_entry(k, entry);
+}
+
+/// Hands a stream entry to a key's waiters, once per stream id; an entry
+/// written without a place in the sequence follows the ones before it.
+fn deliver_entry<S: Clone>(k: &mut Key<S>, entry: wire::Entry<S>) {
+    let n = entry.n.unwrap_or(k.n + 1);
+    deliver_to(k, Some(entry.id), n, entry.event, entry.checkpoint);
 }
 
 /// Moves a key's cursor past an entry that could not be decoded.
@@ -256,9 +252,15 @@ fn skip<S>(state: &mut State<S>, key: &str, id: &str) {
     }
 }
 
+/// Hands an event to a key's waiters: `id` is its stream entry's (`None`
+/// for a local poller's), `n` its place in the sequence. Nothing at or
+/// below the newest place delivered goes out: a status published by one
+/// poller and handed over locally by another (around a Redis outage) comes
+/// once, and never after a newer one.
 fn deliver_to<S: Clone>(
     k: &mut Key<S>,
     id: Option<EntryId>,
+    n: u64,
     event: Event<S>,
     checkpoint: Option<String>,
 ) {
@@ -268,20 +270,34 @@ fn deliver_to<S: Clone>(
         }
         k.cursor = Some(id);
     }
-    if k.ended {
+    if k.ended || n <= k.n {
         return;
     }
+    k.n = n;
     match &event {
-        Event::Status(s) => k.last.status = Some(s.clone()),
+        Event::Status(s) => {
+            k.last = Last {
+                status: Some(s.clone()),
+                checkpoint: checkpoint.or(k.last.checkpoint.take()),
+                n,
+            };
+        }
         Event::Error(_) | Event::End => k.ended = true,
     }
-    if checkpoint.is_some() {
-        k.last.checkpoint = checkpoint;
-    }
-    let delivery = Delivery { id, event };
-    k.latest = Some(delivery.clone());
-    // No receiver is fine: the latest is kept for the next waiter.
-    let _ = k.tx.send(delivery);
+    k.feed.push(Delivery { n, event });
+}
+
+/// The end of an earlier poller, found as a key's latest entry when this
+/// instance loads it: history, not news. The waiters joined after it, so
+/// it is not delivered; a new poller starts afresh after its place.
+fn after_end<S>(k: &mut Key<S>, id: EntryId, n: u64) {
+    k.cursor = Some(id);
+    k.n = n;
+    k.last = Last {
+        status: None,
+        checkpoint: None,
+        n,
+    };
 }
 
 /// The latest entry of a stream (`XREVRANGE + - COUNT 1`).
@@ -335,7 +351,10 @@ where
                     continue;
                 }
                 match reply.ids.first().and_then(wire::decode::<S>) {
-                    Some(entry) => deliver_to(k, Some(entry.id), entry.event, entry.checkpoint),
+                    Some(entry) if entry.event.is_final() => {
+                        after_end(k, entry.id, entry.n.unwrap_or(0));
+                    }
+                    Some(entry) => deliver_entry(k, entry),
                     None => k.cursor = Some(EntryId::default()),
                 }
             }
@@ -412,10 +431,13 @@ where
                     }
                     (false, None) => {}
                     // Ours, and our local poller (degraded mode) was
-                    // running: it goes on, publishing again.
+                    // running: a holder's poller starts from the stream's
+                    // latest entry, so that the waiters of every instance
+                    // get what this one saw only locally.
                     (true, Some(run)) if !holder => {
-                        run.holder.store(true, Ordering::Relaxed);
-                        self.taken.fetch_add(1, Ordering::Relaxed);
+                        run.abort.abort();
+                        k.run = None;
+                        taken.push(key.clone());
                     }
                     (true, Some(_)) => {}
                     (true, None) => taken.push(key.clone()),
@@ -447,15 +469,26 @@ where
                     ended.push(self.lease_key(key));
                     continue;
                 };
+                // The fleet's history goes on from the stream's latest
+                // status, even when this instance saw newer ones on its own
+                // (those come again, and its waiters skip them).
+                let mut from = k.last.clone();
                 if let Some(entry) = reply.ids.first().and_then(wire::decode::<S>) {
-                    deliver_to(k, Some(entry.id), entry.event, entry.checkpoint);
+                    if let (Event::Status(status), Some(n)) = (&entry.event, entry.n) {
+                        from = Last {
+                            status: Some(status.clone()),
+                            checkpoint: entry.checkpoint.clone(),
+                            n,
+                        };
+                    }
+                    deliver_entry(k, entry);
                 }
                 if k.ended || k.run.is_some() {
                     ended.push(self.lease_key(key));
                     continue;
                 }
                 self.taken.fetch_add(1, Ordering::Relaxed);
-                self.start(key, k, true);
+                self.start(key, k, from, true);
             }
         }
         if !ended.is_empty() {
@@ -466,8 +499,7 @@ where
 
     /// Starts this instance's poller of `key`, under the lease (`holder`) or
     /// on its own (degraded mode).
-    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, holder: bool) {
-        let last = k.last.clone();
+    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, last: Last<S>, holder: bool) {
         let skip = last
             .status
             .as_ref()
@@ -483,6 +515,7 @@ where
             poller,
             Arc::clone(&holder),
             skip,
+            last.n,
         ));
         k.run = Some(Run {
             id: k.id,
@@ -504,7 +537,8 @@ where
             .collect();
         for key in keys {
             if let Some(k) = state.keys.get_mut(&key) {
-                self.start(&key, k, false);
+                let last = k.last.clone();
+                self.start(&key, k, last, false);
             }
         }
     }
@@ -514,6 +548,7 @@ where
     async fn publish(
         &self,
         key: &str,
+        n: u64,
         event: &Event<S>,
         status_json: Option<&str>,
         checkpoint: Option<&str>,
@@ -538,6 +573,7 @@ where
         if let Some(checkpoint) = checkpoint {
             call.arg(wire::CHECKPOINT).arg(checkpoint);
         }
+        call.arg(wire::SEQ).arg(n);
         let mut conn = self.conn.clone();
         let id: Option<String> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
         match id {
@@ -559,6 +595,7 @@ async fn run<S>(
     mut poller: Box<dyn Running<S>>,
     holder: Arc<AtomicBool>,
     mut skip: Option<String>,
+    mut n: u64,
 ) where
     S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
@@ -584,10 +621,17 @@ async fn run<S>(
         let Some(inner) = weak.upgrade() else {
             return;
         };
+        n += 1;
         let mut id = None;
         if holder.load(Ordering::Relaxed) {
             let published = inner
-                .publish(&key, &event, status_json.as_deref(), checkpoint.as_deref())
+                .publish(
+                    &key,
+                    n,
+                    &event,
+                    status_json.as_deref(),
+                    checkpoint.as_deref(),
+                )
                 .await;
             match published {
                 Ok(Some(entry_id)) => {
@@ -618,7 +662,7 @@ async fn run<S>(
         {
             let mut state = inner.lock();
             if let Some(k) = state.keys.get_mut(&key).filter(|k| k.id == entry) {
-                deliver_to(k, id, event, checkpoint);
+                deliver_to(k, id, n, event, checkpoint);
                 if done {
                     k.run = None;
                 }

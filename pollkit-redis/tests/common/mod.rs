@@ -2,6 +2,8 @@
 //! loopback port, without persistence, killed on drop.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
