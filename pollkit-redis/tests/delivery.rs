@@ -203,3 +203,67 @@ async fn a_watch_after_the_end_starts_a_new_poller() {
         );
     }
 }
+
+/// The key's latest entry is one this crate cannot read (someone else's, or
+/// one a release with another status type wrote): a late joiner gets the
+/// newest status it can read and goes on from the latest entry, instead of
+/// replaying the stream's whole history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_latest_entry_does_not_replay_the_history() {
+    let server = RedisServer::start();
+    let (head, source) = head();
+    let holder: FleetHub<u64> = hub(&server.client(), "foreign").await;
+    let s = source.clone();
+    let mut on_holder = holder.watch("job", move |resume| change_log(s.clone(), resume));
+    head.store(30, Ordering::SeqCst);
+    while next(&mut on_holder).await != 30 {}
+    let mut conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("pollkit:hub:foreign:stream:job")
+        .arg("*")
+        .arg("s")
+        .arg("not json")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let late_hub: FleetHub<u64> = hub(&server.client(), "foreign").await;
+    let s = source.clone();
+    let mut late = late_hub.watch("job", move |resume| change_log(s.clone(), resume));
+    assert_eq!(next(&mut late).await, 30, "the newest status it can read");
+    head.store(31, Ordering::SeqCst);
+    assert_eq!(next(&mut late).await, 31);
+    assert!(late_hub.stats().read <= 3, "{:?}", late_hub.stats());
+}
+
+/// A key whose status does not change for longer than `retain` while its
+/// lease is held keeps its stream: a late joiner gets the latest status at
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_key_keeps_its_stream_while_its_lease_is_held() {
+    let server = RedisServer::start();
+    let (head, source) = head();
+    let config = config().retain(Duration::from_secs(1));
+    let holder: FleetHub<u64> = FleetHub::with_config(&server.client(), "quiet", config.clone())
+        .await
+        .unwrap();
+    let s = source.clone();
+    let mut on_holder = holder.watch("job", move |resume| change_log(s.clone(), resume));
+    head.store(1, Ordering::SeqCst);
+    assert_eq!(next(&mut on_holder).await, 1);
+    // Quiet for 2.5 retention times.
+    sleep(Duration::from_millis(2_500)).await;
+    let late_hub: FleetHub<u64> = FleetHub::with_config(&server.client(), "quiet", config)
+        .await
+        .unwrap();
+    let s = source.clone();
+    let mut late = late_hub.watch("job", move |resume| change_log(s.clone(), resume));
+    let latest = timeout(Duration::from_secs(1), late.next()).await;
+    assert!(
+        matches!(latest, Ok(Some(Ok(1)))),
+        "the latest status at once: {latest:?}"
+    );
+}

@@ -12,8 +12,9 @@ use std::time::Duration;
 ///   than the lease loses the key (and cannot publish after that).
 /// - `max_len` 100: entries kept per key (`XADD MAXLEN ~`); a waiter that
 ///   falls further behind skips to the newest, as in `pollkit::Hub`.
-/// - `retain` 10 min: a key's stream outlives its last entry by this much,
-///   so a late joiner still gets the final status of a finished job.
+/// - `retain` 10 min: a key's stream is kept while its lease is held (each
+///   renewal extends it) and this much after its last entry or renewal, so
+///   a late joiner gets the latest status of a quiet key at once.
 /// - `block` 2 s: the longest blocking read (`XREAD BLOCK`); new keys
 ///   interrupt it (`CLIENT UNBLOCK`), so it bounds nothing users see.
 /// - `timeout` 1 s: a command that takes longer counts as Redis trouble, and
@@ -71,7 +72,8 @@ impl HubConfig {
         self
     }
 
-    /// How long a key's stream outlives its last entry (at least 1 s).
+    /// How long a key's stream outlives its last entry or the last renewal
+    /// of its lease (at least 1 s, and at least the lease time).
     pub fn retain(mut self, retain: Duration) -> Self {
         self.retain = retain.max(Duration::from_secs(1));
         self

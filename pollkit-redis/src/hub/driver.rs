@@ -79,6 +79,11 @@ where
     Box::new(Erased(Box::pin(poller)))
 }
 
+/// A duration in whole milliseconds, for a script.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Runs a Redis call with the hub's timeout.
 async fn timed<T>(
     timeout: Duration,
@@ -244,7 +249,13 @@ fn deliver_entry<S: Clone>(k: &mut Key<S>, entry: wire::Entry<S>) {
 
 /// Moves a key's cursor past an entry that could not be decoded.
 fn skip<S>(state: &mut State<S>, key: &str, id: &str) {
-    let (Some(k), Ok(id)) = (state.keys.get_mut(key), id.parse::<EntryId>()) else {
+    if let Some(k) = state.keys.get_mut(key) {
+        skip_entry(k, id);
+    }
+}
+
+fn skip_entry<S>(k: &mut Key<S>, id: &str) {
+    let Ok(id) = id.parse::<EntryId>() else {
         return;
     };
     if k.cursor.is_none_or(|cursor| id > cursor) {
@@ -300,11 +311,36 @@ fn after_end<S>(k: &mut Key<S>, id: EntryId, n: u64) {
     };
 }
 
-/// The latest entry of a stream (`XREVRANGE + - COUNT 1`).
+/// How many of a stream's latest entries are looked at for the newest one
+/// this crate can read (the others are skipped, never delivered).
+const LOOKBACK: usize = 16;
+
+/// The latest entries of a stream, newest first (`XREVRANGE + - COUNT`).
 fn latest_cmd(stream: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("XREVRANGE");
-    cmd.arg(stream).arg("+").arg("-").arg("COUNT").arg(1);
+    cmd.arg(stream).arg("+").arg("-").arg("COUNT").arg(LOOKBACK);
     cmd
+}
+
+/// The entries of a stream after `cursor`, oldest first, up to `count`
+/// (`XRANGE stream (cursor + COUNT count`).
+fn after_cmd(stream: &str, cursor: EntryId, count: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd("XRANGE");
+    cmd.arg(stream)
+        .arg(format!("({cursor}"))
+        .arg("+")
+        .arg("COUNT")
+        .arg(count);
+    cmd
+}
+
+/// A stream's newest entry id (where reading goes on), and the newest entry
+/// this crate can read among the latest (`reply` newest first).
+fn newest<S: DeserializeOwned>(
+    reply: &StreamRangeReply,
+) -> (Option<EntryId>, Option<wire::Entry<S>>) {
+    let id = reply.ids.first().and_then(|e| e.id.parse().ok());
+    (id, reply.ids.iter().find_map(wire::decode))
 }
 
 impl<S> Inner<S>
@@ -350,13 +386,17 @@ where
                 if k.cursor.is_some() {
                     continue;
                 }
-                match reply.ids.first().and_then(wire::decode::<S>) {
+                // A late joiner gets the newest status it can read, and
+                // reading goes on after the newest entry, whatever it is.
+                let (newest_id, entry) = newest::<S>(&reply);
+                match entry {
                     Some(entry) if entry.event.is_final() => {
                         after_end(k, entry.id, entry.n.unwrap_or(0));
                     }
                     Some(entry) => deliver_entry(k, entry),
-                    None => k.cursor = Some(EntryId::default()),
+                    None => {}
                 }
+                k.cursor = k.cursor.max(newest_id).or(Some(EntryId::default()));
             }
         }
         self.unblock_reader();
@@ -404,9 +444,13 @@ where
         for key in held.iter().chain(&wanted) {
             call.key(self.lease_key(key));
         }
+        for key in held.iter().chain(&wanted) {
+            call.key(self.stream_key(key));
+        }
         call.arg(&self.token)
-            .arg(u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX))
-            .arg(held.len());
+            .arg(millis(self.config.lease))
+            .arg(held.len())
+            .arg(millis(self.config.retain.max(self.config.lease)));
         let mut conn = self.conn.clone();
         let ours: Vec<i64> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
         self.lock().degraded = false;
@@ -453,9 +497,22 @@ where
     /// Starts the pollers of keys just taken, from the latest entry of their
     /// streams (the previous holder may have published since we read).
     async fn take(self: &Arc<Self>, keys: Vec<String>) -> Result<(), Error> {
+        // Per key: what this instance has not read yet (delivered first, so
+        // that the holder's own entries never jump the reader's cursor past
+        // them), and the latest entries (where the history goes on from).
         let mut pipe = redis::pipe();
-        for key in &keys {
-            pipe.add_command(latest_cmd(&self.stream_key(key)));
+        {
+            let state = self.lock();
+            for key in &keys {
+                let stream = self.stream_key(key);
+                let cursor = state
+                    .keys
+                    .get(key)
+                    .and_then(|k| k.cursor)
+                    .unwrap_or_default();
+                pipe.add_command(after_cmd(&stream, cursor, self.config.max_len));
+                pipe.add_command(latest_cmd(&stream));
+            }
         }
         let mut conn = self.conn.clone();
         let replies: Vec<StreamRangeReply> =
@@ -463,25 +520,33 @@ where
         let mut ended = Vec::new();
         {
             let mut state = self.lock();
-            for (key, reply) in keys.iter().zip(replies) {
+            for (key, replies) in keys.iter().zip(replies.chunks(2)) {
                 let Some(k) = state.keys.get_mut(key) else {
                     // Its waiters left meanwhile.
                     ended.push(self.lease_key(key));
                     continue;
                 };
+                let [unread, latest] = replies else {
+                    continue;
+                };
+                for raw in &unread.ids {
+                    match wire::decode::<S>(raw) {
+                        Some(entry) => deliver_entry(k, entry),
+                        None => skip_entry(k, &raw.id),
+                    }
+                }
                 // The fleet's history goes on from the stream's latest
                 // status, even when this instance saw newer ones on its own
                 // (those come again, and its waiters skip them).
                 let mut from = k.last.clone();
-                if let Some(entry) = reply.ids.first().and_then(wire::decode::<S>) {
-                    if let (Event::Status(status), Some(n)) = (&entry.event, entry.n) {
+                if let (_, Some(entry)) = newest::<S>(latest) {
+                    if let (Event::Status(status), Some(n)) = (entry.event, entry.n) {
                         from = Last {
-                            status: Some(status.clone()),
-                            checkpoint: entry.checkpoint.clone(),
+                            status: Some(status),
+                            checkpoint: entry.checkpoint,
                             n,
                         };
                     }
-                    deliver_entry(k, entry);
                 }
                 if k.ended || k.run.is_some() {
                     ended.push(self.lease_key(key));
@@ -557,7 +622,7 @@ where
         call.key(self.stream_key(key))
             .arg(&self.token)
             .arg(self.config.max_len)
-            .arg(u64::try_from(self.config.retain.as_millis()).unwrap_or(u64::MAX));
+            .arg(millis(self.config.retain.max(self.config.lease)));
         match event {
             Event::Status(_) => {
                 call.arg(wire::STATUS).arg(status_json.unwrap_or("null"));
