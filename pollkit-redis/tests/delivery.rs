@@ -267,3 +267,40 @@ async fn a_quiet_key_keeps_its_stream_while_its_lease_is_held() {
         "the latest status at once: {latest:?}"
     );
 }
+
+/// A status larger than `max_status` (as JSON) is not published: the key's
+/// watch ends with an error that says so, and the other keys go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_over_max_status_ends_the_watch_with_a_clear_error() {
+    let server = RedisServer::start();
+    let config = config().max_status(64 * 1024);
+    let hub: FleetHub<String> = FleetHub::with_config(&server.client(), "big", config)
+        .await
+        .unwrap();
+    let sized = |len: usize| {
+        move |_| {
+            Stateless::new(
+                ShortPoll::new(move || async move { Ok::<_, std::io::Error>("x".repeat(len)) })
+                    .interval(Duration::from_millis(100)),
+            )
+        }
+    };
+    let mut small = hub.watch("small", sized(10));
+    let mut big = hub.watch("big", sized(100 * 1024));
+    let got = timeout(Duration::from_secs(5), big.next())
+        .await
+        .expect("an answer within 5 s");
+    match got {
+        Some(Err(pollkit::Error::Failed(e))) => {
+            assert!(e.message().contains("max_status"), "{e}");
+        }
+        other => panic!(
+            "expected a max_status error, got {:?}",
+            other.map(|r| r.map(|s| s.len()))
+        ),
+    }
+    for _ in 0..3 {
+        let s = timeout(Duration::from_secs(5), small.next()).await.unwrap();
+        assert_eq!(s.unwrap().unwrap().len(), 10);
+    }
+}

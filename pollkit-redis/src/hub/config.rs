@@ -19,6 +19,12 @@ use std::time::Duration;
 ///   interrupt it (`CLIENT UNBLOCK`), so it bounds nothing users see.
 /// - `timeout` 1 s: a command that takes longer counts as Redis trouble, and
 ///   the instance polls on its own until Redis answers again.
+/// - `max_status` 64 KiB: the largest status (as JSON) a key may have. A
+///   poller that yields a larger one ends its key's watch with
+///   `pollkit::Error::Failed` (the message names `max_status`); it is never
+///   published, so one key's huge statuses cannot slow the reading of every
+///   other key. Reading is bounded too: at most 100 entries per key per
+///   read.
 ///
 /// # Examples
 /// ```
@@ -35,6 +41,7 @@ pub struct HubConfig {
     pub(crate) retain: Duration,
     pub(crate) block: Duration,
     pub(crate) timeout: Duration,
+    pub(crate) max_status: usize,
 }
 
 impl Default for HubConfig {
@@ -52,6 +59,7 @@ impl HubConfig {
             retain: Duration::from_secs(600),
             block: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
+            max_status: 64 * 1024,
         }
     }
 
@@ -89,6 +97,12 @@ impl HubConfig {
     /// least 10 ms).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The largest status, in bytes of JSON, a key may have (at least 1).
+    pub fn max_status(mut self, bytes: usize) -> Self {
+        self.max_status = bytes.max(1);
         self
     }
 

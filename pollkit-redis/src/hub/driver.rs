@@ -22,7 +22,7 @@ use super::checkpointed::Checkpointed;
 use super::feed::Delivery;
 use super::wire::{self, EntryId, Event, WireError};
 use super::{Inner, Key, Last, Run, State};
-use crate::Error;
+use crate::{Error, RemoteError};
 
 static LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../scripts/lease.lua")));
@@ -78,6 +78,10 @@ where
 {
     Box::new(Erased(Box::pin(poller)))
 }
+
+/// The most entries one read takes per key: with `max_status`, what a read
+/// may carry is bounded.
+const READ_COUNT: usize = 100;
 
 /// A duration in whole milliseconds, for a script.
 fn millis(d: Duration) -> u64 {
@@ -182,7 +186,7 @@ where
         }
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
-            .arg(1000)
+            .arg(READ_COUNT)
             .arg("BLOCK")
             .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
             .arg("STREAMS");
@@ -672,9 +676,22 @@ async fn run<S>(
             Some(Err(e)) => Event::Error(e.into_error()),
             None => Event::End,
         };
-        let status_json = match &event {
+        let mut status_json = match &event {
             Event::Status(s) => serde_json::to_string(s).ok(),
             _ => None,
+        };
+        let max = weak
+            .upgrade()
+            .map_or(usize::MAX, |inner| inner.config.max_status);
+        let event = match status_json.as_ref().map(String::len) {
+            // Too large to share: the key ends with an error that says so.
+            Some(len) if len > max => {
+                status_json = None;
+                Event::Error(pollkit::Error::Failed(RemoteError::new(format!(
+                    "a status of {len} bytes is over the hub's max_status of {max} bytes"
+                ))))
+            }
+            _ => event,
         };
         // A new holder's first status repeats the last one published (a
         // short poll resumes by asking again): not news, not published.
