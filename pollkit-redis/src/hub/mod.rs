@@ -6,7 +6,7 @@ mod driver;
 mod feed;
 mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,9 +43,12 @@ pub type Item<S> = Result<S, pollkit::Error<RemoteError>>;
 ///   holder with a compare-and-renew script every `lease / 5`), runs the
 ///   poller that `make` builds, and publishes every status, with the
 ///   poller's [`Checkpoint`](pollkit::Checkpoint), to the key's **Redis
-///   Stream** (`XADD MAXLEN ~`, only while it holds the lease);
-/// - every instance's waiters read that stream (one blocking `XREAD` per
-///   instance for all its keys): each gets every status from when it joined,
+///   Stream** (`XADD MAXLEN ~`, only while it holds the lease), with a
+///   note of the key in the hub's changes stream;
+/// - every instance's waiters read that stream (each instance blocks on the
+///   changes stream and reads only the keys whose notes came, so a change
+///   costs Redis the same at any number of keys): each gets every status
+///   from when it joined,
 ///   and the latest at once (`XREVRANGE`); a waiter that falls behind reads
 ///   on from its own position among the key's last `max_len` statuses, so
 ///   it loses none the stream still holds;
@@ -170,6 +173,8 @@ pub(crate) struct State<S> {
     degraded: bool,
     /// The reader connection's `CLIENT ID`, to interrupt its blocking read.
     reader_id: Option<i64>,
+    /// Keys the reader reads next, from their cursors.
+    dirty: HashSet<String>,
     next_id: u64,
 }
 
@@ -222,6 +227,19 @@ impl<S> Inner<S> {
 
     fn stream_key(&self, key: &str) -> String {
         format!("{}:stream:{key}", self.prefix)
+    }
+
+    /// The hub's changes stream: a note of the key with every entry.
+    fn changes_key(&self) -> String {
+        format!("{}:changes", self.prefix)
+    }
+}
+
+impl<S> State<S> {
+    /// Every key is read from its cursor at the reader's next turn.
+    fn sweep(&mut self) {
+        let keys: Vec<String> = self.keys.keys().cloned().collect();
+        self.dirty.extend(keys);
     }
 }
 
@@ -292,6 +310,7 @@ where
                 keys: HashMap::new(),
                 degraded: false,
                 reader_id: None,
+                dirty: HashSet::new(),
                 next_id: 0,
             }),
             wake: Arc::default(),

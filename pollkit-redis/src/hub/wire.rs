@@ -18,6 +18,8 @@ pub(crate) const CHECKPOINT: &str = "c";
 pub(crate) const ERROR: &str = "e";
 /// Field: the poller ended without an error.
 pub(crate) const END: &str = "end";
+/// Field of a note in the hub's changes stream: the key that changed.
+pub(crate) const NOTE: &str = "k";
 /// Field: the entry's place in the key's sequence (1, 2, ...; carried on by
 /// every new holder from the status it resumes from).
 pub(crate) const SEQ: &str = "n";
