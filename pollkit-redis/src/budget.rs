@@ -78,10 +78,9 @@ const MAX_MICROS: i64 = 1_000_000_000_000_000;
 /// wait for it), and the first answer ends the degraded mode.
 /// [`stats`](Self::stats) counts both kinds of admission.
 ///
-/// Slots already reserved are kept across a switch: a fleet whose queue
-/// reaches `q` ahead (pollers waiting ÷ rate) may, for up to `q` after Redis
-/// fails or returns, be admitted by both buckets (the rate plus the local
-/// shares, plus the bursts).
+/// Slots already reserved are kept across a switch, and neither bucket
+/// grants one before the furthest slot the other granted this instance: an
+/// instance does not add the two rates when Redis fails or returns.
 ///
 /// # Default
 /// - burst 1;
@@ -350,6 +349,9 @@ impl FleetBudget {
     /// The local share's answer; `None`: no slot before the deadline.
     fn reserve_local(&self, due: Instant, deadline: Option<Instant>) -> Option<Instant> {
         self.state.local.fetch_add(1, Ordering::Relaxed);
+        // Not before the slots Redis granted this instance and that are
+        // still ahead: a switch does not add the two buckets' rates.
+        let due = due.max(self.state.furthest().unwrap_or(due));
         let at = match self.config.local.reserve(due, deadline) {
             Reservation::At(at) => at,
             Reservation::Refused => return None,

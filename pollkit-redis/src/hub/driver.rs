@@ -79,6 +79,9 @@ where
     Box::new(Erased(Box::pin(poller)))
 }
 
+/// The most leases one script call renews or takes.
+const LEASES_PER_CALL: usize = 500;
+
 /// The most entries one read takes per key: with `max_status`, what a read
 /// may carry is bounded.
 const READ_COUNT: usize = 100;
@@ -546,19 +549,39 @@ where
         if held.is_empty() && wanted.is_empty() {
             return Ok(());
         }
-        let mut call = LEASE.prepare_invoke();
-        for key in held.iter().chain(&wanted) {
-            call.key(self.lease_key(key));
-        }
-        for key in held.iter().chain(&wanted) {
-            call.key(self.stream_key(key));
-        }
-        call.arg(&self.token)
-            .arg(millis(self.config.lease))
-            .arg(held.len())
-            .arg(millis(self.config.retain.max(self.config.lease)));
+        // The streams' expiry is refreshed twice per retention time.
+        let retain = self.config.retain.max(self.config.lease);
+        let every = (retain.as_millis() / 2 / self.config.tick().as_millis().max(1)).max(1);
+        let ticks = self.ticks.fetch_add(1, Ordering::Relaxed);
+        let refresh = if u128::from(ticks) % every == 0 {
+            millis(retain)
+        } else {
+            0
+        };
+        // A few hundred keys per call, so that Redis serves other clients
+        // between the calls (a budget's reservations) at any number of keys.
+        let keys: Vec<(&String, bool)> = held
+            .iter()
+            .map(|k| (k, true))
+            .chain(wanted.iter().map(|k| (k, false)))
+            .collect();
+        let mut ours: Vec<i64> = Vec::with_capacity(keys.len());
         let mut conn = self.conn.clone();
-        let ours: Vec<i64> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
+        for chunk in keys.chunks(LEASES_PER_CALL) {
+            let mut call = LEASE.prepare_invoke();
+            for (key, _) in chunk {
+                call.key(self.lease_key(key));
+            }
+            for (key, _) in chunk {
+                call.key(self.stream_key(key));
+            }
+            call.arg(&self.token)
+                .arg(millis(self.config.lease))
+                .arg(chunk.iter().filter(|(_, held)| *held).count())
+                .arg(refresh);
+            let answer: Vec<i64> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
+            ours.extend(answer);
+        }
         self.lock().degraded = false;
 
         let mut taken = Vec::new();

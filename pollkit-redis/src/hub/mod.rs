@@ -166,6 +166,8 @@ pub(crate) struct Inner<S> {
     taken: AtomicU64,
     published: AtomicU64,
     read: AtomicU64,
+    /// Lease rounds made (the streams' expiry is refreshed every few).
+    ticks: AtomicU64,
 }
 
 pub(crate) struct State<S> {
@@ -319,6 +321,7 @@ where
             taken: AtomicU64::new(0),
             published: AtomicU64::new(0),
             read: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&inner);
         let drive = tokio::spawn(driver::drive(weak.clone(), Arc::clone(&inner.wake)));

@@ -10,6 +10,7 @@
 -- ARGV[2]        lease time in milliseconds
 -- ARGV[3]        how many of the lease keys are held
 -- ARGV[4]        how long a stream outlives its last renewal, in milliseconds
+--                (0: leave the streams' expiry alone this time)
 -- Returns        one 1 (ours now) or 0 (someone else's) per lease key
 local held = tonumber(ARGV[3])
 local n = #KEYS / 2
@@ -25,7 +26,7 @@ for i = 1, n do
   else
     out[i] = 0
   end
-  if out[i] == 1 then
+  if out[i] == 1 and ARGV[4] ~= '0' then
     redis.call('PEXPIRE', KEYS[n + i], ARGV[4])
   end
 end
