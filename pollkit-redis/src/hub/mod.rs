@@ -72,16 +72,25 @@ pub type Item<S> = Result<S, pollkit::Error<RemoteError>>;
 /// status and checkpoint it saw, and hands statuses to its waiters directly.
 /// Give those pollers a [`FleetBudget`](crate::FleetBudget): it falls back to
 /// its local share at the same time. When Redis answers again, each key goes
-/// back to one holder within a tick: the instance that takes the lease keeps
-/// its poller running and publishes again; the others stop theirs and read
-/// the stream. Around the switches a waiter may see a status twice (the
-/// guarantee is then at least once); entries of the stream are still never
-/// delivered twice.
+/// back to one holder within a tick: the instance that takes the lease
+/// starts a poller from the stream's latest entry (so the other instances'
+/// waiters miss nothing it saw alone); the others stop theirs and read the
+/// stream. The sequence keeps every waiter from getting a status twice
+/// across the switches.
+///
+/// # What the lease guarantees
+/// One poller per key is an efficiency guarantee: publishing is fenced by
+/// the lease check inside Redis, so an instance that lost its lease never
+/// publishes, but two pollers of a key may run for a while (a holder paused
+/// past its lease polls once more when it resumes; every instance polls in
+/// degraded mode). It assumes bounded pauses and a Redis clock that does
+/// not jump; the crate README says what happens under failover.
 ///
 /// # Limits
 /// One Redis (or Valkey) primary, not a cluster: the lease script touches
-/// the keys of all of an instance's watches at once. The poller's error type
-/// does not cross processes: waiters get its message in a [`RemoteError`].
+/// the keys of many watches at once. The poller's error type does not cross
+/// processes: waiters get its message in a [`RemoteError`]. Statuses are at
+/// most [`HubConfig::max_status`] bytes of JSON.
 ///
 /// # Examples
 /// ```no_run
