@@ -139,6 +139,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         1_000_000,
     )
     .burst(1_000_000);
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut admin)
+        .await?;
     let cpu_before = redis_cpu(&mut admin).await;
     measuring.store(true, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
@@ -185,6 +189,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&latencies, 0.99),
         latencies.len()
     );
+    // Where Redis's time went (INFO commandstats), the top five.
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut admin)
+        .await?;
+    let mut by_command: Vec<(u64, String)> = stats
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let usec = rest.split(',').find_map(|f| f.strip_prefix("usec="))?;
+            Some((usec.parse().ok()?, name.to_string()))
+        })
+        .collect();
+    by_command.sort_by(|a, b| b.cmp(a));
+    let top: Vec<String> = by_command
+        .iter()
+        .take(5)
+        .map(|(usec, name)| {
+            format!(
+                "{name} {:.0} ms/s",
+                *usec as f64 / 1e3 / elapsed.as_secs_f64()
+            )
+        })
+        .collect();
+    println!("Redis time by command: {}", top.join(", "));
     println!("{:?}", hubs.iter().map(FleetHub::stats).collect::<Vec<_>>());
     Ok(())
 }

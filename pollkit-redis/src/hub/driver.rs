@@ -80,7 +80,7 @@ where
 }
 
 /// The most leases one script call renews or takes.
-const LEASES_PER_CALL: usize = 500;
+const LEASES_PER_CALL: usize = 100;
 
 /// The most entries one read takes per key: with `max_status`, what a read
 /// may carry is bounded.
