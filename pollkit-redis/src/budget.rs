@@ -329,12 +329,14 @@ impl FleetBudget {
                     self.clone().reserve_remote(due, deadline, probe).await?
                 }
             };
-            let held = Held {
-                budget: &self,
-                slot: Some(slot),
-            };
-            tokio::time::sleep_until(slot).await;
-            held.keep();
+            if slot > Instant::now() {
+                let held = Held {
+                    budget: &self,
+                    slot: Some(slot),
+                };
+                tokio::time::sleep_until(slot).await;
+                held.keep();
+            }
             let now = Instant::now();
             if now.saturating_duration_since(slot) <= self.config.late {
                 return Some(slot);
