@@ -4,6 +4,7 @@ mod checkpointed;
 mod config;
 mod driver;
 mod feed;
+mod reader;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -334,7 +335,7 @@ where
         });
         let weak = Arc::downgrade(&inner);
         let drive = tokio::spawn(driver::drive(weak.clone(), Arc::clone(&inner.wake)));
-        let read = tokio::spawn(driver::read(weak, Arc::clone(&inner.wake_reader)));
+        let read = tokio::spawn(reader::read(weak, Arc::clone(&inner.wake_reader)));
         lock(&inner.tasks).extend([drive.abort_handle(), read.abort_handle()]);
         Ok(FleetHub { inner })
     }
