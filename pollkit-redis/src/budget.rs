@@ -80,7 +80,14 @@ const MAX_MICROS: i64 = 1_000_000_000_000_000;
 ///
 /// Slots already reserved are kept across a switch, and neither bucket
 /// grants one before the furthest slot the other granted this instance: an
-/// instance does not add the two rates when Redis fails or returns.
+/// instance does not add the two rates when Redis fails or returns. Across
+/// instances, what remains is this: when Redis returns, an instance that
+/// asks it first is granted slots after its own local slots, while another
+/// instance whose local queue runs further has not asked yet (it asks within
+/// `retry_every`). So for up to `retry_every` after Redis returns, the fleet
+/// may start the other instances' local shares on top of the rate:
+/// `(instances - 1) / instances × rate × retry_every` more requests, plus
+/// one local burst per instance.
 ///
 /// # Default
 /// - burst 1;
