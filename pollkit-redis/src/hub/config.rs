@@ -10,8 +10,10 @@ use std::time::Duration;
 ///   plus one tick of `lease / 5`); a holder renews every tick. Shorter
 ///   leases hand over sooner and cost more renewals; a holder stalled longer
 ///   than the lease loses the key (and cannot publish after that).
-/// - `max_len` 100: entries kept per key (`XADD MAXLEN ~`); a waiter that
-///   falls further behind skips to the newest, as in `pollkit::Hub`.
+/// - `max_len` 100: entries kept per key (`XADD MAXLEN ~`), and statuses
+///   kept per key on each instance for its waiters: a waiter that falls
+///   behind by up to this many loses none; further behind, it skips to the
+///   oldest still kept.
 /// - `retain` 10 min: a key's stream is kept while its lease is held (each
 ///   renewal extends it) and this much after its last entry or renewal, so
 ///   a late joiner gets the latest status of a quiet key at once.
