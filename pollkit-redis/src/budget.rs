@@ -36,6 +36,27 @@ const MAX_MICROS: i64 = 1_000_000_000_000_000;
 /// Any number of instances sharing the key stay within `rate` and `burst` in
 /// every window of time.
 ///
+/// # Waiting for the slot
+/// The reservation's answer comes at the slot: the budget waits for it
+/// itself, so that a slot already far in the past when the wait ends (the
+/// process was paused, or starved of CPU, past it by more than
+/// [`late`](Self::late)) is not used but reserved again, at the back of the
+/// queue. An instance that resumes does not start all its overdue requests
+/// at once next to the rest of the fleet's. A poller dropped while it waits
+/// gives its slot back (a release script). So in any window of `w`, the
+/// fleet starts at most `rate × (w + late) + burst` requests, across every
+/// fault below.
+///
+/// # A lost bucket
+/// The key may be lost while instances hold slots it granted (`DEL`,
+/// `FLUSHALL`, eviction, a failover that lost writes, Redis restarting
+/// empty). Each instance sends the furthest slot it holds with every
+/// reservation, and the script keeps the bucket full at least one period
+/// past it: a lost bucket is re-seeded from the slots still out there,
+/// instead of starting empty next to them. A reservation that finds the key
+/// gone while its instance holds a slot ahead counts as a Redis fault
+/// ([`FleetBudgetStats::failures`] and [`FleetBudgetStats::lost`]).
+///
 /// # Clocks
 /// The script reads the Redis server's clock (`TIME`); an instance sends only
 /// durations ("due in 30 ms", "deadline in 4 s") and receives one ("start in
@@ -57,10 +78,16 @@ const MAX_MICROS: i64 = 1_000_000_000_000_000;
 /// wait for it), and the first answer ends the degraded mode.
 /// [`stats`](Self::stats) counts both kinds of admission.
 ///
-/// Slots already reserved are kept across a switch: a fleet whose queue
-/// reaches `q` ahead (pollers waiting ÷ rate) may, for up to `q` after Redis
-/// fails or returns, be admitted by both buckets (the rate plus the local
-/// shares, plus the bursts).
+/// Slots already reserved are kept across a switch, and neither bucket
+/// grants one before the furthest slot the other granted this instance: an
+/// instance does not add the two rates when Redis fails or returns. Across
+/// instances, what remains is this: when Redis returns, an instance that
+/// asks it first is granted slots after its own local slots, while another
+/// instance whose local queue runs further has not asked yet (it asks within
+/// `retry_every`). So for up to `retry_every` after Redis returns, the fleet
+/// may start the other instances' local shares on top of the rate:
+/// `(instances - 1) / instances × rate × retry_every` more requests, plus
+/// one local burst per instance.
 ///
 /// # Default
 /// - burst 1;
@@ -68,7 +95,8 @@ const MAX_MICROS: i64 = 1_000_000_000_000_000;
 ///   itself. Set it to the number of instances you run so that a fleet in
 ///   degraded mode keeps the rate too;
 /// - timeout 250 ms per round trip;
-/// - retry_every 1 s.
+/// - retry_every 1 s;
+/// - late 50 ms.
 ///
 /// Configure it before cloning it into pollers: clones share the bucket and
 /// the local budget.
@@ -111,6 +139,7 @@ struct Config {
     local: Budget,
     timeout: Duration,
     retry_every: Duration,
+    late: Duration,
 }
 
 #[derive(Default)]
@@ -124,6 +153,11 @@ struct State {
     local: AtomicU64,
     failures: AtomicU64,
     recoveries: AtomicU64,
+    lost: AtomicU64,
+    late: AtomicU64,
+    /// The furthest slot granted to this instance (by Redis or the local
+    /// budget): the floor of the shared bucket, should it be lost.
+    furthest: Mutex<Option<Instant>>,
 }
 
 /// Whether Redis answers; `None` while it does.
@@ -161,10 +195,17 @@ pub struct FleetBudgetStats {
     pub remote: u64,
     /// Reservations the local budget answered (degraded mode).
     pub local: u64,
-    /// Round trips that failed or timed out.
+    /// Round trips that failed or timed out, and reservations that found
+    /// the bucket lost.
     pub failures: u64,
     /// Times Redis answered again after a failure.
     pub recoveries: u64,
+    /// Reservations that found the bucket's key gone while this instance
+    /// held a slot ahead (it was re-seeded from that slot).
+    pub lost: u64,
+    /// Slots not used because the wait for them ended more than
+    /// [`late`](FleetBudget::late) past them (reserved again).
+    pub late: u64,
 }
 
 impl fmt::Debug for FleetBudget {
@@ -202,6 +243,7 @@ impl FleetBudget {
             local: Budget::every(period),
             timeout: Duration::from_millis(250),
             retry_every: Duration::from_secs(1),
+            late: Duration::from_millis(50),
         };
         config.derive_local();
         FleetBudget {
@@ -252,6 +294,13 @@ impl FleetBudget {
         self
     }
 
+    /// How far past its slot a wait may end before the slot is not used but
+    /// reserved again (see "Waiting for the slot"; at least 1 ms).
+    pub fn late(mut self, late: Duration) -> Self {
+        Arc::make_mut(&mut self.config).late = late.max(Duration::from_millis(1));
+        self
+    }
+
     /// The Redis key of the bucket.
     pub fn key(&self) -> &str {
         &self.config.key
@@ -271,19 +320,57 @@ impl FleetBudget {
             local: s.local.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
             recoveries: s.recoveries.load(Ordering::Relaxed),
+            lost: s.lost.load(Ordering::Relaxed),
+            late: s.late.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Reserves a slot, waits for it, and reserves again while the wait
+    /// ends more than `late` past the slot; `None`: no slot before the
+    /// deadline. Dropped while waiting, it gives the slot back.
+    async fn admit(self, mut due: Instant, deadline: Option<Instant>) -> Option<Instant> {
+        loop {
+            let slot = match self.state.route(Instant::now()) {
+                Route::Local => self.reserve_local(due, deadline)?,
+                Route::Remote { probe } => {
+                    self.clone().reserve_remote(due, deadline, probe).await?
+                }
+            };
+            if slot > Instant::now() {
+                let held = Held {
+                    budget: &self,
+                    slot: Some(slot),
+                };
+                tokio::time::sleep_until(slot).await;
+                held.keep();
+            }
+            let now = Instant::now();
+            if now.saturating_duration_since(slot) <= self.config.late {
+                return Some(slot);
+            }
+            // Woken far past the slot (paused or starved): using it now
+            // would start it next to the slots granted since.
+            self.state.late.fetch_add(1, Ordering::Relaxed);
+            due = now;
         }
     }
 
     /// The local share's answer; `None`: no slot before the deadline.
     fn reserve_local(&self, due: Instant, deadline: Option<Instant>) -> Option<Instant> {
         self.state.local.fetch_add(1, Ordering::Relaxed);
-        match self.config.local.reserve(due, deadline) {
-            Reservation::At(at) => Some(at),
-            Reservation::Refused => None,
+        // Not before the slots Redis granted this instance and that are
+        // still ahead: a switch does not add the two buckets' rates.
+        let due = due.max(self.state.furthest().unwrap_or(due));
+        let at = match self.config.local.reserve(due, deadline) {
+            Reservation::At(at) => at,
+            Reservation::Refused => return None,
             // A pollkit::Budget answers at once; anything else is not ours
             // to wait for.
-            _ => Some(due),
-        }
+            // (`Reservation` is non-exhaustive.)
+            _ => due,
+        };
+        self.state.granted(at);
+        Some(at)
     }
 
     /// One round trip to the reservation script; the local budget answers if
@@ -300,25 +387,36 @@ impl FleetBudget {
         let config = &self.config;
         let sent = Instant::now();
         let limit = deadline.map_or(-1, |d| micros(d.saturating_duration_since(sent)));
+        let floor = self
+            .state
+            .furthest()
+            .filter(|f| *f > sent)
+            .map_or(-1, |f| micros(f - sent));
         let mut conn = config.conn.clone();
         let mut call = RESERVE.key(&config.key);
         call.arg(micros(config.period).max(1))
             .arg(config.burst)
             .arg(micros(due.saturating_duration_since(sent)))
-            .arg(limit);
+            .arg(limit)
+            .arg(floor);
         let round_trip = async {
             let mut load = conn.clone();
             self.state
                 .loaded
                 .get_or_try_init(|| async move { RESERVE.load_async(&mut load).await.map(drop) })
                 .await?;
-            call.invoke_async::<(i64, i64)>(&mut conn).await
+            call.invoke_async::<(i64, i64, i64)>(&mut conn).await
         };
         let answer = tokio::time::timeout(config.timeout, round_trip).await;
         match answer {
-            Ok(Ok((reserved, offset))) => {
+            Ok(Ok((reserved, offset, lost))) => {
                 guard.state = None;
                 self.state.succeeded();
+                if lost == 1 {
+                    // Re-seeded already; a fault all the same.
+                    self.state.lost.fetch_add(1, Ordering::Relaxed);
+                    self.state.failures.fetch_add(1, Ordering::Relaxed);
+                }
                 // Anchored at the answer's arrival: the server's "now" was
                 // between sending and arriving, so the request never starts
                 // before its slot on the server's clock.
@@ -328,7 +426,10 @@ impl FleetBudget {
                     // No slot before the deadline: nothing reserved, and the
                     // poller ends at its deadline without a request.
                     Some(deadline) if reserved == 0 || at > deadline => None,
-                    _ => Some(at),
+                    _ => {
+                        self.state.granted(at);
+                        Some(at)
+                    }
                 }
             }
             _ => {
@@ -375,12 +476,53 @@ impl State {
         }
     }
 
+    fn furthest(&self) -> Option<Instant> {
+        *self.furthest.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot was granted: it may be the furthest.
+    fn granted(&self, slot: Instant) {
+        let mut furthest = self.furthest.lock().unwrap_or_else(PoisonError::into_inner);
+        if furthest.is_none_or(|f| slot > f) {
+            *furthest = Some(slot);
+        }
+    }
+
+    /// A slot was given back: it no longer holds the bucket up.
+    fn released(&self, slot: Instant) {
+        let mut furthest = self.furthest.lock().unwrap_or_else(PoisonError::into_inner);
+        if *furthest == Some(slot) {
+            *furthest = None;
+        }
+    }
+
     fn failed(&self, now: Instant, retry_every: Duration) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.health().down = Some(Down {
             retry_at: now + retry_every,
             probing: false,
         });
+    }
+}
+
+/// A slot being waited for: given back if the wait is dropped.
+struct Held<'a> {
+    budget: &'a FleetBudget,
+    slot: Option<Instant>,
+}
+
+impl Held<'_> {
+    /// The wait ended: the slot is used (or missed), not given back.
+    fn keep(mut self) {
+        self.slot = None;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            self.budget.release(slot);
+        }
     }
 }
 
@@ -401,22 +543,16 @@ impl Drop for ProbeGuard<'_> {
 }
 
 impl Admission for FleetBudget {
+    /// Answers at the slot (see "Waiting for the slot").
     fn reserve(&self, due: Instant, deadline: Option<Instant>) -> Reservation {
-        match self.state.route(Instant::now()) {
-            Route::Local => match self.reserve_local(due, deadline) {
-                Some(at) => Reservation::At(at),
-                None => Reservation::Refused,
-            },
-            Route::Remote { probe } => {
-                Reservation::Pending(Box::pin(self.clone().reserve_remote(due, deadline, probe)))
-            }
-        }
+        Reservation::Pending(Box::pin(self.clone().admit(due, deadline)))
     }
 
     /// Gives the slot back to the bucket it most likely came from: the local
     /// budget while degraded, Redis otherwise (in the background, without
     /// waiting; outside a Tokio runtime nothing is given back).
     fn release(&self, slot: Instant) {
+        self.state.released(slot);
         if self.is_degraded() {
             self.config.local.release(slot);
             return;

@@ -227,8 +227,9 @@ async fn handover_when_the_holders_waiters_leave() {
     assert_eq!(a.stats().keys, 0);
 }
 
-/// A terminal error reaches the waiters of every instance with its variant,
-/// and a late joiner gets it at once.
+/// A terminal error reaches the waiters of every instance with its variant;
+/// a watch made after it starts a new poller (which ends the same way here;
+/// `delivery::a_watch_after_the_end_starts_a_new_poller` counts them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_end_reaches_every_instance() {
     let server = RedisServer::start();

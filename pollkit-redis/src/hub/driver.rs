@@ -1,7 +1,6 @@
 //! The tasks behind a [`FleetHub`](super::FleetHub): the driver (load keys,
-//! renew and take leases, notice Redis trouble), the reader (one blocking
-//! `XREAD` for all of an instance's keys) and one task per poller this
-//! instance runs.
+//! renew and take leases, notice Redis trouble) and one task per poller
+//! this instance runs; the reader is in `reader.rs`.
 
 use std::fmt;
 use std::pin::Pin;
@@ -13,15 +12,16 @@ use std::time::Duration;
 use pollkit::Poller;
 use redis::Script;
 use redis::aio::ConnectionManager;
-use redis::streams::{StreamRangeReply, StreamReadReply};
+use redis::streams::StreamRangeReply;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::checkpointed::Checkpointed;
+use super::feed::Delivery;
 use super::wire::{self, EntryId, Event, WireError};
-use super::{Delivery, Inner, Key, Run, State};
-use crate::Error;
+use super::{Inner, Key, Last, Run, State};
+use crate::{Error, RemoteError};
 
 static LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../scripts/lease.lua")));
@@ -78,8 +78,20 @@ where
     Box::new(Erased(Box::pin(poller)))
 }
 
+/// The most leases one script call renews or takes.
+const LEASES_PER_CALL: usize = 100;
+
+/// The most entries one read takes per key: with `max_status`, what a read
+/// may carry is bounded.
+pub(super) const READ_COUNT: usize = 100;
+
+/// A duration in whole milliseconds, for a script.
+pub(super) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Runs a Redis call with the hub's timeout.
-async fn timed<T>(
+pub(super) async fn timed<T>(
     timeout: Duration,
     call: impl Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, Error> {
@@ -125,130 +137,30 @@ where
     }
 }
 
-/// The reader: blocks on every loaded key's stream at once and hands new
-/// entries to the waiters.
-pub(crate) async fn read<S>(weak: Weak<Inner<S>>, wake: Arc<Notify>)
-where
-    S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-{
-    loop {
-        let notified = wake.notified();
-        let (mut reader, streams, block, timeout) = {
-            let Some(inner) = weak.upgrade() else {
-                return;
-            };
-            let state = inner.lock();
-            let streams: Vec<(String, String, EntryId)> = state
-                .keys
-                .iter()
-                .filter(|(_, k)| !k.ended)
-                .filter_map(|(key, k)| Some((key.clone(), inner.stream_key(key), k.cursor?)))
-                .collect();
-            let config = &inner.config;
-            (inner.reader.clone(), streams, config.block, config.timeout)
-        };
-        if streams.is_empty() {
-            tokio::select! {
-                () = notified => {}
-                () = tokio::time::sleep(block) => {}
-            }
-            continue;
-        }
-        // The connection's id, so that the driver can interrupt this read
-        // when a key is added (`CLIENT UNBLOCK`).
-        let id = timed(
-            timeout,
-            redis::cmd("CLIENT")
-                .arg("ID")
-                .query_async::<i64>(&mut reader),
-        )
-        .await;
-        let id = match id {
-            Ok(id) => id,
-            Err(_) => {
-                // Redis trouble: the driver notices it too and degrades.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        if let Some(inner) = weak.upgrade() {
-            inner.lock().reader_id = Some(id);
-        }
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT")
-            .arg(1000)
-            .arg("BLOCK")
-            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
-            .arg("STREAMS");
-        for (_, stream, _) in &streams {
-            cmd.arg(stream);
-        }
-        for (_, _, cursor) in &streams {
-            cmd.arg(cursor.to_string());
-        }
-        let reply = timed(
-            block + timeout,
-            cmd.query_async::<Option<StreamReadReply>>(&mut reader),
-        )
-        .await;
-        let Some(inner) = weak.upgrade() else {
-            return;
-        };
-        inner.lock().reader_id = None;
-        match reply {
-            Ok(Some(reply)) => {
-                let mut state = inner.lock();
-                for stream in reply.keys {
-                    let Some((key, _, _)) = streams.iter().find(|(_, s, _)| *s == stream.key)
-                    else {
-                        continue;
-                    };
-                    for entry in &stream.ids {
-                        inner.read.fetch_add(1, Ordering::Relaxed);
-                        match wire::decode::<S>(entry) {
-                            Some(entry) => deliver(
-                                &mut state,
-                                key,
-                                Some(entry.id),
-                                entry.event,
-                                entry.checkpoint,
-                            ),
-                            // An entry this crate cannot read (not ours, or a
-                            // status that no longer decodes during a rolling
-                            // deploy): skip it, or the next read returns it
-                            // again at once, forever.
-                            None => skip(&mut state, key, &entry.id),
-                        }
-                    }
-                }
-            }
-            // The block ran out, or the driver interrupted it.
-            Ok(None) => {}
-            Err(_) => {
-                drop(inner);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-}
-
-/// Hands an event to a key's waiters on this instance, once per stream id.
-fn deliver<S: Clone>(
-    state: &mut State<S>,
-    key: &str,
-    id: Option<EntryId>,
-    event: Event<S>,
-    checkpoint: Option<String>,
-) {
+/// Hands a stream entry to a key's waiters on this instance.
+pub(super) fn deliver<S: Clone>(state: &mut State<S>, key: &str, entry: wire::Entry<S>) {
     let Some(k) = state.keys.get_mut(key) else {
         return;
     };
-    deliver_to(k, id, event, checkpoint);
+    deliver_entry(k, entry);
+}
+
+/// Hands a stream entry to a key's waiters, once per stream id; an entry
+/// written without a place in the sequence follows the ones before it.
+fn deliver_entry<S: Clone>(k: &mut Key<S>, entry: wire::Entry<S>) {
+    let n = entry.n.unwrap_or(k.n + 1);
+    deliver_to(k, Some(entry.id), n, entry.event, entry.checkpoint);
 }
 
 /// Moves a key's cursor past an entry that could not be decoded.
-fn skip<S>(state: &mut State<S>, key: &str, id: &str) {
-    let (Some(k), Ok(id)) = (state.keys.get_mut(key), id.parse::<EntryId>()) else {
+pub(super) fn skip<S>(state: &mut State<S>, key: &str, id: &str) {
+    if let Some(k) = state.keys.get_mut(key) {
+        skip_entry(k, id);
+    }
+}
+
+fn skip_entry<S>(k: &mut Key<S>, id: &str) {
+    let Ok(id) = id.parse::<EntryId>() else {
         return;
     };
     if k.cursor.is_none_or(|cursor| id > cursor) {
@@ -256,9 +168,15 @@ fn skip<S>(state: &mut State<S>, key: &str, id: &str) {
     }
 }
 
+/// Hands an event to a key's waiters: `id` is its stream entry's (`None`
+/// for a local poller's), `n` its place in the sequence. Nothing at or
+/// below the newest place delivered goes out: a status published by one
+/// poller and handed over locally by another (around a Redis outage) comes
+/// once, and never after a newer one.
 fn deliver_to<S: Clone>(
     k: &mut Key<S>,
     id: Option<EntryId>,
+    n: u64,
     event: Event<S>,
     checkpoint: Option<String>,
 ) {
@@ -268,27 +186,66 @@ fn deliver_to<S: Clone>(
         }
         k.cursor = Some(id);
     }
-    if k.ended {
+    if k.ended || n <= k.n {
         return;
     }
+    k.n = n;
     match &event {
-        Event::Status(s) => k.last.status = Some(s.clone()),
+        Event::Status(s) => {
+            k.last = Last {
+                status: Some(s.clone()),
+                checkpoint: checkpoint.or(k.last.checkpoint.take()),
+                n,
+            };
+        }
         Event::Error(_) | Event::End => k.ended = true,
     }
-    if checkpoint.is_some() {
-        k.last.checkpoint = checkpoint;
-    }
-    let delivery = Delivery { id, event };
-    k.latest = Some(delivery.clone());
-    // No receiver is fine: the latest is kept for the next waiter.
-    let _ = k.tx.send(delivery);
+    k.feed.push(Delivery { n, event });
 }
 
-/// The latest entry of a stream (`XREVRANGE + - COUNT 1`).
+/// The end of an earlier poller, found as a key's latest entry when this
+/// instance loads it: history, not news. The waiters joined after it, so
+/// it is not delivered; a new poller starts afresh after its place.
+fn after_end<S>(k: &mut Key<S>, id: EntryId, n: u64) {
+    k.cursor = Some(id);
+    k.n = n;
+    k.last = Last {
+        status: None,
+        checkpoint: None,
+        n,
+    };
+}
+
+/// How many of a stream's latest entries are looked at for the newest one
+/// this crate can read (the others are skipped, never delivered).
+const LOOKBACK: usize = 16;
+
+/// The latest entries of a stream, newest first (`XREVRANGE + - COUNT`).
 fn latest_cmd(stream: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("XREVRANGE");
-    cmd.arg(stream).arg("+").arg("-").arg("COUNT").arg(1);
+    cmd.arg(stream).arg("+").arg("-").arg("COUNT").arg(LOOKBACK);
     cmd
+}
+
+/// The entries of a stream after `cursor`, oldest first, up to `count`
+/// (`XRANGE stream (cursor + COUNT count`).
+pub(super) fn after_cmd(stream: &str, cursor: EntryId, count: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd("XRANGE");
+    cmd.arg(stream)
+        .arg(format!("({cursor}"))
+        .arg("+")
+        .arg("COUNT")
+        .arg(count);
+    cmd
+}
+
+/// A stream's newest entry id (where reading goes on), and the newest entry
+/// this crate can read among the latest (`reply` newest first).
+fn newest<S: DeserializeOwned>(
+    reply: &StreamRangeReply,
+) -> (Option<EntryId>, Option<wire::Entry<S>>) {
+    let id = reply.ids.first().and_then(|e| e.id.parse().ok());
+    (id, reply.ids.iter().find_map(wire::decode))
 }
 
 impl<S> Inner<S>
@@ -334,10 +291,20 @@ where
                 if k.cursor.is_some() {
                     continue;
                 }
-                match reply.ids.first().and_then(wire::decode::<S>) {
-                    Some(entry) => deliver_to(k, Some(entry.id), entry.event, entry.checkpoint),
-                    None => k.cursor = Some(EntryId::default()),
+                // A late joiner gets the newest status it can read, and
+                // reading goes on after the newest entry, whatever it is.
+                let (newest_id, entry) = newest::<S>(&reply);
+                match entry {
+                    Some(entry) if entry.event.is_final() => {
+                        after_end(k, entry.id, entry.n.unwrap_or(0));
+                    }
+                    Some(entry) => deliver_entry(k, entry),
+                    None => {}
                 }
+                k.cursor = k.cursor.max(newest_id).or(Some(EntryId::default()));
+                // Read once from there: a note of a change made meanwhile
+                // may have come before the key was loaded.
+                state.dirty.insert(key.clone());
             }
         }
         self.unblock_reader();
@@ -381,15 +348,39 @@ where
         if held.is_empty() && wanted.is_empty() {
             return Ok(());
         }
-        let mut call = LEASE.prepare_invoke();
-        for key in held.iter().chain(&wanted) {
-            call.key(self.lease_key(key));
-        }
-        call.arg(&self.token)
-            .arg(u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX))
-            .arg(held.len());
+        // The streams' expiry is refreshed twice per retention time.
+        let retain = self.config.retain.max(self.config.lease);
+        let every = (retain.as_millis() / 2 / self.config.tick().as_millis().max(1)).max(1);
+        let ticks = self.ticks.fetch_add(1, Ordering::Relaxed);
+        let refresh = if u128::from(ticks) % every == 0 {
+            millis(retain)
+        } else {
+            0
+        };
+        // A few hundred keys per call, so that Redis serves other clients
+        // between the calls (a budget's reservations) at any number of keys.
+        let keys: Vec<(&String, bool)> = held
+            .iter()
+            .map(|k| (k, true))
+            .chain(wanted.iter().map(|k| (k, false)))
+            .collect();
+        let mut ours: Vec<i64> = Vec::with_capacity(keys.len());
         let mut conn = self.conn.clone();
-        let ours: Vec<i64> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
+        for chunk in keys.chunks(LEASES_PER_CALL) {
+            let mut call = LEASE.prepare_invoke();
+            for (key, _) in chunk {
+                call.key(self.lease_key(key));
+            }
+            for (key, _) in chunk {
+                call.key(self.stream_key(key));
+            }
+            call.arg(&self.token)
+                .arg(millis(self.config.lease))
+                .arg(chunk.iter().filter(|(_, held)| *held).count())
+                .arg(refresh);
+            let answer: Vec<i64> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
+            ours.extend(answer);
+        }
         self.lock().degraded = false;
 
         let mut taken = Vec::new();
@@ -412,10 +403,13 @@ where
                     }
                     (false, None) => {}
                     // Ours, and our local poller (degraded mode) was
-                    // running: it goes on, publishing again.
+                    // running: a holder's poller starts from the stream's
+                    // latest entry, so that the waiters of every instance
+                    // get what this one saw only locally.
                     (true, Some(run)) if !holder => {
-                        run.holder.store(true, Ordering::Relaxed);
-                        self.taken.fetch_add(1, Ordering::Relaxed);
+                        run.abort.abort();
+                        k.run = None;
+                        taken.push(key.clone());
                     }
                     (true, Some(_)) => {}
                     (true, None) => taken.push(key.clone()),
@@ -431,9 +425,22 @@ where
     /// Starts the pollers of keys just taken, from the latest entry of their
     /// streams (the previous holder may have published since we read).
     async fn take(self: &Arc<Self>, keys: Vec<String>) -> Result<(), Error> {
+        // Per key: what this instance has not read yet (delivered first, so
+        // that the holder's own entries never jump the reader's cursor past
+        // them), and the latest entries (where the history goes on from).
         let mut pipe = redis::pipe();
-        for key in &keys {
-            pipe.add_command(latest_cmd(&self.stream_key(key)));
+        {
+            let state = self.lock();
+            for key in &keys {
+                let stream = self.stream_key(key);
+                let cursor = state
+                    .keys
+                    .get(key)
+                    .and_then(|k| k.cursor)
+                    .unwrap_or_default();
+                pipe.add_command(after_cmd(&stream, cursor, self.config.max_len));
+                pipe.add_command(latest_cmd(&stream));
+            }
         }
         let mut conn = self.conn.clone();
         let replies: Vec<StreamRangeReply> =
@@ -441,21 +448,40 @@ where
         let mut ended = Vec::new();
         {
             let mut state = self.lock();
-            for (key, reply) in keys.iter().zip(replies) {
+            for (key, replies) in keys.iter().zip(replies.chunks(2)) {
                 let Some(k) = state.keys.get_mut(key) else {
                     // Its waiters left meanwhile.
                     ended.push(self.lease_key(key));
                     continue;
                 };
-                if let Some(entry) = reply.ids.first().and_then(wire::decode::<S>) {
-                    deliver_to(k, Some(entry.id), entry.event, entry.checkpoint);
+                let [unread, latest] = replies else {
+                    continue;
+                };
+                for raw in &unread.ids {
+                    match wire::decode::<S>(raw) {
+                        Some(entry) => deliver_entry(k, entry),
+                        None => skip_entry(k, &raw.id),
+                    }
+                }
+                // The fleet's history goes on from the stream's latest
+                // status, even when this instance saw newer ones on its own
+                // (those come again, and its waiters skip them).
+                let mut from = k.last.clone();
+                if let (_, Some(entry)) = newest::<S>(latest) {
+                    if let (Event::Status(status), Some(n)) = (entry.event, entry.n) {
+                        from = Last {
+                            status: Some(status),
+                            checkpoint: entry.checkpoint,
+                            n,
+                        };
+                    }
                 }
                 if k.ended || k.run.is_some() {
                     ended.push(self.lease_key(key));
                     continue;
                 }
                 self.taken.fetch_add(1, Ordering::Relaxed);
-                self.start(key, k, true);
+                self.start(key, k, from, true);
             }
         }
         if !ended.is_empty() {
@@ -466,8 +492,7 @@ where
 
     /// Starts this instance's poller of `key`, under the lease (`holder`) or
     /// on its own (degraded mode).
-    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, holder: bool) {
-        let last = k.last.clone();
+    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, last: Last<S>, holder: bool) {
         let skip = last
             .status
             .as_ref()
@@ -483,6 +508,7 @@ where
             poller,
             Arc::clone(&holder),
             skip,
+            last.n,
         ));
         k.run = Some(Run {
             id: k.id,
@@ -504,7 +530,8 @@ where
             .collect();
         for key in keys {
             if let Some(k) = state.keys.get_mut(&key) {
-                self.start(&key, k, false);
+                let last = k.last.clone();
+                self.start(&key, k, last, false);
             }
         }
     }
@@ -514,15 +541,18 @@ where
     async fn publish(
         &self,
         key: &str,
+        n: u64,
         event: &Event<S>,
         status_json: Option<&str>,
         checkpoint: Option<&str>,
     ) -> Result<Option<EntryId>, Error> {
         let mut call = PUBLISH.key(self.lease_key(key));
         call.key(self.stream_key(key))
+            .key(self.changes_key())
             .arg(&self.token)
             .arg(self.config.max_len)
-            .arg(u64::try_from(self.config.retain.as_millis()).unwrap_or(u64::MAX));
+            .arg(millis(self.config.retain.max(self.config.lease)))
+            .arg(key);
         match event {
             Event::Status(_) => {
                 call.arg(wire::STATUS).arg(status_json.unwrap_or("null"));
@@ -538,6 +568,7 @@ where
         if let Some(checkpoint) = checkpoint {
             call.arg(wire::CHECKPOINT).arg(checkpoint);
         }
+        call.arg(wire::SEQ).arg(n);
         let mut conn = self.conn.clone();
         let id: Option<String> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
         match id {
@@ -559,6 +590,7 @@ async fn run<S>(
     mut poller: Box<dyn Running<S>>,
     holder: Arc<AtomicBool>,
     mut skip: Option<String>,
+    mut n: u64,
 ) where
     S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
@@ -570,9 +602,22 @@ async fn run<S>(
             Some(Err(e)) => Event::Error(e.into_error()),
             None => Event::End,
         };
-        let status_json = match &event {
+        let mut status_json = match &event {
             Event::Status(s) => serde_json::to_string(s).ok(),
             _ => None,
+        };
+        let max = weak
+            .upgrade()
+            .map_or(usize::MAX, |inner| inner.config.max_status);
+        let event = match status_json.as_ref().map(String::len) {
+            // Too large to share: the key ends with an error that says so.
+            Some(len) if len > max => {
+                status_json = None;
+                Event::Error(pollkit::Error::Failed(RemoteError::new(format!(
+                    "a status of {len} bytes is over the hub's max_status of {max} bytes"
+                ))))
+            }
+            _ => event,
         };
         // A new holder's first status repeats the last one published (a
         // short poll resumes by asking again): not news, not published.
@@ -584,10 +629,17 @@ async fn run<S>(
         let Some(inner) = weak.upgrade() else {
             return;
         };
+        n += 1;
         let mut id = None;
         if holder.load(Ordering::Relaxed) {
             let published = inner
-                .publish(&key, &event, status_json.as_deref(), checkpoint.as_deref())
+                .publish(
+                    &key,
+                    n,
+                    &event,
+                    status_json.as_deref(),
+                    checkpoint.as_deref(),
+                )
                 .await;
             match published {
                 Ok(Some(entry_id)) => {
@@ -618,7 +670,7 @@ async fn run<S>(
         {
             let mut state = inner.lock();
             if let Some(k) = state.keys.get_mut(&key).filter(|k| k.id == entry) {
-                deliver_to(k, id, event, checkpoint);
+                deliver_to(k, id, n, event, checkpoint);
                 if done {
                     k.run = None;
                 }

@@ -3,9 +3,11 @@
 mod checkpointed;
 mod config;
 mod driver;
+mod feed;
+mod reader;
 mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,24 +19,21 @@ use pollkit::Poller;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::WatchStream;
 
 pub use checkpointed::{Checkpointed, Resume, Stateless};
 pub use config::HubConfig;
 
 use crate::{Error, RemoteError};
 use driver::Running;
+use feed::{Delivery, Feed};
 use wire::{EntryId, Event};
 
 /// What a waiter gets: a status, or the poller's final error (with the
 /// holder's error as a [`RemoteError`]).
 pub type Item<S> = Result<S, pollkit::Error<RemoteError>>;
-
-/// How many deliveries a slow waiter may fall behind on this instance before
-/// it skips to the newest (statuses describe a state: the newest counts).
-const CAPACITY: usize = 64;
 
 /// Many waiters on many instances, one poller per key: a `pollkit::Hub` (feature
 /// `hub`) for a fleet, on Redis.
@@ -45,11 +44,21 @@ const CAPACITY: usize = 64;
 ///   holder with a compare-and-renew script every `lease / 5`), runs the
 ///   poller that `make` builds, and publishes every status, with the
 ///   poller's [`Checkpoint`](pollkit::Checkpoint), to the key's **Redis
-///   Stream** (`XADD MAXLEN ~`, only while it holds the lease);
-/// - every instance's waiters read that stream (one blocking `XREAD` per
-///   instance for all its keys): each gets every status from when it joined,
-///   and the latest at once (`XREVRANGE COUNT 1`); waiters skip stream ids
-///   they have seen, so none gets an entry twice;
+///   Stream** (`XADD MAXLEN ~`, only while it holds the lease), with a
+///   note of the key in the hub's changes stream;
+/// - every instance's waiters read that stream (each instance blocks on the
+///   changes stream and reads only the keys whose notes came, so a change
+///   costs Redis the same at any number of keys): each gets every status
+///   from when it joined,
+///   and the latest at once (`XREVRANGE`); a waiter that falls behind reads
+///   on from its own position among the key's last `max_len` statuses, so
+///   it loses none the stream still holds;
+/// - every status has a place in the key's **sequence** (published with it,
+///   carried on by each new holder from the status it resumes from): a
+///   waiter never gets a status twice, nor one older than one it got;
+/// - when the poller ends (its error, or the end of its stream), the
+///   waiters present get the end; a watch made after that starts a new
+///   poller, as `pollkit::Hub` does;
 /// - when the holder's last waiter leaves, it stops and gives the lease up;
 ///   when the holder dies, its lease expires. Either way another instance
 ///   with waiters takes the key within a tick (`lease / 5`) of the lease
@@ -64,16 +73,25 @@ const CAPACITY: usize = 64;
 /// status and checkpoint it saw, and hands statuses to its waiters directly.
 /// Give those pollers a [`FleetBudget`](crate::FleetBudget): it falls back to
 /// its local share at the same time. When Redis answers again, each key goes
-/// back to one holder within a tick: the instance that takes the lease keeps
-/// its poller running and publishes again; the others stop theirs and read
-/// the stream. Around the switches a waiter may see a status twice (the
-/// guarantee is then at least once); entries of the stream are still never
-/// delivered twice.
+/// back to one holder within a tick: the instance that takes the lease
+/// starts a poller from the stream's latest entry (so the other instances'
+/// waiters miss nothing it saw alone); the others stop theirs and read the
+/// stream. The sequence keeps every waiter from getting a status twice
+/// across the switches.
+///
+/// # What the lease guarantees
+/// One poller per key is an efficiency guarantee: publishing is fenced by
+/// the lease check inside Redis, so an instance that lost its lease never
+/// publishes, but two pollers of a key may run for a while (a holder paused
+/// past its lease polls once more when it resumes; every instance polls in
+/// degraded mode). It assumes bounded pauses and a Redis clock that does
+/// not jump; the crate README says what happens under failover.
 ///
 /// # Limits
 /// One Redis (or Valkey) primary, not a cluster: the lease script touches
-/// the keys of all of an instance's watches at once. The poller's error type
-/// does not cross processes: waiters get its message in a [`RemoteError`].
+/// the keys of many watches at once. The poller's error type does not cross
+/// processes: waiters get its message in a [`RemoteError`]. Statuses are at
+/// most [`HubConfig::max_status`] bytes of JSON.
 ///
 /// # Examples
 /// ```no_run
@@ -158,6 +176,8 @@ pub(crate) struct Inner<S> {
     taken: AtomicU64,
     published: AtomicU64,
     read: AtomicU64,
+    /// Lease rounds made (the streams' expiry is refreshed every few).
+    ticks: AtomicU64,
 }
 
 pub(crate) struct State<S> {
@@ -165,25 +185,31 @@ pub(crate) struct State<S> {
     degraded: bool,
     /// The reader connection's `CLIENT ID`, to interrupt its blocking read.
     reader_id: Option<i64>,
+    /// Keys the reader reads next, from their cursors.
+    dirty: HashSet<String>,
     next_id: u64,
 }
 
 type Make<S> = Arc<dyn Fn(&Last<S>) -> Box<dyn Running<S>> + Send + Sync>;
 
-/// The last status and checkpoint this instance saw for a key.
+/// The last status and checkpoint this instance saw for a key, and its
+/// place in the sequence (where a poller resumed from them goes on); after
+/// an end, no status nor checkpoint: a new poller starts afresh.
 #[derive(Clone)]
 pub(crate) struct Last<S> {
     status: Option<S>,
     checkpoint: Option<String>,
+    n: u64,
 }
 
 pub(crate) struct Key<S> {
     id: u64,
     waiters: usize,
-    tx: broadcast::Sender<Delivery<S>>,
-    latest: Option<Delivery<S>>,
+    feed: Arc<Feed<S>>,
     /// The last entry read or published; `None` until the key is loaded.
     cursor: Option<EntryId>,
+    /// The newest place in the sequence delivered here.
+    n: u64,
     last: Last<S>,
     make: Make<S>,
     run: Option<Run>,
@@ -196,14 +222,6 @@ pub(crate) struct Run {
     abort: AbortHandle,
     /// Whether it runs under the lease (publishing) or locally (degraded).
     holder: Arc<AtomicBool>,
-}
-
-/// One status (or the end) on its way to this instance's waiters; `id` is
-/// the stream entry's, `None` for statuses of a local (degraded) poller.
-#[derive(Clone, Debug)]
-pub(crate) struct Delivery<S> {
-    id: Option<EntryId>,
-    event: Event<S>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,6 +239,19 @@ impl<S> Inner<S> {
 
     fn stream_key(&self, key: &str) -> String {
         format!("{}:stream:{key}", self.prefix)
+    }
+
+    /// The hub's changes stream: a note of the key with every entry.
+    fn changes_key(&self) -> String {
+        format!("{}:changes", self.prefix)
+    }
+}
+
+impl<S> State<S> {
+    /// Every key is read from its cursor at the reader's next turn.
+    fn sweep(&mut self) {
+        let keys: Vec<String> = self.keys.keys().cloned().collect();
+        self.dirty.extend(keys);
     }
 }
 
@@ -291,6 +322,7 @@ where
                 keys: HashMap::new(),
                 degraded: false,
                 reader_id: None,
+                dirty: HashSet::new(),
                 next_id: 0,
             }),
             wake: Arc::default(),
@@ -299,10 +331,11 @@ where
             taken: AtomicU64::new(0),
             published: AtomicU64::new(0),
             read: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&inner);
         let drive = tokio::spawn(driver::drive(weak.clone(), Arc::clone(&inner.wake)));
-        let read = tokio::spawn(driver::read(weak, Arc::clone(&inner.wake_reader)));
+        let read = tokio::spawn(reader::read(weak, Arc::clone(&inner.wake_reader)));
         lock(&inner.tasks).extend([drive.abort_handle(), read.abort_handle()]);
         Ok(FleetHub { inner })
     }
@@ -323,23 +356,25 @@ where
     {
         let key = key.into();
         let mut state = self.inner.lock();
-        let fresh = !state.keys.contains_key(&key);
+        // A key whose poller ended: its waiters got the end; this watch
+        // starts afresh (a new key here, a new poller in the fleet).
+        let fresh = state.keys.get(&key).is_none_or(|k| k.ended);
         if fresh {
             let id = state.next_id;
             state.next_id += 1;
             let make: Make<S> = Arc::new(move |last: &Last<S>| driver::erase(make(resume(last))));
-            let (tx, _) = broadcast::channel(CAPACITY);
             state.keys.insert(
                 key.clone(),
                 Key {
                     id,
                     waiters: 0,
-                    tx,
-                    latest: None,
+                    feed: Arc::new(Feed::new(self.inner.config.max_len)),
                     cursor: None,
+                    n: 0,
                     last: Last {
                         status: None,
                         checkpoint: None,
+                        n: 0,
                     },
                     make,
                     run: None,
@@ -351,11 +386,13 @@ where
             unreachable!("inserted above")
         };
         entry.waiters += 1;
+        let feed = Arc::clone(&entry.feed);
         let watch = FleetWatch {
             entry: entry.id,
-            pending: entry.latest.clone(),
-            rx: BroadcastStream::new(entry.tx.subscribe()),
-            seen: None,
+            // The newest status at once, then every one after it.
+            seen: feed.newest().map_or(0, |n| n.saturating_sub(1)),
+            pushed: WatchStream::new(feed.subscribe()),
+            feed,
             done: false,
             key: Some(key),
             inner: Arc::clone(&self.inner),
@@ -415,10 +452,11 @@ fn resume<S: Clone, C: DeserializeOwned>(last: &Last<S>) -> Resume<S, C> {
 pub struct FleetWatch<S> {
     key: Option<String>,
     entry: u64,
-    pending: Option<Delivery<S>>,
-    rx: BroadcastStream<Delivery<S>>,
-    /// The last stream entry this waiter got: it never gets one twice.
-    seen: Option<EntryId>,
+    feed: Arc<Feed<S>>,
+    pushed: WatchStream<u64>,
+    /// The place in the key's sequence of the last status this waiter got:
+    /// it gets none at or below it.
+    seen: u64,
     done: bool,
     inner: Arc<Inner<S>>,
 }
@@ -427,20 +465,15 @@ impl<S> fmt::Debug for FleetWatch<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FleetWatch")
             .field("key", &self.key)
-            .field("seen", &self.seen.map(|id| id.to_string()))
+            .field("seen", &self.seen)
             .finish_non_exhaustive()
     }
 }
 
 impl<S> FleetWatch<S> {
-    fn accept(&mut self, delivery: Delivery<S>) -> Option<Option<Item<S>>> {
-        if let Some(id) = delivery.id {
-            if self.seen.is_some_and(|seen| id <= seen) {
-                return None;
-            }
-            self.seen = Some(id);
-        }
-        Some(match delivery.event {
+    fn accept(&mut self, delivery: Delivery<S>) -> Option<Item<S>> {
+        self.seen = delivery.n;
+        match delivery.event {
             Event::Status(s) => Some(Ok(s)),
             Event::Error(e) => {
                 self.done = true;
@@ -450,12 +483,12 @@ impl<S> FleetWatch<S> {
                 self.done = true;
                 None
             }
-        })
+        }
     }
 }
 
-// Nothing in a `FleetWatch` is pinned in place: the receiver boxes its own
-// future.
+// Nothing in a `FleetWatch` is pinned in place: the watch stream boxes its
+// own future.
 impl<S> Unpin for FleetWatch<S> {}
 
 impl<S> Stream for FleetWatch<S>
@@ -469,20 +502,14 @@ where
         if this.done {
             return Poll::Ready(None);
         }
-        if let Some(latest) = this.pending.take() {
-            if let Some(item) = this.accept(latest) {
-                return Poll::Ready(item);
-            }
-        }
         loop {
-            match this.rx.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(delivery))) => {
-                    if let Some(item) = this.accept(delivery) {
-                        return Poll::Ready(item);
-                    }
-                }
-                // Fell behind: skip to the newest.
-                Poll::Ready(Some(Err(_lagged))) => continue,
+            if let Some(delivery) = this.feed.after(this.seen) {
+                return Poll::Ready(this.accept(delivery));
+            }
+            // Nothing new: wait for the next push (one made since the look
+            // above wakes this at once).
+            match this.pushed.poll_next_unpin(cx) {
+                Poll::Ready(Some(_)) => continue,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }

@@ -18,6 +18,11 @@ pub(crate) const CHECKPOINT: &str = "c";
 pub(crate) const ERROR: &str = "e";
 /// Field: the poller ended without an error.
 pub(crate) const END: &str = "end";
+/// Field of a note in the hub's changes stream: the key that changed.
+pub(crate) const NOTE: &str = "k";
+/// Field: the entry's place in the key's sequence (1, 2, ...; carried on by
+/// every new holder from the status it resumes from).
+pub(crate) const SEQ: &str = "n";
 
 /// A stream entry id, `milliseconds-sequence`, ordered as Redis orders them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -171,6 +176,9 @@ pub(crate) struct Entry<S> {
     pub(crate) id: EntryId,
     pub(crate) event: Event<S>,
     pub(crate) checkpoint: Option<String>,
+    /// Its place in the sequence; `None` in an entry written without one
+    /// (it then follows the entries before it).
+    pub(crate) n: Option<u64>,
 }
 
 /// Decodes a stream entry; `None` for one this crate did not write (it is
@@ -180,6 +188,7 @@ pub(crate) fn decode<S: serde::de::DeserializeOwned>(
 ) -> Option<Entry<S>> {
     let id = entry.id.parse().ok()?;
     let checkpoint = entry.get::<String>(CHECKPOINT);
+    let n = entry.get::<u64>(SEQ);
     let event = if let Some(status) = entry.get::<String>(STATUS) {
         Event::Status(serde_json::from_str(&status).ok()?)
     } else if let Some(error) = entry.get::<String>(ERROR) {
@@ -193,6 +202,7 @@ pub(crate) fn decode<S: serde::de::DeserializeOwned>(
         id,
         event,
         checkpoint,
+        n,
     })
 }
 

@@ -1,8 +1,12 @@
 //! A throwaway `redis-server` for the tests: started from PATH on a free
-//! loopback port, without persistence, killed on drop.
+//! loopback port, without persistence (a snapshot only when a test asks for
+//! one, in a directory of its own), killed on drop.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,6 +14,7 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    dir: PathBuf,
 }
 
 impl RedisServer {
@@ -23,7 +28,14 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("no free loopback port")
             .port();
-        let mut server = RedisServer { port, child: None };
+        let dir =
+            std::env::temp_dir().join(format!("pollkit-redis-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for the server");
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir,
+        };
         server.restart();
         server
     }
@@ -51,12 +63,32 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (after [`stop`](Self::stop)).
+    /// Writes a snapshot of the data (`SAVE`): the next
+    /// [`restart`](Self::restart) loads it.
+    pub fn save(&self) {
+        let client = self.client();
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .expect("a connection to save");
+        redis::cmd("SAVE")
+            .query::<()>(&mut conn)
+            .expect("SAVE succeeds");
+    }
+
+    /// Deletes the snapshot, if any: the next restart starts empty.
+    pub fn forget(&self) {
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+    }
+
+    /// Starts the server again on the same port (after [`stop`](Self::stop)),
+    /// empty unless [`save`](Self::save) left a snapshot.
     pub fn restart(&mut self) {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -97,6 +129,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,0 +1,306 @@
+//! What a waiter gets under faults, against a real redis-server: every
+//! status while the backlog fits `max_len`, in order, never one older than
+//! one it already got; the end of a key's poller and what comes after it.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use pollkit::{Poller, ShortPoll};
+use pollkit_redis::{FleetHub, FleetWatch, HubConfig, Stateless};
+use tokio::time::{Instant, sleep, timeout};
+
+use common::proxy::Proxy;
+use common::{RedisServer, change_log};
+
+fn config() -> HubConfig {
+    HubConfig::new().lease(Duration::from_secs(1))
+}
+
+async fn hub<S>(client: &redis::Client, name: &str) -> FleetHub<S>
+where
+    S: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    FleetHub::with_config(client, name, config()).await.unwrap()
+}
+
+/// Waits until `f` holds, up to `limit`.
+async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}
+
+/// A shared change counter and a source reading it.
+fn head() -> (
+    Arc<AtomicU64>,
+    impl Fn() -> u64 + Clone + Send + Sync + 'static,
+) {
+    let head = Arc::new(AtomicU64::new(0));
+    let h = Arc::clone(&head);
+    (head, move || h.load(Ordering::SeqCst))
+}
+
+/// The next status of `watch`, within 5 s.
+async fn next(watch: &mut FleetWatch<u64>) -> u64 {
+    timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("a status within 5 s")
+        .expect("the watch goes on")
+        .expect("a status, not an error")
+}
+
+/// A waiter that does not poll while 90 changes arrive (an instance busy or
+/// paused): all 90 are within `max_len` (100), so it gets every one, in
+/// order, when it polls again — not only the last few of a full channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_that_falls_behind_within_max_len_loses_nothing() {
+    let server = RedisServer::start();
+    let (head, source) = head();
+    let holder: FleetHub<u64> = hub(&server.client(), "behind").await;
+    let reader: FleetHub<u64> = hub(&server.client(), "behind").await;
+    let s = source.clone();
+    let mut live = holder.watch("job", move |resume| change_log(s.clone(), resume));
+    assert!(eventually(Duration::from_secs(5), || holder.stats().holding == 1).await);
+    let s = source.clone();
+    let mut asleep_here = holder.watch("job", move |resume| change_log(s.clone(), resume));
+    let s = source.clone();
+    let mut asleep_there = reader.watch("job", move |resume| change_log(s.clone(), resume));
+    head.store(1, Ordering::SeqCst);
+    assert_eq!(next(&mut live).await, 1);
+    assert_eq!(next(&mut asleep_here).await, 1);
+    assert_eq!(next(&mut asleep_there).await, 1);
+    // 89 more changes at once: the poller publishes them one by one, fast.
+    head.store(90, Ordering::SeqCst);
+    for n in 2..=90 {
+        assert_eq!(next(&mut live).await, n);
+    }
+    assert!(eventually(Duration::from_secs(5), || reader.stats().read >= 90).await);
+    for watch in [&mut asleep_here, &mut asleep_there] {
+        let mut got = Vec::new();
+        while got.last() != Some(&90) {
+            got.push(next(watch).await);
+        }
+        assert_eq!(got, (2..=90).collect::<Vec<_>>());
+    }
+}
+
+/// One instance loses Redis (a proxy cut) while another keeps it: the first
+/// polls on its own and hands 4, 5, 6 to its waiter; the other takes the
+/// lease over and publishes 4, 5, 6 too. When the first instance reads the
+/// stream again, its waiter must not get 4, 5, 6 a second time after 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_never_step_back_after_an_instance_loses_redis_for_a_while() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port()).await;
+    let (head, source) = head();
+    let config = config().timeout(Duration::from_millis(200));
+    let cut_off: FleetHub<u64> = FleetHub::with_config(&proxy.client(), "back", config.clone())
+        .await
+        .unwrap();
+    let healthy: FleetHub<u64> = FleetHub::with_config(&server.client(), "back", config)
+        .await
+        .unwrap();
+    let s = source.clone();
+    let mut on_cut = cut_off.watch("job", move |resume| change_log(s.clone(), resume));
+    assert!(eventually(Duration::from_secs(5), || cut_off.stats().holding == 1).await);
+    let s = source.clone();
+    let mut on_healthy = healthy.watch("job", move |resume| change_log(s.clone(), resume));
+    let mut got = Vec::new();
+    for n in 1..=3 {
+        head.store(n, Ordering::SeqCst);
+        got.push(next(&mut on_cut).await);
+        assert_eq!(next(&mut on_healthy).await, n);
+    }
+    proxy.cut();
+    // The lease expires; the healthy instance takes the key over.
+    assert!(eventually(Duration::from_secs(10), || healthy.stats().holding == 1).await);
+    assert!(cut_off.stats().degraded);
+    for n in 4..=6 {
+        head.store(n, Ordering::SeqCst);
+        got.push(next(&mut on_cut).await);
+        assert_eq!(next(&mut on_healthy).await, n);
+    }
+    proxy.restore();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let s = cut_off.stats();
+            !s.degraded && s.local == 0
+        })
+        .await
+    );
+    // Give the reader time to read the stream again, then one more change.
+    sleep(Duration::from_millis(500)).await;
+    head.store(7, Ordering::SeqCst);
+    while got.last() != Some(&7) {
+        got.push(next(&mut on_cut).await);
+    }
+    assert_eq!(got, (1..=7).collect::<Vec<_>>(), "in order, none twice");
+}
+
+/// A poller that ends (here after 3 attempts) ends the watches waiting for
+/// it on every instance; a watch made afterwards, on any instance, starts a
+/// new poller (as `pollkit::Hub` does) instead of getting the old end for
+/// the stream's whole retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_after_the_end_starts_a_new_poller() {
+    let server = RedisServer::start();
+    let a: FleetHub<String> = hub(&server.client(), "again").await;
+    let b: FleetHub<String> = hub(&server.client(), "again").await;
+    let made = Arc::new(AtomicU64::new(0));
+    let make = {
+        let made = Arc::clone(&made);
+        move |_| {
+            let round = made.fetch_add(1, Ordering::SeqCst) + 1;
+            Stateless::new(
+                ShortPoll::new(
+                    move || async move { Ok::<_, std::io::Error>(format!("round {round}")) },
+                )
+                .interval(Duration::from_millis(50))
+                .max_attempts(3),
+            )
+        }
+    };
+    let (ra, rb) = futures::join!(
+        a.watch("job", make.clone()).until(|s| s == "done"),
+        b.watch("job", make.clone()).until(|s| s == "done")
+    );
+    for r in [ra, rb] {
+        assert!(
+            matches!(r, Err(pollkit::Error::Exhausted { attempts: 3, .. })),
+            "{r:?}"
+        );
+    }
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+    for (hub, name) in [(&b, "b"), (&a, "a")] {
+        let before = made.load(Ordering::SeqCst);
+        let mut late = hub.watch("job", make.clone());
+        let first = timeout(Duration::from_secs(5), late.next())
+            .await
+            .expect("a status within 5 s")
+            .expect("the new watch goes on");
+        assert!(first.is_ok(), "a watch on {name} after the end: {first:?}");
+        assert_eq!(
+            made.load(Ordering::SeqCst),
+            before + 1,
+            "a new poller on {name}"
+        );
+        // It runs to its own end.
+        let end = timeout(Duration::from_secs(5), late.until(|s| s == "done"))
+            .await
+            .expect("the new poller ends");
+        assert!(
+            matches!(end, Err(pollkit::Error::Exhausted { .. })),
+            "{end:?}"
+        );
+    }
+}
+
+/// The key's latest entry is one this crate cannot read (someone else's, or
+/// one a release with another status type wrote): a late joiner gets the
+/// newest status it can read and goes on from the latest entry, instead of
+/// replaying the stream's whole history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_latest_entry_does_not_replay_the_history() {
+    let server = RedisServer::start();
+    let (head, source) = head();
+    let holder: FleetHub<u64> = hub(&server.client(), "foreign").await;
+    let s = source.clone();
+    let mut on_holder = holder.watch("job", move |resume| change_log(s.clone(), resume));
+    head.store(30, Ordering::SeqCst);
+    while next(&mut on_holder).await != 30 {}
+    let mut conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("pollkit:hub:foreign:stream:job")
+        .arg("*")
+        .arg("s")
+        .arg("not json")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let late_hub: FleetHub<u64> = hub(&server.client(), "foreign").await;
+    let s = source.clone();
+    let mut late = late_hub.watch("job", move |resume| change_log(s.clone(), resume));
+    assert_eq!(next(&mut late).await, 30, "the newest status it can read");
+    head.store(31, Ordering::SeqCst);
+    assert_eq!(next(&mut late).await, 31);
+    assert!(late_hub.stats().read <= 3, "{:?}", late_hub.stats());
+}
+
+/// A key whose status does not change for longer than `retain` while its
+/// lease is held keeps its stream: a late joiner gets the latest status at
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_key_keeps_its_stream_while_its_lease_is_held() {
+    let server = RedisServer::start();
+    let (head, source) = head();
+    let config = config().retain(Duration::from_secs(1));
+    let holder: FleetHub<u64> = FleetHub::with_config(&server.client(), "quiet", config.clone())
+        .await
+        .unwrap();
+    let s = source.clone();
+    let mut on_holder = holder.watch("job", move |resume| change_log(s.clone(), resume));
+    head.store(1, Ordering::SeqCst);
+    assert_eq!(next(&mut on_holder).await, 1);
+    // Quiet for 2.5 retention times.
+    sleep(Duration::from_millis(2_500)).await;
+    let late_hub: FleetHub<u64> = FleetHub::with_config(&server.client(), "quiet", config)
+        .await
+        .unwrap();
+    let s = source.clone();
+    let mut late = late_hub.watch("job", move |resume| change_log(s.clone(), resume));
+    let latest = timeout(Duration::from_secs(1), late.next()).await;
+    assert!(
+        matches!(latest, Ok(Some(Ok(1)))),
+        "the latest status at once: {latest:?}"
+    );
+}
+
+/// A status larger than `max_status` (as JSON) is not published: the key's
+/// watch ends with an error that says so, and the other keys go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_over_max_status_ends_the_watch_with_a_clear_error() {
+    let server = RedisServer::start();
+    let config = config().max_status(64 * 1024);
+    let hub: FleetHub<String> = FleetHub::with_config(&server.client(), "big", config)
+        .await
+        .unwrap();
+    let sized = |len: usize| {
+        move |_| {
+            Stateless::new(
+                ShortPoll::new(move || async move { Ok::<_, std::io::Error>("x".repeat(len)) })
+                    .interval(Duration::from_millis(100)),
+            )
+        }
+    };
+    let mut small = hub.watch("small", sized(10));
+    let mut big = hub.watch("big", sized(100 * 1024));
+    let got = timeout(Duration::from_secs(5), big.next())
+        .await
+        .expect("an answer within 5 s");
+    match got {
+        Some(Err(pollkit::Error::Failed(e))) => {
+            assert!(e.message().contains("max_status"), "{e}");
+        }
+        other => panic!(
+            "expected a max_status error, got {:?}",
+            other.map(|r| r.map(|s| s.len()))
+        ),
+    }
+    for _ in 0..3 {
+        let s = timeout(Duration::from_secs(5), small.next()).await.unwrap();
+        assert_eq!(s.unwrap().unwrap().len(), 10);
+    }
+}
