@@ -127,7 +127,9 @@ pub enum Reservation {
     /// to `None` for a refusal. If the poller is dropped before the future
     /// resolves, the future is finished in the background on the current
     /// Tokio runtime and the slot it brings goes to
-    /// [`Admission::release`], since the far side may have booked it.
+    /// [`Admission::release`], since the far side may have booked it. It is
+    /// waited for at most a minute there, then dropped: the answer should
+    /// resolve in bounded time.
     Pending(Pin<Box<dyn Future<Output = Option<Instant>> + Send>>),
 }
 

@@ -190,3 +190,54 @@ proptest! {
         }
     }
 }
+
+/// An admission whose answers never come back (a store that hangs); the
+/// `Arc` counts who still holds it.
+#[derive(Debug, Clone, Default)]
+struct Hanging(Arc<()>);
+
+impl Admission for Hanging {
+    fn reserve(&self, _due: Instant, _deadline: Option<Instant>) -> Reservation {
+        Reservation::Pending(Box::pin(std::future::pending()))
+    }
+}
+
+/// Review find: a dropped poller's answer was finished in the background
+/// with no bound, so an admission that hangs kept one task (and what it
+/// holds) alive per dropped poller, forever.
+#[tokio::test(start_paused = true)]
+async fn a_hanging_answer_of_a_dropped_poller_is_given_up_after_a_minute() {
+    let admission = Hanging::default();
+    let starts = Starts::default();
+    let handles: Vec<_> = (0..100).map(|_| join(admission.clone(), &starts)).collect();
+    tokio::time::sleep(ms(10)).await;
+    for h in handles {
+        h.abort();
+        let _ = h.await;
+    }
+    tokio::time::sleep(ms(10)).await;
+    // Each background task holds the admission.
+    assert_eq!(Arc::strong_count(&admission.0), 101);
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert_eq!(Arc::strong_count(&admission.0), 1);
+    assert!(starts.lock().unwrap().is_empty());
+}
+
+/// Review find: a slot given back was handed out after it had passed, to a
+/// request whose due time was older still (pollkit-redis's local share asks
+/// with a due time up to a round trip old), so it started 0.1 s before the
+/// slot booked after it.
+#[tokio::test(start_paused = true)]
+async fn a_freed_slot_that_has_passed_is_not_handed_out() {
+    let budget = Budget::per_second(1);
+    let t0 = Instant::now();
+    let at = |r: Reservation| match r {
+        Reservation::At(at) => at - t0,
+        other => panic!("{other:?}"),
+    };
+    let booked: Vec<_> = (0..3).map(|_| at(budget.reserve(t0, None))).collect();
+    assert_eq!(booked, [ms(0), ms(1000), ms(2000)]);
+    budget.release(t0 + ms(1000));
+    tokio::time::sleep(ms(1900)).await;
+    assert_eq!(at(budget.reserve(t0 + ms(500), None)), ms(3000));
+}

@@ -269,3 +269,46 @@ fn auto_traits() {
         pollkit::reqwest::index_header("x-consul-index"),
     ));
 }
+
+/// Review find: `without_url` strips only the outer reqwest error's URL. A
+/// redirect the client refuses nests a reqwest error that still holds the
+/// URL it was sent to (with `https_only` and a plain-http `Location`, the
+/// presigned target with its signature), and that error was the second
+/// link of the source chain and in `Debug`. Here the nested error comes
+/// from a redirect policy, as reqwest builds it for `https_only`.
+#[tokio::test]
+async fn a_refused_redirect_keeps_no_url_in_the_chain() {
+    let app = Router::new().route(
+        "/status",
+        get(|| async {
+            (
+                StatusCode::FOUND,
+                [(header::LOCATION, "/signed?sig=tok-in-query")],
+            )
+        }),
+    );
+    let (host, _stop) = serve(app).await;
+    // A reqwest error that holds a URL with the secret, as `url_bad_scheme`
+    // does (a refused connection keeps the URL it was sent to).
+    let nested = reqwest::Client::new()
+        .get("http://127.0.0.1:9/signed?sig=tok-in-query")
+        .send()
+        .await
+        .expect_err("port 9 refuses");
+    assert!(nested.url().is_some());
+    let nested = Arc::new(Mutex::new(Some(nested)));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::custom(
+            move |attempt| match nested.lock().unwrap().take() {
+                Some(e) => attempt.error(e),
+                None => attempt.stop(),
+            },
+        ))
+        .build()
+        .unwrap();
+    let err = json::<serde_json::Value>(client.get(format!("http://{host}/status")))
+        .await
+        .expect_err("the redirect is refused");
+    assert_eq!(err.kind(), ErrorKind::Redirect);
+    assert_clean(&everything(&err));
+}

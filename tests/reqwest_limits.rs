@@ -110,6 +110,7 @@ async fn every_poller_helper_keeps_its_limit() {
     let client = reqwest::Client::new();
     let small = Config::new().max_body(4 << 10);
     let r = small
+        .clone()
         .short::<serde_json::Value>(client.get(format!("{base}/a")))
         .until(|_| true)
         .await;
@@ -118,6 +119,7 @@ async fn every_poller_helper_keeps_its_limit() {
         "{r:?}"
     );
     let r = small
+        .clone()
         .long_index::<serde_json::Value, _>(
             client.get(format!("{base}/b")),
             IndexQuery::consul(),
@@ -130,6 +132,7 @@ async fn every_poller_helper_keeps_its_limit() {
         "{r:?}"
     );
     let r = small
+        .clone()
         .long_etag::<serde_json::Value>(client.get(format!("{base}/c")))
         .next()
         .await;

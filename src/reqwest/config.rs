@@ -51,7 +51,7 @@ pub const DEFAULT_MAX_BODY: usize = 4 << 20;
 /// assert!(!err.is_transient());
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     max_body: usize,
 }

@@ -82,7 +82,7 @@ impl Target {
         } else {
             ErrorKind::Request
         };
-        self.error(kind).with_source(error.without_url())
+        self.error(kind).with_reqwest_source(error)
     }
 
     /// A failure while reading a body that was already flowing: always
@@ -93,7 +93,7 @@ impl Target {
         } else {
             ErrorKind::Body
         };
-        self.error(kind).with_source(error.without_url())
+        self.error(kind).with_reqwest_source(error)
     }
 
     /// An answer with an unwanted status: keeps the status, the headers that
@@ -316,6 +316,19 @@ impl fmt::Debug for Shared {
     }
 }
 
+/// A reqwest error whose chain held a URL: its own message (reqwest prints
+/// its URL there, and this one's was stripped), nothing below it.
+#[derive(Debug)]
+struct Redacted(String);
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Redacted {}
+
 #[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
@@ -335,6 +348,27 @@ impl HttpError {
     fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Shared(Arc::new(source)));
         self
+    }
+
+    /// reqwest's error as the source, stripped of its URL (whose query may
+    /// hold a token). `without_url` strips only the outer error's: a
+    /// redirect refused by the client (`https_only` and a plain-http
+    /// `Location`, or a policy's `attempt.error(..)`) nests another reqwest
+    /// error that still holds the URL it was sent to (a presigned URL, with
+    /// its signature). Such a chain is replaced by [`Redacted`], which keeps
+    /// the outer message only.
+    fn with_reqwest_source(self, error: ::reqwest::Error) -> Self {
+        let error = error.without_url();
+        let mut below = std::error::Error::source(&error);
+        while let Some(e) = below {
+            if e.downcast_ref::<::reqwest::Error>()
+                .is_some_and(|nested| nested.url().is_some())
+            {
+                return self.with_source(Redacted(error.to_string()));
+            }
+            below = e.source();
+        }
+        self.with_source(error)
     }
 
     /// What kind of failure this is.

@@ -13,6 +13,11 @@ use crate::Admission;
 
 type Answer = Pin<Box<dyn Future<Output = Option<Instant>> + Send>>;
 
+/// How long an answer whose poller was dropped is still waited for in the
+/// background, to give its slot back: far longer than any round trip an
+/// admission should take (pollkit-redis bounds its own at 250 ms).
+pub(crate) const ABANDONED_ANSWER_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A [`Reservation::Pending`](crate::Reservation::Pending) answer and the
 /// admission that gave it.
 ///
@@ -22,7 +27,10 @@ type Answer = Pin<Box<dyn Future<Output = Option<Instant>> + Send>>;
 /// period longer. So an answer dropped before it resolved is finished in
 /// the background, on the Tokio runtime of the thread that drops it, and the
 /// slot it brings is [released](Admission::release). Outside a runtime it is
-/// dropped.
+/// dropped. An answer that has not come back [`ABANDONED_ANSWER_LIMIT`]
+/// after its poller was dropped is dropped too, so an admission whose
+/// answers hang (a store that never replies) cannot keep one task alive per
+/// dropped poller.
 pub(crate) struct Asked {
     answer: Option<Answer>,
     admission: Arc<dyn Admission>,
@@ -61,7 +69,7 @@ impl Drop for Asked {
         };
         let admission = Arc::clone(&self.admission);
         runtime.spawn(async move {
-            if let Some(slot) = answer.await {
+            if let Ok(Some(slot)) = tokio::time::timeout(ABANDONED_ANSWER_LIMIT, answer).await {
                 admission.release(slot);
             }
         });

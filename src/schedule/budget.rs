@@ -145,7 +145,10 @@ impl Budget {
     /// reserved.
     fn reserve_before(&self, at: Instant, limit: Option<Instant>) -> Option<Instant> {
         let mut slots = self.lock();
-        slots.prune(Instant::now().min(at));
+        // A freed slot that has passed is lost, even to a request whose `at`
+        // is older: handed out late, it would start beside the slot booked
+        // after it.
+        slots.prune(Instant::now());
         let fresh = slots.bucket.peek(at);
         let freed = slots.freed_at_or_after(at).filter(|slot| *slot < fresh);
         let slot = freed.unwrap_or(fresh);
