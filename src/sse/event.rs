@@ -75,6 +75,41 @@ impl Event {
         }
     }
 
+    /// An event from the raw bytes of its parts, each decoded as UTF-8 with
+    /// every maximal invalid sequence replaced by U+FFFD (R1).
+    ///
+    /// The one allocation of a dispatched event: the parts are copied into a
+    /// buffer of exact size, which is validated once, as a whole.
+    pub(crate) fn from_raw(data: &[u8], event_type: &[u8], id: &str) -> Self {
+        let event_type = if event_type == b"message" {
+            &[]
+        } else {
+            event_type
+        };
+        let data_end = data.len();
+        let type_end = data_end.saturating_add(event_type.len());
+        let mut buf = Vec::with_capacity(type_end.saturating_add(id.len()));
+        buf.extend_from_slice(data);
+        buf.extend_from_slice(event_type);
+        buf.extend_from_slice(id.as_bytes());
+        match String::from_utf8(buf) {
+            // Valid as a whole and cut at character boundaries: each part is
+            // valid on its own, so nothing was to be replaced.
+            Ok(buf) if buf.is_char_boundary(data_end) && buf.is_char_boundary(type_end) => Self {
+                // Exact capacity, so this does not reallocate.
+                buf: buf.into_boxed_str(),
+                data_end,
+                type_end,
+            },
+            // Invalid input, the rare case: decode each part on its own.
+            _ => Self::new(
+                &String::from_utf8_lossy(event_type),
+                &String::from_utf8_lossy(data),
+                id,
+            ),
+        }
+    }
+
     /// The event type: the last `event` field of the block, or `"message"` when
     /// there was none or it was empty (R15, R22).
     pub fn event_type(&self) -> &str {

@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::buf::reserve_string;
-use super::field::{parse_retry, push_lossy, split_field};
+use super::buf::reserve_vec;
+use super::field::{lossy_growth, parse_retry, push_lossy, split_field};
 use super::lines::{Line, LineSplitter};
 use super::{Error, Event};
 
@@ -28,10 +28,13 @@ const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
 ///
 /// # Performance
 ///
-/// Each byte is scanned once with `memchr`. A line inside one chunk is parsed in
-/// place; only a line split across chunks is copied into a reused buffer. Each
-/// dispatched event costs one allocation (the [`Event`] itself); the parser's
-/// buffers and queue are reused.
+/// Each byte is scanned once with `memchr2`. A line inside one chunk is parsed
+/// in place, and an event whose one `data` line lies inside one chunk has its
+/// data copied once, from the chunk into the event. A line split across chunks
+/// is copied once more: a `data` value straight into the data buffer, any other
+/// line into a reused line buffer. The bytes an event keeps are validated as
+/// UTF-8 once, on their way into it. Each dispatched event costs one allocation
+/// (the [`Event`] itself); the parser's buffers and queue are reused.
 ///
 /// # Default
 ///
@@ -79,10 +82,19 @@ pub struct Parser {
 struct Interpreter {
     /// Upper bound on one line and on one event's data, in bytes.
     max: usize,
-    /// The data buffer (R16): every `data` value followed by LF.
-    data: String,
-    /// The event type buffer (R15).
-    event_type: String,
+    /// The data buffer (R16): every `data` value followed by LF, as raw bytes.
+    /// Decoding (R1) waits for the dispatch, where the bytes are validated once
+    /// on their way into the event; decoding the joined lines equals joining
+    /// the decoded lines, because LF ends any pending UTF-8 sequence.
+    data: Vec<u8>,
+    /// How much the first `checked` bytes of `data` grow when decoded (each
+    /// invalid sequence becomes a 3-byte U+FFFD), to hold the decoded data to
+    /// `max` exactly; computed only when the raw size comes near `max`.
+    growth: usize,
+    /// See `growth`.
+    checked: usize,
+    /// The event type buffer (R15), raw like `data`.
+    event_type: Vec<u8>,
     /// The last-event-ID buffer (R17).
     id_buffer: String,
     /// The last event ID string: the buffer as committed at the last blank line
@@ -101,6 +113,13 @@ struct Interpreter {
     comments: Option<VecDeque<String>>,
 }
 
+/// The data of the current block while it is one `data` line inside the chunk
+/// being fed: a slice of the chunk, not yet copied. Most events are one `data`
+/// line inside one chunk, and then their data is copied once, into the event.
+/// Anything else (a second `data` line, the end of the chunk) first moves it
+/// into the data buffer.
+type Pending<'c> = Option<&'c [u8]>;
+
 /// Comments kept for an observer between two takes, at most.
 const MAX_KEPT_COMMENTS: usize = 16;
 
@@ -111,8 +130,10 @@ impl Parser {
             lines: LineSplitter::new(),
             interpreter: Interpreter {
                 max: DEFAULT_MAX_EVENT_SIZE,
-                data: String::new(),
-                event_type: String::new(),
+                data: Vec::new(),
+                growth: 0,
+                checked: 0,
+                event_type: Vec::new(),
                 id_buffer: String::new(),
                 last_id: String::new(),
                 retry: None,
@@ -204,7 +225,11 @@ impl Parser {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
         let Self { lines, interpreter } = self;
         interpreter.refused = false;
-        lines.split(chunk, interpreter.max, |line| interpreter.line(line));
+        let mut pending = None;
+        lines.split(chunk, interpreter.max, |line| {
+            interpreter.line(line, &mut pending);
+        });
+        interpreter.keep(&mut pending);
         if interpreter.refused {
             Err(Error::EventTooLarge {
                 limit: interpreter.max,
@@ -290,23 +315,56 @@ impl Default for Parser {
 
 impl Interpreter {
     /// Processes one line from the splitter.
-    fn line(&mut self, line: Line<'_>) {
+    fn line<'c>(&mut self, line: Line<'c, '_>, pending: &mut Pending<'c>) {
         match line {
-            Line::Complete(line) if self.skipping => {
-                // The blank line that ends a refused block ends the skipping;
-                // it dispatches nothing, like the end of stream would not (R24).
-                self.skipping = !line.is_empty();
+            Line::Chunk(line) => self.complete(line, Some(pending)),
+            Line::Joined(line) => {
+                self.keep(pending);
+                self.complete(line, None);
             }
-            // R8: a blank line dispatches.
-            Line::Complete([]) => self.dispatch(),
-            // R9: a comment, whatever follows (kept only for an observer).
-            Line::Complete([b':', comment @ ..]) => self.comment(comment),
-            Line::Complete(line) => self.field(line),
+            // The value of a `data` line that spans chunks, streamed.
+            Line::DataOpen(_) | Line::DataMore(_) | Line::DataEnd(_) if self.skipping => {}
+            Line::DataOpen(value) => {
+                self.keep(pending);
+                self.append_data(value);
+            }
+            Line::DataMore(value) => {
+                self.append_data(value);
+            }
+            Line::DataEnd(value) => {
+                if self.append_data(value) {
+                    self.end_data_line(pending);
+                }
+            }
             // Already refused: one error per block.
             Line::TooLong(_) if self.skipping => {}
             // A comment needs no memory, so its length is harmless.
             Line::TooLong([b':', ..]) => {}
-            Line::TooLong(_) => self.refuse(),
+            Line::TooLong(_) => self.refuse(pending),
+        }
+    }
+
+    /// Processes a complete line; `pending` is `Some` when the line lies in
+    /// the chunk being fed, so its `data` may wait there uncopied.
+    fn complete<'c>(&mut self, line: &'c [u8], pending: Option<&mut Pending<'c>>) {
+        if self.skipping {
+            // The blank line that ends a refused block ends the skipping;
+            // it dispatches nothing, like the end of stream would not (R24).
+            self.skipping = !line.is_empty();
+            return;
+        }
+        match line {
+            // R8: a blank line dispatches.
+            [] => self.dispatch(pending),
+            // R9: a comment, whatever follows (kept only for an observer).
+            [b':', comment @ ..] => self.comment(comment),
+            // The common field first, without a search for the colon (R10–R12).
+            [b'd', b'a', b't', b'a', b':', b' ', value @ ..]
+            | [b'd', b'a', b't', b'a', b':', value @ ..] => self.data(value, pending),
+            line => {
+                let (name, value) = split_field(line);
+                self.field(name, value, pending);
+            }
         }
     }
 
@@ -325,18 +383,17 @@ impl Interpreter {
     }
 
     /// Processes a field line (R10–R18).
-    fn field(&mut self, line: &[u8]) {
-        let (name, value) = split_field(line);
+    fn field<'c>(&mut self, name: &[u8], value: &'c [u8], pending: Option<&mut Pending<'c>>) {
         // R13, R14: exact names only; anything else changes nothing.
         match name {
-            b"data" => self.data(value),
+            b"data" => self.data(value, pending),
             b"event" => {
                 // R15: the last one wins, empty allowed.
                 self.event_type.clear();
-                push_lossy(&mut self.event_type, value);
+                self.event_type.extend_from_slice(value);
             }
             // R17: an id containing NUL is ignored as a whole.
-            b"id" if memchr::memchr(0, value).is_none() => {
+            b"id" if !value.contains(&0) => {
                 self.id_buffer.clear();
                 push_lossy(&mut self.id_buffer, value);
             }
@@ -350,42 +407,116 @@ impl Interpreter {
         }
     }
 
-    /// Appends a `data` value and LF (R16), within the size limit.
-    fn data(&mut self, value: &[u8]) {
+    /// Appends a complete `data` value and LF (R16), within the size limit.
+    fn data<'c>(&mut self, value: &'c [u8], pending: Option<&mut Pending<'c>>) {
+        let mut pending = pending;
+        if let Some(pending) = pending.as_deref_mut() {
+            // A second data line: the first joins the buffer.
+            self.keep(pending);
+        }
         // The data so far (with its LFs) plus this value is what would be
-        // dispatched now (R21 drops the new LF). Decoding never shrinks bytes, so
-        // refusing on the raw length first never copies what cannot fit.
-        if self.data.len().saturating_add(value.len()) > self.max {
-            self.refuse();
+        // dispatched now (R21 drops the new LF).
+        if !self.data_fits(value) {
+            self.refuse_block();
             return;
         }
-        reserve_string(&mut self.data, value.len() + 1, self.max.saturating_add(1));
-        push_lossy(&mut self.data, value);
-        if self.data.len() > self.max {
-            // Invalid UTF-8 grew into U+FFFD past the limit.
-            self.refuse();
-            return;
+        match pending {
+            // The block's first data line, inside the chunk: leave it there.
+            Some(pending) if self.data.is_empty() => *pending = Some(value),
+            _ => self.push_data_line(value),
         }
-        self.data.push('\n');
+    }
+
+    /// Whether the data buffer plus `value` decodes to at most `max` bytes.
+    ///
+    /// The raw size is a lower bound (decoding never shrinks bytes) and three
+    /// times it an upper one; only between the two is the decoded size
+    /// computed, once per byte, so events well within the limit cost nothing.
+    fn data_fits(&mut self, value: &[u8]) -> bool {
+        let raw = self.data.len().saturating_add(value.len());
+        if raw > self.max {
+            return false;
+        }
+        let unchecked = raw - self.checked;
+        if raw + self.growth + 2 * unchecked <= self.max {
+            return true;
+        }
+        self.growth += lossy_growth(&self.data[self.checked..]);
+        self.checked = self.data.len();
+        raw + self.growth + lossy_growth(value) <= self.max
+    }
+
+    /// Appends `value` and LF to the data buffer; the size was checked.
+    fn push_data_line(&mut self, value: &[u8]) {
+        reserve_vec(&mut self.data, value.len() + 1, self.max.saturating_add(1));
+        self.data.extend_from_slice(value);
+        self.data.push(b'\n');
+    }
+
+    /// Moves the pending data line into the data buffer, before the chunk it
+    /// lies in goes away or another data line follows it.
+    fn keep(&mut self, pending: &mut Pending<'_>) {
+        if let Some(value) = pending.take() {
+            self.push_data_line(value);
+        }
+    }
+
+    /// Appends part of a `data` value that spans chunks, refusing the block
+    /// before the data buffer grows past the limit. Returns whether it fit.
+    fn append_data(&mut self, part: &[u8]) -> bool {
+        if self.data.len().saturating_add(part.len()) > self.max {
+            self.refuse_block();
+            return false;
+        }
+        reserve_vec(&mut self.data, part.len(), self.max.saturating_add(1));
+        self.data.extend_from_slice(part);
+        true
+    }
+
+    /// Ends a streamed `data` line: the decoded size check, then its LF.
+    fn end_data_line(&mut self, pending: &mut Pending<'_>) {
+        if self.data_fits(&[]) {
+            reserve_vec(&mut self.data, 1, self.max.saturating_add(1));
+            self.data.push(b'\n');
+        } else {
+            self.refuse(pending);
+        }
     }
 
     /// Dispatches on a blank line (R19–R23).
-    fn dispatch(&mut self) {
+    fn dispatch(&mut self, pending: Option<&mut Pending<'_>>) {
         // R19: commit the ID first, even when no event fires.
         self.last_id.clone_from(&self.id_buffer);
         // R21: the data buffer is empty or ends with the LF of its last line.
-        if let Some(data) = self.data.strip_suffix('\n') {
+        let data = match pending.and_then(Option::take) {
+            Some(value) => Some(value),
+            None => self.data.strip_suffix(b"\n"),
+        };
+        if let Some(data) = data {
             // R22: the one allocation of this event.
-            self.queue
-                .push_back(Event::new(&self.event_type, data, &self.last_id));
+            let event = Event::from_raw(data, &self.event_type, &self.last_id);
+            self.queue.push_back(event);
         }
         // R20, R22: clear data and type, but not the ID buffer.
-        self.data.clear();
+        self.clear_data();
         self.event_type.clear();
     }
 
+    /// Empties the data buffer.
+    fn clear_data(&mut self) {
+        self.data.clear();
+        self.growth = 0;
+        self.checked = 0;
+    }
+
     /// Refuses the current block for its size: drop it and skip to its end.
-    fn refuse(&mut self) {
+    fn refuse(&mut self, pending: &mut Pending<'_>) {
+        *pending = None;
+        self.refuse_block();
+    }
+
+    /// [`refuse`](Self::refuse) when no data is pending.
+    fn refuse_block(&mut self) {
         self.drop_block();
         self.skipping = true;
         self.refused = true;
@@ -394,7 +525,7 @@ impl Interpreter {
     /// Drops the pending block as at the end of a stream (R24): its `id` is not
     /// committed, so the ID buffer goes back to the committed ID (decision 7).
     fn drop_block(&mut self) {
-        self.data.clear();
+        self.clear_data();
         self.event_type.clear();
         self.id_buffer.clone_from(&self.last_id);
     }
