@@ -263,15 +263,76 @@ fn group(c: &mut Criterion, name: &str, input: &[u8], events: usize, chunk_size:
     group.finish();
 }
 
-fn benches(c: &mut Criterion) {
+/// The five inputs: name, bytes, events, chunk size.
+fn inputs() -> Vec<(&'static str, Vec<u8>, usize, usize)> {
     let small = small_events(SMALL_EVENTS);
-    group(c, "small-16KiB", &small, SMALL_EVENTS, 16 * 1024);
-    group(c, "small-1460B", &small, SMALL_EVENTS, 1460);
-    group(c, "small-7B", &small, SMALL_EVENTS, 7);
-    let large = large_events(LARGE_EVENTS);
-    group(c, "64KiB-events-16KiB", &large, LARGE_EVENTS, 16 * 1024);
-    let crlf = crlf_events(SMALL_EVENTS);
-    group(c, "crlf-3-line-16KiB", &crlf, SMALL_EVENTS, 16 * 1024);
+    vec![
+        ("small-16KiB", small.clone(), SMALL_EVENTS, 16 * 1024),
+        ("small-1460B", small.clone(), SMALL_EVENTS, 1460),
+        ("small-7B", small, SMALL_EVENTS, 7),
+        (
+            "64KiB-events-16KiB",
+            large_events(LARGE_EVENTS),
+            LARGE_EVENTS,
+            16 * 1024,
+        ),
+        (
+            "crlf-3-line-16KiB",
+            crlf_events(SMALL_EVENTS),
+            SMALL_EVENTS,
+            16 * 1024,
+        ),
+    ]
+}
+
+/// `SSE_PARSE_ROUNDS=n cargo bench --bench sse_parse`: instead of criterion,
+/// `n` rounds in which every parser reads the input once, in an order that
+/// rotates from round to round, so that a shared machine's load falls on all
+/// parsers alike. Prints each parser's median time and its ratio to
+/// pollkit's (above 1: pollkit is faster).
+fn rounds(n: usize, name: &str, chunks: &[Bytes]) {
+    let parsers = parsers::<Touch>();
+    let mut times = vec![Vec::with_capacity(n); parsers.len()];
+    for round in 0..n {
+        for k in 0..parsers.len() {
+            let i = (round + k) % parsers.len();
+            let start = std::time::Instant::now();
+            let mut touch = Touch::default();
+            (parsers[i].1)(black_box(chunks), &mut touch);
+            black_box(touch.0);
+            times[i].push(start.elapsed());
+        }
+    }
+    let median = |t: &mut Vec<std::time::Duration>| {
+        t.sort();
+        t[t.len() / 2]
+    };
+    let medians: Vec<_> = times.iter_mut().map(median).collect();
+    let line: Vec<String> = parsers
+        .iter()
+        .zip(&medians)
+        .map(|((parser, _), m)| {
+            let ratio = m.as_secs_f64() / medians[0].as_secs_f64();
+            format!("{parser} {:.2} ms ({ratio:.2})", m.as_secs_f64() * 1e3)
+        })
+        .collect();
+    println!("{name}: {}", line.join(", "));
+}
+
+fn benches(c: &mut Criterion) {
+    let rounds_asked = std::env::var("SSE_PARSE_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok());
+    for (name, input, events, chunk_size) in inputs() {
+        match rounds_asked {
+            Some(n) => {
+                let chunks = chunked(&input, chunk_size);
+                check_agreement(name, &chunks, events);
+                rounds(n.max(1), name, &chunks);
+            }
+            None => group(c, name, &input, events, chunk_size),
+        }
+    }
 }
 
 criterion_group!(sse_parse, benches);

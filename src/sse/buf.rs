@@ -27,6 +27,13 @@ pub(crate) fn reserve_vec(v: &mut Vec<u8>, additional: usize, limit: usize) {
     }
 }
 
+/// Makes room for `additional` more bytes in `s`, see [`grow_target`].
+pub(crate) fn reserve_string(s: &mut String, additional: usize, limit: usize) {
+    if let Some(target) = grow_target(s.len(), s.capacity(), additional, limit) {
+        s.reserve_exact(target - s.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::grow_target;

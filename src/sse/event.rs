@@ -2,11 +2,21 @@
 
 use std::fmt;
 
+use super::field::push_lossy;
+
 /// A server-sent event: its type, data and last event ID (R22).
 ///
 /// An `Event` owns exactly one heap allocation: the three strings are stored
-/// back to back in one buffer of exact size, so dispatching an event costs one
-/// allocation, and the value is small (a boxed `str` and two offsets).
+/// back to back in one buffer, so dispatching an event costs one allocation,
+/// reading [`data`](Self::data), [`event_type`](Self::event_type) or
+/// [`last_event_id`](Self::last_event_id) is a slice of it (no decoding, no
+/// copy), and the value is small (a `String` and two offsets).
+///
+/// An event never borrows the chunk it was parsed from, so holding one, past
+/// the next chunk or for as long as you like, keeps its own bytes alive and
+/// nothing else. The buffer is of exact size, except for an event larger than
+/// 4 KiB whose data spanned chunks: that event keeps the buffer its data was
+/// decoded into (instead of a copy), with at most 1/16 of its size spare.
 ///
 /// The type `"message"` and the empty type are the same event type (R22): both
 /// read back as `"message"` and compare equal.
@@ -32,7 +42,7 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
     /// `data`, then the event type (empty for "message"), then the id.
-    buf: Box<str>,
+    buf: String,
     /// End of the data in `buf`.
     data_end: usize,
     /// End of the event type in `buf`; the id runs from here to the end.
@@ -68,8 +78,7 @@ impl Event {
         buf.push_str(event_type);
         buf.push_str(id);
         Self {
-            // Exact capacity, so this does not reallocate.
-            buf: buf.into_boxed_str(),
+            buf,
             data_end,
             type_end,
         }
@@ -80,7 +89,7 @@ impl Event {
     ///
     /// The one allocation of a dispatched event: the parts are copied into a
     /// buffer of exact size, which is validated once, as a whole.
-    pub(crate) fn from_raw(data: &[u8], event_type: &[u8], id: &str) -> Self {
+    pub(crate) fn from_raw(data: &[u8], event_type: &[u8], id: &[u8]) -> Self {
         let event_type = if event_type == b"message" {
             &[]
         } else {
@@ -91,13 +100,12 @@ impl Event {
         let mut buf = Vec::with_capacity(type_end.saturating_add(id.len()));
         buf.extend_from_slice(data);
         buf.extend_from_slice(event_type);
-        buf.extend_from_slice(id.as_bytes());
+        buf.extend_from_slice(id);
         match String::from_utf8(buf) {
             // Valid as a whole and cut at character boundaries: each part is
             // valid on its own, so nothing was to be replaced.
             Ok(buf) if buf.is_char_boundary(data_end) && buf.is_char_boundary(type_end) => Self {
-                // Exact capacity, so this does not reallocate.
-                buf: buf.into_boxed_str(),
+                buf,
                 data_end,
                 type_end,
             },
@@ -105,9 +113,35 @@ impl Event {
             _ => Self::new(
                 &String::from_utf8_lossy(event_type),
                 &String::from_utf8_lossy(data),
-                id,
+                &String::from_utf8_lossy(id),
             ),
         }
+    }
+
+    /// An event that takes over `data`, the decoded data buffer, as its own
+    /// buffer: the type and ID are appended, decoded. A buffer with more than
+    /// 1/16 of its size spare is trimmed (a realloc), so the event never
+    /// holds much more than its bytes.
+    pub(crate) fn from_data(mut data: String, event_type: &[u8], id: &[u8]) -> Self {
+        let data_end = data.len();
+        if event_type != b"message" {
+            push_lossy(&mut data, event_type);
+        }
+        let type_end = data.len();
+        push_lossy(&mut data, id);
+        if data.capacity() - data.len() > data.len() / 16 {
+            data.shrink_to_fit();
+        }
+        Self {
+            buf: data,
+            data_end,
+            type_end,
+        }
+    }
+
+    /// Bytes held: data, type and ID.
+    pub(crate) fn size(&self) -> usize {
+        self.buf.len()
     }
 
     /// The event type: the last `event` field of the block, or `"message"` when
@@ -169,6 +203,6 @@ mod tests {
 
     #[test]
     fn stays_small() {
-        assert!(size_of::<Event>() <= 4 * size_of::<usize>());
+        assert!(size_of::<Event>() <= 5 * size_of::<usize>());
     }
 }

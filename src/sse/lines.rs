@@ -36,6 +36,30 @@ pub(crate) enum Line<'c, 'b> {
     TooLong(&'b [u8]),
 }
 
+/// The bytes scanned one by one before `memchr2` takes over, for a line that
+/// does not start like a `data` line.
+const SHORT_LINE: usize = 16;
+
+/// The position of the first CR or LF in `rest`, the start of a line.
+///
+/// `memchr2` is the fastest scan of a long line, but a call costs more than
+/// the whole of a short one, and short lines are most of an event: the blank
+/// line, `id`, `event`, `retry`, most comments. So a line that does not open
+/// with `d` (for `data`, the long one) is first scanned byte by byte for a
+/// few bytes.
+fn find_line_end(rest: &[u8]) -> Option<usize> {
+    let head = match rest.first() {
+        None => return None,
+        Some(b'\n' | b'\r') => return Some(0),
+        Some(b'd') => 0,
+        Some(_) => rest.len().min(SHORT_LINE),
+    };
+    if let Some(end) = rest[..head].iter().position(|&b| b == b'\n' || b == b'\r') {
+        return Some(end);
+    }
+    memchr::memchr2(b'\r', b'\n', &rest[head..]).map(|end| head + end)
+}
+
 /// The line that the previous chunk left unfinished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -129,7 +153,7 @@ impl LineSplitter {
             rest = &rest[self.after_terminator(rest, end)..];
         }
         // The hot loop: whole lines inside the chunk, handed out in place.
-        while let Some(end) = memchr::memchr2(b'\r', b'\n', rest) {
+        while let Some(end) = find_line_end(rest) {
             let line = &rest[..end];
             if line.len() > max {
                 emit(Line::TooLong(line));

@@ -3,13 +3,18 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::buf::reserve_vec;
-use super::field::{lossy_growth, parse_retry, push_lossy, split_field};
+use super::buf::reserve_string;
+use super::field::{parse_retry, push_lossy, split_field};
 use super::lines::{Line, LineSplitter};
+use super::utf8::Utf8Tail;
 use super::{Error, Event};
 
 /// The default for [`Parser::max_event_size`]: 1 MiB.
 const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
+
+/// From this size on, an event's data buffer becomes the event's own buffer
+/// instead of being copied into it.
+const HAND_OVER: usize = 4 << 10;
 
 /// An incremental, sans-IO parser for the WHATWG "event stream" format.
 ///
@@ -82,23 +87,24 @@ pub struct Parser {
 struct Interpreter {
     /// Upper bound on one line and on one event's data, in bytes.
     max: usize,
-    /// The data buffer (R16): every `data` value followed by LF, as raw bytes.
-    /// Decoding (R1) waits for the dispatch, where the bytes are validated once
-    /// on their way into the event; decoding the joined lines equals joining
-    /// the decoded lines, because LF ends any pending UTF-8 sequence.
-    data: Vec<u8>,
-    /// How much the first `checked` bytes of `data` grow when decoded (each
-    /// invalid sequence becomes a 3-byte U+FFFD), to hold the decoded data to
-    /// `max` exactly; computed only when the raw size comes near `max`.
-    growth: usize,
-    /// See `growth`.
-    checked: usize,
+    /// The data buffer (R16): every `data` value followed by LF, decoded.
+    data: String,
+    /// The unfinished UTF-8 sequence of a `data` value streamed in parts.
+    tail: Utf8Tail,
+    /// The capacity to give an empty data buffer that starts to grow: the
+    /// size of the last buffer handed over to an event, so that a stream of
+    /// large events grows each buffer once, not by doubling.
+    hint: usize,
     /// The event type buffer (R15), raw like `data`.
     event_type: Vec<u8>,
-    /// The last-event-ID buffer (R17).
-    id_buffer: String,
+    /// The last-event-ID buffer (R17), raw like `data`, while `id_set` (the
+    /// current block has an `id` field); otherwise the spec's buffer is
+    /// `last_id` itself. The ID is decoded once, with the event that carries it.
+    id_buffer: Vec<u8>,
+    /// See `id_buffer`.
+    id_set: bool,
     /// The last event ID string: the buffer as committed at the last blank line
-    /// (R19). At the start of every block it equals `id_buffer`.
+    /// (R19).
     last_id: String,
     /// The reconnection time (R18).
     retry: Option<Duration>,
@@ -130,11 +136,12 @@ impl Parser {
             lines: LineSplitter::new(),
             interpreter: Interpreter {
                 max: DEFAULT_MAX_EVENT_SIZE,
-                data: Vec::new(),
-                growth: 0,
-                checked: 0,
+                data: String::new(),
+                tail: Utf8Tail::new(),
+                hint: 0,
                 event_type: Vec::new(),
-                id_buffer: String::new(),
+                id_buffer: Vec::new(),
+                id_set: false,
                 last_id: String::new(),
                 retry: None,
                 skipping: false,
@@ -202,7 +209,7 @@ impl Parser {
     pub fn set_last_event_id(&mut self, id: impl Into<String>) {
         let it = &mut self.interpreter;
         it.last_id = id.into();
-        it.id_buffer.clone_from(&it.last_id);
+        it.id_set = false;
     }
 
     /// Parses the next chunk of the stream.
@@ -315,6 +322,7 @@ impl Default for Parser {
 
 impl Interpreter {
     /// Processes one line from the splitter.
+    #[inline]
     fn line<'c>(&mut self, line: Line<'c, '_>, pending: &mut Pending<'c>) {
         match line {
             Line::Chunk(line) => self.complete(line, Some(pending)),
@@ -326,14 +334,15 @@ impl Interpreter {
             Line::DataOpen(_) | Line::DataMore(_) | Line::DataEnd(_) if self.skipping => {}
             Line::DataOpen(value) => {
                 self.keep(pending);
-                self.append_data(value);
+                self.tail.clear();
+                self.push_data(value);
             }
             Line::DataMore(value) => {
-                self.append_data(value);
+                self.push_data(value);
             }
             Line::DataEnd(value) => {
-                if self.append_data(value) {
-                    self.end_data_line(pending);
+                if self.push_data(value) {
+                    self.end_data_line();
                 }
             }
             // Already refused: one error per block.
@@ -346,6 +355,7 @@ impl Interpreter {
 
     /// Processes a complete line; `pending` is `Some` when the line lies in
     /// the chunk being fed, so its `data` may wait there uncopied.
+    #[inline]
     fn complete<'c>(&mut self, line: &'c [u8], pending: Option<&mut Pending<'c>>) {
         if self.skipping {
             // The blank line that ends a refused block ends the skipping;
@@ -358,9 +368,12 @@ impl Interpreter {
             [] => self.dispatch(pending),
             // R9: a comment, whatever follows (kept only for an observer).
             [b':', comment @ ..] => self.comment(comment),
-            // The common field first, without a search for the colon (R10–R12).
+            // The common fields first, without a search for the colon (R10–R12).
             [b'd', b'a', b't', b'a', b':', b' ', value @ ..]
             | [b'd', b'a', b't', b'a', b':', value @ ..] => self.data(value, pending),
+            [b'i', b'd', b':', b' ', value @ ..] | [b'i', b'd', b':', value @ ..] => {
+                self.field(b"id", value, pending);
+            }
             line => {
                 let (name, value) = split_field(line);
                 self.field(name, value, pending);
@@ -395,7 +408,8 @@ impl Interpreter {
             // R17: an id containing NUL is ignored as a whole.
             b"id" if !value.contains(&0) => {
                 self.id_buffer.clear();
-                push_lossy(&mut self.id_buffer, value);
+                self.id_buffer.extend_from_slice(value);
+                self.id_set = true;
             }
             b"retry" => {
                 // R18: applies at once, no dispatch needed.
@@ -414,89 +428,107 @@ impl Interpreter {
             // A second data line: the first joins the buffer.
             self.keep(pending);
         }
+        match pending {
+            // The block's first data line, inside the chunk: leave it there,
+            // unless decoding might take it past the limit (U+FFFD is 3 bytes).
+            Some(pending) if self.data.is_empty() && value.len().saturating_mul(3) <= self.max => {
+                *pending = Some(value);
+            }
+            _ => {
+                if self.push_data(value) {
+                    self.end_data_line();
+                }
+            }
+        }
+    }
+
+    /// Appends `value`, (part of) a `data` value, decoded, unless the data
+    /// would grow past the limit: then refuses the block. Returns whether it
+    /// fit.
+    fn push_data(&mut self, value: &[u8]) -> bool {
         // The data so far (with its LFs) plus this value is what would be
-        // dispatched now (R21 drops the new LF).
-        if !self.data_fits(value) {
+        // dispatched now (R21 drops the new LF). Decoding never shrinks bytes,
+        // so refusing on the raw length first never copies what cannot fit.
+        if self.data.len().saturating_add(value.len()) > self.max {
+            self.refuse_block();
+            return false;
+        }
+        if self.data.capacity() == 0 {
+            self.data
+                .reserve_exact(self.hint.min(self.max.saturating_add(1)));
+        }
+        reserve_string(&mut self.data, value.len(), self.max.saturating_add(1));
+        self.tail.push(&mut self.data, value);
+        if self.data.len() > self.max {
+            // Invalid UTF-8 grew into U+FFFD past the limit.
+            self.refuse_block();
+            return false;
+        }
+        true
+    }
+
+    /// Ends a `data` line: an unfinished UTF-8 sequence, then its LF.
+    fn end_data_line(&mut self) {
+        self.tail.finish(&mut self.data);
+        if self.data.len() > self.max {
             self.refuse_block();
             return;
         }
-        match pending {
-            // The block's first data line, inside the chunk: leave it there.
-            Some(pending) if self.data.is_empty() => *pending = Some(value),
-            _ => self.push_data_line(value),
-        }
-    }
-
-    /// Whether the data buffer plus `value` decodes to at most `max` bytes.
-    ///
-    /// The raw size is a lower bound (decoding never shrinks bytes) and three
-    /// times it an upper one; only between the two is the decoded size
-    /// computed, once per byte, so events well within the limit cost nothing.
-    fn data_fits(&mut self, value: &[u8]) -> bool {
-        let raw = self.data.len().saturating_add(value.len());
-        if raw > self.max {
-            return false;
-        }
-        let unchecked = raw - self.checked;
-        if raw + self.growth + 2 * unchecked <= self.max {
-            return true;
-        }
-        self.growth += lossy_growth(&self.data[self.checked..]);
-        self.checked = self.data.len();
-        raw + self.growth + lossy_growth(value) <= self.max
-    }
-
-    /// Appends `value` and LF to the data buffer; the size was checked.
-    fn push_data_line(&mut self, value: &[u8]) {
-        reserve_vec(&mut self.data, value.len() + 1, self.max.saturating_add(1));
-        self.data.extend_from_slice(value);
-        self.data.push(b'\n');
+        reserve_string(&mut self.data, 1, self.max.saturating_add(1));
+        self.data.push('\n');
     }
 
     /// Moves the pending data line into the data buffer, before the chunk it
     /// lies in goes away or another data line follows it.
     fn keep(&mut self, pending: &mut Pending<'_>) {
         if let Some(value) = pending.take() {
-            self.push_data_line(value);
-        }
-    }
-
-    /// Appends part of a `data` value that spans chunks, refusing the block
-    /// before the data buffer grows past the limit. Returns whether it fit.
-    fn append_data(&mut self, part: &[u8]) -> bool {
-        if self.data.len().saturating_add(part.len()) > self.max {
-            self.refuse_block();
-            return false;
-        }
-        reserve_vec(&mut self.data, part.len(), self.max.saturating_add(1));
-        self.data.extend_from_slice(part);
-        true
-    }
-
-    /// Ends a streamed `data` line: the decoded size check, then its LF.
-    fn end_data_line(&mut self, pending: &mut Pending<'_>) {
-        if self.data_fits(&[]) {
-            reserve_vec(&mut self.data, 1, self.max.saturating_add(1));
-            self.data.push(b'\n');
-        } else {
-            self.refuse(pending);
+            // Within the limit: it was checked when it became pending.
+            if self.push_data(value) {
+                self.end_data_line();
+            }
         }
     }
 
     /// Dispatches on a blank line (R19–R23).
     fn dispatch(&mut self, pending: Option<&mut Pending<'_>>) {
-        // R19: commit the ID first, even when no event fires.
-        self.last_id.clone_from(&self.id_buffer);
         // R21: the data buffer is empty or ends with the LF of its last line.
-        let data = match pending.and_then(Option::take) {
-            Some(value) => Some(value),
-            None => self.data.strip_suffix(b"\n"),
+        let id = if self.id_set {
+            &self.id_buffer[..]
+        } else {
+            self.last_id.as_bytes()
         };
-        if let Some(data) = data {
+        let event = match pending.and_then(Option::take) {
             // R22: the one allocation of this event.
-            let event = Event::from_raw(data, &self.event_type, &self.last_id);
+            Some(value) => Some(Event::from_raw(value, &self.event_type, id)),
+            None if self.data.len() > HAND_OVER => {
+                // A large event: its data buffer becomes the event's buffer,
+                // not copied; the next one starts at this one's size.
+                let mut data = std::mem::take(&mut self.data);
+                data.pop();
+                let event = Event::from_data(data, &self.event_type, id);
+                // Room for an event up to 1/32 larger, and no more spare
+                // than an event keeps (1/16).
+                self.hint = event.size().saturating_add(event.size() / 32);
+                Some(event)
+            }
+            None => self
+                .data
+                .strip_suffix('\n')
+                .map(|data| Event::from_raw(data.as_bytes(), &self.event_type, id)),
+        };
+        if let Some(event) = event {
+            // R19: commit the ID, decoded once, with the event.
+            if self.id_set {
+                self.last_id.clear();
+                self.last_id.push_str(event.last_event_id());
+            }
             self.queue.push_back(event);
+        } else if self.id_set {
+            // R19: commit the ID even when no event fires.
+            self.last_id.clear();
+            push_lossy(&mut self.last_id, &self.id_buffer);
         }
+        self.id_set = false;
         // R20, R22: clear data and type, but not the ID buffer.
         self.clear_data();
         self.event_type.clear();
@@ -505,8 +537,7 @@ impl Interpreter {
     /// Empties the data buffer.
     fn clear_data(&mut self) {
         self.data.clear();
-        self.growth = 0;
-        self.checked = 0;
+        self.tail.clear();
     }
 
     /// Refuses the current block for its size: drop it and skip to its end.
@@ -527,6 +558,6 @@ impl Interpreter {
     fn drop_block(&mut self) {
         self.clear_data();
         self.event_type.clear();
-        self.id_buffer.clone_from(&self.last_id);
+        self.id_set = false;
     }
 }
