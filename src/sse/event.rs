@@ -144,8 +144,15 @@ impl Event {
         self.buf.len()
     }
 
+    /// Heap memory the event holds. For tests of what an event keeps alive.
+    #[doc(hidden)]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The event type: the last `event` field of the block, or `"message"` when
     /// there was none or it was empty (R15, R22).
+    #[inline]
     pub fn event_type(&self) -> &str {
         match &self.buf[self.data_end..self.type_end] {
             "" => "message",
@@ -154,12 +161,14 @@ impl Event {
     }
 
     /// The data: the `data` fields of the block joined by `\n` (R16, R21).
+    #[inline]
     pub fn data(&self) -> &str {
         &self.buf[..self.data_end]
     }
 
     /// The last event ID when the event was dispatched (R22, R23), `""` if none
     /// was set. This is the ID to resume from once this event is handled.
+    #[inline]
     pub fn last_event_id(&self) -> &str {
         &self.buf[self.type_end..]
     }

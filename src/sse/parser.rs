@@ -33,13 +33,22 @@ const HAND_OVER: usize = 4 << 10;
 ///
 /// # Performance
 ///
-/// Each byte is scanned once with `memchr2`. A line inside one chunk is parsed
-/// in place, and an event whose one `data` line lies inside one chunk has its
-/// data copied once, from the chunk into the event. A line split across chunks
-/// is copied once more: a `data` value straight into the data buffer, any other
-/// line into a reused line buffer. The bytes an event keeps are validated as
-/// UTF-8 once, on their way into it. Each dispatched event costs one allocation
-/// (the [`Event`] itself); the parser's buffers and queue are reused.
+/// Each byte is scanned once, for CR and LF, with `memchr2` (short lines byte
+/// by byte, where a call would cost more). A line inside one chunk is parsed in
+/// place. The data of an event is copied once:
+///
+/// - an event whose one `data` line lies inside one chunk: from the chunk into
+///   the event, validated as UTF-8 once, together with its type and ID;
+/// - a `data` line that spans chunks: each part, validated (SIMD for long
+///   runs), straight into the data buffer (not into a line buffer first).
+///   From 4 KiB on, that buffer becomes the event's own (no second copy) and
+///   the next one starts at its size; below, it is copied into the event and
+///   reused.
+///
+/// Each dispatched event costs one allocation (a large event much smaller than
+/// the large one before it also trims its buffer: a shrinking realloc); the
+/// parser's buffers and queue are reused. No event borrows a chunk: see
+/// [`Event`] for what it holds.
 ///
 /// # Default
 ///
@@ -264,6 +273,7 @@ impl Parser {
     }
 
     /// Takes the next dispatched event, oldest first.
+    #[inline]
     pub fn next_event(&mut self) -> Option<Event> {
         self.interpreter.queue.pop_front()
     }

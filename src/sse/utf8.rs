@@ -46,8 +46,8 @@ impl Utf8Tail {
                 }
             }
         }
-        if let Ok(text) = simdutf8::basic::from_utf8(part) {
-            // The common case: valid text, checked with SIMD.
+        if let Ok(text) = validate(part) {
+            // The common case: valid text.
             dst.push_str(text);
             return;
         }
@@ -90,6 +90,20 @@ impl Utf8Tail {
     /// Forgets a sequence left unfinished, for a value that is dropped.
     pub(crate) fn clear(&mut self) {
         self.len = 0;
+    }
+}
+
+/// The bytes from which SIMD validation pays: below, `simdutf8` itself
+/// falls back to std after a dispatch of its own.
+const SIMD_FROM: usize = 64;
+
+/// `bytes` as text if they are valid UTF-8: SIMD for long runs, std for short
+/// ones (a value split into tiny chunks).
+pub(crate) fn validate(bytes: &[u8]) -> Result<&str, ()> {
+    if bytes.len() < SIMD_FROM {
+        std::str::from_utf8(bytes).map_err(drop)
+    } else {
+        simdutf8::basic::from_utf8(bytes).map_err(drop)
     }
 }
 
