@@ -9,6 +9,10 @@ const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 /// A `data` field's name and colon.
 const DATA: &[u8] = b"data:";
 
+/// The length from which a `data` line that spans chunks is streamed to the
+/// interpreter rather than joined in the line buffer.
+const STREAM_FROM: usize = 256;
+
 /// What the splitter hands to the interpreter, in stream order.
 ///
 /// `'c` is the chunk being split: slices with it stay valid for the whole
@@ -46,12 +50,12 @@ const SHORT_LINE: usize = 16;
 /// the whole of a short one, and short lines are most of an event: the blank
 /// line, `id`, `event`, `retry`, most comments. So a line that does not open
 /// with `d` (for `data`, the long one) is first scanned byte by byte for a
-/// few bytes.
+/// few bytes, and so is what is left of a small chunk.
 fn find_line_end(rest: &[u8]) -> Option<usize> {
     let head = match rest.first() {
         None => return None,
         Some(b'\n' | b'\r') => return Some(0),
-        Some(b'd') => 0,
+        Some(b'd') if rest.len() > SHORT_LINE => 0,
         Some(_) => rest.len().min(SHORT_LINE),
     };
     if let Some(end) = rest[..head].iter().position(|&b| b == b'\n' || b == b'\r') {
@@ -145,7 +149,7 @@ impl LineSplitter {
         }
         if !self.line.is_empty() || self.open != Open::Held {
             // The line the previous chunk left unfinished.
-            let Some(end) = memchr::memchr2(b'\r', b'\n', rest) else {
+            let Some(end) = find_line_end(rest) else {
                 self.more(rest, max, &mut emit);
                 return;
             };
@@ -281,18 +285,29 @@ impl LineSplitter {
                 }
                 reserve_vec(&mut self.line, part.len(), max);
                 self.line.extend_from_slice(part);
-                if self.line.starts_with(DATA) {
-                    // The name is complete now: stream the value from here on.
-                    let value = &self.line[DATA.len()..];
-                    self.open = Open::Data {
-                        len: self.line.len(),
-                        before_value: value.is_empty(),
-                    };
-                    emit(Line::DataOpen(value.strip_prefix(b" ").unwrap_or(value)));
-                    self.line.clear();
-                }
+                self.stream_long_data(emit);
             }
         }
+    }
+
+    /// Turns the held line into a streamed `data` value once it is long
+    /// enough for that to pay: from then on its parts go straight to the
+    /// interpreter, each copied once, instead of into the line buffer first.
+    /// (A short value is cheaper joined here and handed over whole.)
+    fn stream_long_data<'c, F>(&mut self, emit: &mut F)
+    where
+        F: FnMut(Line<'c, '_>),
+    {
+        if self.line.len() < STREAM_FROM || !self.line.starts_with(DATA) {
+            return;
+        }
+        let value = &self.line[DATA.len()..];
+        self.open = Open::Data {
+            len: self.line.len(),
+            before_value: value.is_empty(),
+        };
+        emit(Line::DataOpen(value.strip_prefix(b" ").unwrap_or(value)));
+        self.line.clear();
     }
 
     /// Starts a line with `part`, the end of a chunk without a terminator.
@@ -303,17 +318,10 @@ impl LineSplitter {
         if part.len() > max {
             emit(Line::TooLong(part));
             self.open = Open::Discarding;
-        } else if let Some(value) = part.strip_prefix(DATA) {
-            // A `data` line: its value goes to the interpreter as it comes,
-            // never into the line buffer.
-            self.open = Open::Data {
-                len: part.len(),
-                before_value: value.is_empty(),
-            };
-            emit(Line::DataOpen(value.strip_prefix(b" ").unwrap_or(value)));
         } else {
             reserve_vec(&mut self.line, part.len(), max);
             self.line.extend_from_slice(part);
+            self.stream_long_data(emit);
         }
     }
 }
@@ -356,18 +364,29 @@ mod tests {
     }
 
     #[test]
-    fn data_values_stream_without_the_line_buffer() {
+    fn long_data_values_stream_without_the_line_buffer() {
+        let long = "v".repeat(300);
+        let opened = format!("data: {long}");
         assert_eq!(
-            lines(&[b"data: ab", b"cd", b"e\n"], 99),
-            ["<ab", "+cd", ">e"]
+            lines(&[opened.as_bytes(), b"cd", b"e\n"], 999),
+            [format!("<{long}"), "+cd".into(), ">e".into()]
         );
         // The name completes in the buffer, then the value streams.
-        assert_eq!(lines(&[b"da", b"ta: x", b"y\n"], 99), ["<x", ">y"]);
-        // One space removed, even when it opens the next chunk; only one.
-        assert_eq!(lines(&[b"data:", b" ", b" x\n"], 99), ["<", "+", "> x"]);
-        assert_eq!(lines(&[b"data:", b"", b"\r\n"], 99), ["<", ">"]);
-        assert_eq!(lines(&[b"data:x", b" y\n"], 99), ["<x", "> y"]);
-        // A name that only starts like `data` is an ordinary line.
+        assert_eq!(
+            lines(&[b"da", opened[2..].as_bytes(), b"y\n"], 999),
+            [format!("<{long}"), ">y".into()]
+        );
+        // One space removed, even when the value starts in the next part.
+        let spaces = format!("data:{}", " ".repeat(300));
+        assert_eq!(
+            lines(&[spaces.as_bytes(), b" x\n"], 999),
+            [format!("<{}", " ".repeat(299)), "> x".into()]
+        );
+    }
+
+    #[test]
+    fn short_data_values_are_joined() {
+        assert_eq!(lines(&[b"data: ab", b"cd", b"e\n"], 99), ["data: abcde"]);
         assert_eq!(
             lines(&[b"dat", b"\n", b"datum: 1", b"\n"], 99),
             ["dat", "datum: 1"]
@@ -390,8 +409,17 @@ mod tests {
         assert_eq!(lines(&[b"abcd", b"ef\r", b"\nok\n"], 3), ["!abcd", "ok"]);
         assert_eq!(
             lines(&[b"data:a", b"bcdef", b"g\nok\n"], 8),
-            ["<a", "!data:", "ok"]
+            ["!data:a", "ok"]
         );
-        assert_eq!(lines(&[b"data:a", b"bcd\nok\n"], 8), ["<a", "!data:", "ok"]);
+        let long = "v".repeat(300);
+        let opened = format!("data:{long}");
+        assert_eq!(
+            lines(&[opened.as_bytes(), b"bcdef", b"g\nok\n"], 308),
+            [format!("<{long}"), "!data:".into(), "ok".into()]
+        );
+        assert_eq!(
+            lines(&[opened.as_bytes(), b"bcd\nok\n"], 307),
+            [format!("<{long}"), "!data:".into(), "ok".into()]
+        );
     }
 }
