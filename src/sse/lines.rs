@@ -373,7 +373,7 @@ mod tests {
         );
         // The name completes in the buffer, then the value streams.
         assert_eq!(
-            lines(&[b"da", opened[2..].as_bytes(), b"y\n"], 999),
+            lines(&[b"da", &opened.as_bytes()[2..], b"y\n"], 999),
             [format!("<{long}"), ">y".into()]
         );
         // One space removed, even when the value starts in the next part.
