@@ -39,11 +39,13 @@ const HAND_OVER: usize = 4 << 10;
 ///
 /// - an event whose one `data` line lies inside one chunk: from the chunk into
 ///   the event, validated as UTF-8 once, together with its type and ID;
-/// - a `data` line that spans chunks: each part, validated (SIMD for long
-///   runs), straight into the data buffer (not into a line buffer first).
-///   From 4 KiB on, that buffer becomes the event's own (no second copy) and
-///   the next one starts at its size; below, it is copied into the event and
-///   reused.
+/// - a `data` line of 256 bytes or more that spans chunks: each part,
+///   validated (SIMD for long runs), straight into the data buffer (not into
+///   a line buffer first). From 4 KiB on, that buffer becomes the event's own
+///   (no second copy) and the next one starts at its size; below, it is
+///   copied into the event and reused. A shorter line that spans chunks is
+///   joined in a reused line buffer first, which costs less than handling
+///   each tiny part.
 ///
 /// Each dispatched event costs one allocation (a large event much smaller than
 /// the large one before it also trims its buffer: a shrinking realloc); the
