@@ -911,3 +911,69 @@ proptest! {
         parser.finish();
     }
 }
+
+/// Issue 24: an event holds its own bytes, not the chunk it came from nor
+/// the parser's buffers: exactly its size when it lay inside one chunk, at
+/// most 1/16 more when a large one took over the buffer its data spanned
+/// chunks in, whatever the sizes before it.
+#[test]
+fn an_event_holds_no_more_than_its_own_bytes() {
+    let mut input = Vec::new();
+    let sizes = [64 << 10, 64 << 10, 8 << 10, 100, 200 << 10, 5 << 10, 10];
+    for (i, size) in sizes.iter().enumerate() {
+        input.extend_from_slice(format!("id: {i}\nevent: e{i}\ndata: ").as_bytes());
+        input.extend(std::iter::repeat_n(b'a' + i as u8, *size));
+        input.extend_from_slice(b"\n\n");
+    }
+    for chunk in [16 << 10, 1460, 7] {
+        let mut parser = Parser::new();
+        let mut events = Vec::new();
+        for piece in input.chunks(chunk) {
+            parser.feed(piece).unwrap();
+            // Held past the next chunk, and to the end.
+            events.extend(std::iter::from_fn(|| parser.next_event()));
+        }
+        assert_eq!(events.len(), sizes.len());
+        for (i, (event, size)) in events.iter().zip(sizes).enumerate() {
+            assert_eq!(event.data().len(), size);
+            assert_eq!(event.last_event_id(), i.to_string());
+            let own = size + event.event_type().len() + event.last_event_id().len();
+            assert!(
+                event.capacity() <= own + own / 16,
+                "event {i} in {chunk}-byte chunks holds {} bytes for {own}",
+                event.capacity()
+            );
+        }
+    }
+    // One data line inside one chunk: the event is exactly its bytes.
+    let mut parser = Parser::new();
+    parser.feed(b"id: 7\nevent: e\ndata: hello\n\n").unwrap();
+    let event = parser.next_event().unwrap();
+    assert_eq!(event.capacity(), "helloe7".len());
+}
+
+/// Issue 24: a large event's data that spans chunks is decoded part by part
+/// into the buffer the event takes over; a UTF-8 sequence cut by a chunk
+/// boundary, and invalid bytes, decode as in one piece.
+#[test]
+fn large_event_split_inside_utf8_sequences_decodes_as_whole() {
+    let mut value = Vec::new();
+    for i in 0..3000u32 {
+        value.extend_from_slice("é€😀".as_bytes());
+        if i % 500 == 0 {
+            value.extend_from_slice(b"\xF0\x9F\xFF\xE2\x82");
+        }
+    }
+    let mut input = b"data: ".to_vec();
+    input.extend_from_slice(&value);
+    input.extend_from_slice(b"\n\n");
+    let expected = String::from_utf8_lossy(&value).into_owned();
+    for chunk in [1, 2, 3, 5, 7, 1460, 4096, 16 << 10] {
+        let mut parser = Parser::new();
+        for piece in input.chunks(chunk) {
+            parser.feed(piece).unwrap();
+        }
+        let event = parser.next_event().expect("one event");
+        assert!(event.data() == expected, "{chunk}-byte chunks");
+    }
+}

@@ -2,11 +2,21 @@
 
 use std::fmt;
 
+use super::field::push_lossy;
+
 /// A server-sent event: its type, data and last event ID (R22).
 ///
 /// An `Event` owns exactly one heap allocation: the three strings are stored
-/// back to back in one buffer of exact size, so dispatching an event costs one
-/// allocation, and the value is small (a boxed `str` and two offsets).
+/// back to back in one buffer, so dispatching an event costs one allocation,
+/// reading [`data`](Self::data), [`event_type`](Self::event_type) or
+/// [`last_event_id`](Self::last_event_id) is a slice of it (no decoding, no
+/// copy), and the value is small (a `String` and two offsets).
+///
+/// An event never borrows the chunk it was parsed from, so holding one, past
+/// the next chunk or for as long as you like, keeps its own bytes alive and
+/// nothing else. The buffer is of exact size, except for an event larger than
+/// 4 KiB whose data spanned chunks: that event keeps the buffer its data was
+/// decoded into (instead of a copy), with at most 1/16 of its size spare.
 ///
 /// The type `"message"` and the empty type are the same event type (R22): both
 /// read back as `"message"` and compare equal.
@@ -32,7 +42,7 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
     /// `data`, then the event type (empty for "message"), then the id.
-    buf: Box<str>,
+    buf: String,
     /// End of the data in `buf`.
     data_end: usize,
     /// End of the event type in `buf`; the id runs from here to the end.
@@ -68,15 +78,81 @@ impl Event {
         buf.push_str(event_type);
         buf.push_str(id);
         Self {
-            // Exact capacity, so this does not reallocate.
-            buf: buf.into_boxed_str(),
+            buf,
             data_end,
             type_end,
         }
     }
 
+    /// An event from the raw bytes of its parts, each decoded as UTF-8 with
+    /// every maximal invalid sequence replaced by U+FFFD (R1).
+    ///
+    /// The one allocation of a dispatched event: the parts are copied into a
+    /// buffer of exact size, which is validated once, as a whole.
+    pub(crate) fn from_raw(data: &[u8], event_type: &[u8], id: &[u8]) -> Self {
+        let event_type = if event_type == b"message" {
+            &[]
+        } else {
+            event_type
+        };
+        let data_end = data.len();
+        let type_end = data_end.saturating_add(event_type.len());
+        let mut buf = Vec::with_capacity(type_end.saturating_add(id.len()));
+        buf.extend_from_slice(data);
+        buf.extend_from_slice(event_type);
+        buf.extend_from_slice(id);
+        match String::from_utf8(buf) {
+            // Valid as a whole and cut at character boundaries: each part is
+            // valid on its own, so nothing was to be replaced.
+            Ok(buf) if buf.is_char_boundary(data_end) && buf.is_char_boundary(type_end) => Self {
+                buf,
+                data_end,
+                type_end,
+            },
+            // Invalid input, the rare case: decode each part on its own.
+            _ => Self::new(
+                &String::from_utf8_lossy(event_type),
+                &String::from_utf8_lossy(data),
+                &String::from_utf8_lossy(id),
+            ),
+        }
+    }
+
+    /// An event that takes over `data`, the decoded data buffer, as its own
+    /// buffer: the type and ID are appended, decoded. A buffer with more than
+    /// 1/16 of its size spare is trimmed (a realloc), so the event never
+    /// holds much more than its bytes.
+    pub(crate) fn from_data(mut data: String, event_type: &[u8], id: &[u8]) -> Self {
+        let data_end = data.len();
+        if event_type != b"message" {
+            push_lossy(&mut data, event_type);
+        }
+        let type_end = data.len();
+        push_lossy(&mut data, id);
+        if data.capacity() - data.len() > data.len() / 16 {
+            data.shrink_to_fit();
+        }
+        Self {
+            buf: data,
+            data_end,
+            type_end,
+        }
+    }
+
+    /// Bytes held: data, type and ID.
+    pub(crate) fn size(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Heap memory the event holds. For tests of what an event keeps alive.
+    #[doc(hidden)]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The event type: the last `event` field of the block, or `"message"` when
     /// there was none or it was empty (R15, R22).
+    #[inline]
     pub fn event_type(&self) -> &str {
         match &self.buf[self.data_end..self.type_end] {
             "" => "message",
@@ -85,12 +161,14 @@ impl Event {
     }
 
     /// The data: the `data` fields of the block joined by `\n` (R16, R21).
+    #[inline]
     pub fn data(&self) -> &str {
         &self.buf[..self.data_end]
     }
 
     /// The last event ID when the event was dispatched (R22, R23), `""` if none
     /// was set. This is the ID to resume from once this event is handled.
+    #[inline]
     pub fn last_event_id(&self) -> &str {
         &self.buf[self.type_end..]
     }
@@ -134,6 +212,6 @@ mod tests {
 
     #[test]
     fn stays_small() {
-        assert!(size_of::<Event>() <= 4 * size_of::<usize>());
+        assert!(size_of::<Event>() <= 5 * size_of::<usize>());
     }
 }

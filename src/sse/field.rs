@@ -47,6 +47,11 @@ pub(crate) fn parse_retry(value: &[u8]) -> Option<u64> {
 /// invalid input. Decoding each line on its own equals decoding the whole stream
 /// because CR and LF always end a pending sequence (see chunking.md, "shortcut").
 pub(crate) fn push_lossy(dst: &mut String, bytes: &[u8]) {
+    if let Ok(text) = super::utf8::validate(bytes) {
+        // The common case; std then finds the invalid sequences.
+        dst.push_str(text);
+        return;
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => dst.push_str(text),
         Err(error) => {

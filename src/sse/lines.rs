@@ -6,23 +6,84 @@ use super::buf::reserve_vec;
 /// The UTF-8 encoding of U+FEFF.
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
-/// One line handed to the interpreter.
+/// A `data` field's name and colon.
+const DATA: &[u8] = b"data:";
+
+/// The length from which a `data` line that spans chunks is streamed to the
+/// interpreter rather than joined in the line buffer.
+const STREAM_FROM: usize = 256;
+
+/// What the splitter hands to the interpreter, in stream order.
+///
+/// `'c` is the chunk being split: slices with it stay valid for the whole
+/// [`LineSplitter::split`] call, so the interpreter may keep them until then
+/// without copying. `'b` slices point into the splitter's own buffer and are
+/// valid only during the call that receives them.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Line<'a> {
-    /// A complete line, without its terminator.
-    Complete(&'a [u8]),
+pub(crate) enum Line<'c, 'b> {
+    /// A complete line that lies inside the chunk, without its terminator.
+    Chunk(&'c [u8]),
+    /// A complete line joined from several chunks, without its terminator.
+    Joined(&'b [u8]),
+    /// The start of the value of a `data` line that goes on in the next chunk
+    /// (the name, colon and one leading space removed). The value is streamed
+    /// to the interpreter, never held by the splitter: it is copied once, into
+    /// the event's data.
+    DataOpen(&'b [u8]),
+    /// More of the value of the `data` line opened by [`Line::DataOpen`].
+    DataMore(&'c [u8]),
+    /// The last bytes of the value of that `data` line: it ends here.
+    DataEnd(&'c [u8]),
     /// A line longer than the limit. The slice holds its first bytes (at least
-    /// one); the rest of the line is discarded without being buffered and no
-    /// `Complete` follows for it.
-    TooLong(&'a [u8]),
+    /// one); the rest of the line is discarded without being buffered and
+    /// nothing more follows for it.
+    TooLong(&'b [u8]),
+}
+
+/// The bytes scanned one by one before `memchr2` takes over, for a line that
+/// does not start like a `data` line.
+const SHORT_LINE: usize = 16;
+
+/// The position of the first CR or LF in `rest`, the start of a line.
+///
+/// `memchr2` is the fastest scan of a long line, but a call costs more than
+/// the whole of a short one, and short lines are most of an event: the blank
+/// line, `id`, `event`, `retry`, most comments. So a line that does not open
+/// with `d` (for `data`, the long one) is first scanned byte by byte for a
+/// few bytes, and so is what is left of a small chunk.
+fn find_line_end(rest: &[u8]) -> Option<usize> {
+    let head = match rest.first() {
+        None => return None,
+        Some(b'\n' | b'\r') => return Some(0),
+        Some(b'd') if rest.len() > SHORT_LINE => 0,
+        Some(_) => rest.len().min(SHORT_LINE),
+    };
+    if let Some(end) = rest[..head].iter().position(|&b| b == b'\n' || b == b'\r') {
+        return Some(end);
+    }
+    memchr::memchr2(b'\r', b'\n', &rest[head..]).map(|end| head + end)
+}
+
+/// The line that the previous chunk left unfinished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// None, or its first bytes are held in the buffer.
+    Held,
+    /// A `data` line streamed to the interpreter: `len` raw bytes so far, and
+    /// whether its value has not started yet, so that a space opening the next
+    /// chunk is the one space to remove (R11).
+    Data { len: usize, before_value: bool },
+    /// A line already reported as [`Line::TooLong`]: drop bytes up to its end.
+    Discarding,
 }
 
 /// Splits a byte stream into lines, across chunk boundaries.
 ///
 /// A line that lies entirely inside one chunk is handed out straight from the
-/// chunk; only a line that spans chunks is copied, once, into a reused buffer.
-/// Every byte is scanned once (`memchr2`), so the cost is linear in the input
-/// whatever the chunk sizes.
+/// chunk. A line that spans chunks is copied once: into a reused buffer, or,
+/// for a `data` line, straight into the event's data. Every byte is scanned
+/// once (`memchr2`), so the cost is linear in the input whatever the chunk
+/// sizes.
 #[derive(Debug, Clone)]
 pub(crate) struct LineSplitter {
     /// `Some(n)`: still at stream start, the first `n` bytes of the BOM have been
@@ -33,9 +94,8 @@ pub(crate) struct LineSplitter {
     after_cr: bool,
     /// The start of a line that has no terminator yet (never more than the limit).
     line: Vec<u8>,
-    /// Inside a line already reported as [`Line::TooLong`]: drop bytes up to its
-    /// terminator.
-    discarding: bool,
+    /// What the unfinished line is.
+    open: Open,
 }
 
 impl LineSplitter {
@@ -45,7 +105,7 @@ impl LineSplitter {
             bom: Some(0),
             after_cr: false,
             line: Vec::new(),
-            discarding: false,
+            open: Open::Held,
         }
     }
 
@@ -55,7 +115,7 @@ impl LineSplitter {
         self.bom = Some(0);
         self.after_cr = false;
         self.line.clear();
-        self.discarding = false;
+        self.open = Open::Held;
     }
 
     /// Bytes of heap memory held.
@@ -67,9 +127,9 @@ impl LineSplitter {
     ///
     /// A line longer than `max` bytes (terminator excluded) is reported as
     /// [`Line::TooLong`] as soon as that is known, and is never buffered whole.
-    pub(crate) fn split<F>(&mut self, chunk: &[u8], max: usize, mut emit: F)
+    pub(crate) fn split<'c, F>(&mut self, chunk: &'c [u8], max: usize, mut emit: F)
     where
-        F: FnMut(Line<'_>),
+        F: FnMut(Line<'c, '_>),
     {
         let mut rest = self.strip_bom(chunk);
         if rest.is_empty() {
@@ -82,27 +142,50 @@ impl LineSplitter {
             if rest[0] == b'\n' {
                 // R5: the LF completes the CR LF that the previous chunk began.
                 rest = &rest[1..];
-            }
-        }
-        while let Some(end) = memchr::memchr2(b'\r', b'\n', rest) {
-            let mut next = end + 1;
-            if rest[end] == b'\r' {
-                match rest.get(next) {
-                    // R4: CR LF is one terminator.
-                    Some(b'\n') => next += 1,
-                    Some(_) => {}
-                    // R5: the LF may still come; the line ends now regardless, so
-                    // a blank line dispatches without waiting for the next chunk
-                    // or for the end of the stream.
-                    None => self.after_cr = true,
+                if rest.is_empty() {
+                    return;
                 }
             }
+        }
+        if !self.line.is_empty() || self.open != Open::Held {
+            // The line the previous chunk left unfinished.
+            let Some(end) = find_line_end(rest) else {
+                self.more(rest, max, &mut emit);
+                return;
+            };
             self.end_line(&rest[..end], max, &mut emit);
-            rest = &rest[next..];
+            rest = &rest[self.after_terminator(rest, end)..];
+        }
+        // The hot loop: whole lines inside the chunk, handed out in place.
+        while let Some(end) = find_line_end(rest) {
+            let line = &rest[..end];
+            if line.len() > max {
+                emit(Line::TooLong(line));
+            } else {
+                emit(Line::Chunk(line));
+            }
+            rest = &rest[self.after_terminator(rest, end)..];
         }
         if !rest.is_empty() {
-            self.hold(rest, max, &mut emit);
+            self.start(rest, max, &mut emit);
         }
+    }
+
+    /// Where the line after the terminator at `rest[end]` starts.
+    fn after_terminator(&mut self, rest: &[u8], end: usize) -> usize {
+        let next = end + 1;
+        if rest[end] == b'\r' {
+            match rest.get(next) {
+                // R4: CR LF is one terminator.
+                Some(b'\n') => return next + 1,
+                Some(_) => {}
+                // R5: the LF may still come; the line ends now regardless, so
+                // a blank line dispatches without waiting for the next chunk
+                // or for the end of the stream.
+                None => self.after_cr = true,
+            }
+        }
+        next
     }
 
     /// Removes a leading BOM split across any number of chunks (R2), only at the
@@ -135,54 +218,110 @@ impl LineSplitter {
         &chunk[at..]
     }
 
-    /// Completes the current line with `tail`, its last bytes.
-    fn end_line<F>(&mut self, tail: &[u8], max: usize, emit: &mut F)
+    /// Completes the unfinished line with `tail`, its last bytes.
+    fn end_line<'c, F>(&mut self, tail: &'c [u8], max: usize, emit: &mut F)
     where
-        F: FnMut(Line<'_>),
+        F: FnMut(Line<'c, '_>),
     {
-        if self.discarding {
+        match std::mem::replace(&mut self.open, Open::Held) {
             // The rest of a line already reported as too long.
-            self.discarding = false;
-        } else if self.line.is_empty() {
-            // The common case: the whole line is in this chunk, no copy.
-            if tail.len() > max {
-                emit(Line::TooLong(tail));
-            } else {
-                emit(Line::Complete(tail));
+            Open::Discarding => {}
+            Open::Data { len, before_value } => {
+                if len.saturating_add(tail.len()) > max {
+                    emit(Line::TooLong(DATA));
+                } else if before_value {
+                    emit(Line::DataEnd(tail.strip_prefix(b" ").unwrap_or(tail)));
+                } else {
+                    emit(Line::DataEnd(tail));
+                }
             }
-        } else if self.line.len() + tail.len() > max {
-            emit(Line::TooLong(&self.line));
-            self.line.clear();
-        } else {
-            reserve_vec(&mut self.line, tail.len(), max);
-            self.line.extend_from_slice(tail);
-            emit(Line::Complete(&self.line));
-            self.line.clear();
+            Open::Held if self.line.len().saturating_add(tail.len()) > max => {
+                emit(Line::TooLong(&self.line));
+                self.line.clear();
+            }
+            Open::Held => {
+                reserve_vec(&mut self.line, tail.len(), max);
+                self.line.extend_from_slice(tail);
+                emit(Line::Joined(&self.line));
+                self.line.clear();
+            }
         }
     }
 
-    /// Keeps `partial`, a line start without terminator, for the next chunk.
-    fn hold<F>(&mut self, partial: &[u8], max: usize, emit: &mut F)
+    /// Continues the unfinished line with `part`, all of a chunk without a
+    /// terminator.
+    fn more<'c, F>(&mut self, part: &'c [u8], max: usize, emit: &mut F)
     where
-        F: FnMut(Line<'_>),
+        F: FnMut(Line<'c, '_>),
     {
-        if self.discarding {
+        match self.open {
+            Open::Discarding => {}
+            Open::Data { len, before_value } => {
+                let len = len.saturating_add(part.len());
+                if len > max {
+                    emit(Line::TooLong(DATA));
+                    self.open = Open::Discarding;
+                    return;
+                }
+                let value = if before_value {
+                    part.strip_prefix(b" ").unwrap_or(part)
+                } else {
+                    part
+                };
+                self.open = Open::Data {
+                    len,
+                    before_value: false,
+                };
+                emit(Line::DataMore(value));
+            }
+            Open::Held => {
+                if self.line.len().saturating_add(part.len()) > max {
+                    // Refuse before copying, so memory stays bounded by `max`
+                    // whatever the input (a line without end, for instance).
+                    emit(Line::TooLong(&self.line));
+                    self.line.clear();
+                    self.open = Open::Discarding;
+                    return;
+                }
+                reserve_vec(&mut self.line, part.len(), max);
+                self.line.extend_from_slice(part);
+                self.stream_long_data(emit);
+            }
+        }
+    }
+
+    /// Turns the held line into a streamed `data` value once it is long
+    /// enough for that to pay: from then on its parts go straight to the
+    /// interpreter, each copied once, instead of into the line buffer first.
+    /// (A short value is cheaper joined here and handed over whole.)
+    fn stream_long_data<'c, F>(&mut self, emit: &mut F)
+    where
+        F: FnMut(Line<'c, '_>),
+    {
+        if self.line.len() < STREAM_FROM || !self.line.starts_with(DATA) {
             return;
         }
-        if self.line.len() + partial.len() > max {
-            // Refuse before copying, so memory stays bounded by `max` whatever
-            // the input (a line without end, for instance).
-            let prefix = if self.line.is_empty() {
-                partial
-            } else {
-                &self.line
-            };
-            emit(Line::TooLong(prefix));
-            self.line.clear();
-            self.discarding = true;
+        let value = &self.line[DATA.len()..];
+        self.open = Open::Data {
+            len: self.line.len(),
+            before_value: value.is_empty(),
+        };
+        emit(Line::DataOpen(value.strip_prefix(b" ").unwrap_or(value)));
+        self.line.clear();
+    }
+
+    /// Starts a line with `part`, the end of a chunk without a terminator.
+    fn start<'c, F>(&mut self, part: &'c [u8], max: usize, emit: &mut F)
+    where
+        F: FnMut(Line<'c, '_>),
+    {
+        if part.len() > max {
+            emit(Line::TooLong(part));
+            self.open = Open::Discarding;
         } else {
-            reserve_vec(&mut self.line, partial.len(), max);
-            self.line.extend_from_slice(partial);
+            reserve_vec(&mut self.line, part.len(), max);
+            self.line.extend_from_slice(part);
+            self.stream_long_data(emit);
         }
     }
 }
@@ -191,16 +330,21 @@ impl LineSplitter {
 mod tests {
     use super::{Line, LineSplitter};
 
-    /// Lines as owned strings, `!` prefixing a too-long report.
+    /// Lines as owned strings: `!` prefixes a too-long report, `<` a data
+    /// value opened, `+` more of it, `>` its end.
     fn lines(chunks: &[&[u8]], max: usize) -> Vec<String> {
         let mut splitter = LineSplitter::new();
         let mut out = Vec::new();
         for chunk in chunks {
             splitter.split(chunk, max, |line| {
-                out.push(match line {
-                    Line::Complete(l) => String::from_utf8_lossy(l).into_owned(),
-                    Line::TooLong(l) => format!("!{}", String::from_utf8_lossy(l)),
-                });
+                let (mark, bytes) = match line {
+                    Line::Chunk(l) | Line::Joined(l) => ("", l),
+                    Line::TooLong(l) => ("!", l),
+                    Line::DataOpen(l) => ("<", l),
+                    Line::DataMore(l) => ("+", l),
+                    Line::DataEnd(l) => (">", l),
+                };
+                out.push(format!("{mark}{}", String::from_utf8_lossy(bytes)));
             });
         }
         out
@@ -216,7 +360,37 @@ mod tests {
 
     #[test]
     fn partial_lines_join() {
-        assert_eq!(lines(&[b"da", b"", b"ta: x", b"\n"], 99), ["data: x"]);
+        assert_eq!(lines(&[b"ev", b"", b"ent: x", b"\n"], 99), ["event: x"]);
+    }
+
+    #[test]
+    fn long_data_values_stream_without_the_line_buffer() {
+        let long = "v".repeat(300);
+        let opened = format!("data: {long}");
+        assert_eq!(
+            lines(&[opened.as_bytes(), b"cd", b"e\n"], 999),
+            [format!("<{long}"), "+cd".into(), ">e".into()]
+        );
+        // The name completes in the buffer, then the value streams.
+        assert_eq!(
+            lines(&[b"da", &opened.as_bytes()[2..], b"y\n"], 999),
+            [format!("<{long}"), ">y".into()]
+        );
+        // One space removed, even when the value starts in the next part.
+        let spaces = format!("data:{}", " ".repeat(300));
+        assert_eq!(
+            lines(&[spaces.as_bytes(), b" x\n"], 999),
+            [format!("<{}", " ".repeat(299)), "> x".into()]
+        );
+    }
+
+    #[test]
+    fn short_data_values_are_joined() {
+        assert_eq!(lines(&[b"data: ab", b"cd", b"e\n"], 99), ["data: abcde"]);
+        assert_eq!(
+            lines(&[b"dat", b"\n", b"datum: 1", b"\n"], 99),
+            ["dat", "datum: 1"]
+        );
     }
 
     #[test]
@@ -233,5 +407,19 @@ mod tests {
         assert_eq!(lines(&[b"abcdef\nok\n"], 3), ["!abcdef", "ok"]);
         assert_eq!(lines(&[b"ab", b"cd", b"ef", b"\nok\n"], 3), ["!ab", "ok"]);
         assert_eq!(lines(&[b"abcd", b"ef\r", b"\nok\n"], 3), ["!abcd", "ok"]);
+        assert_eq!(
+            lines(&[b"data:a", b"bcdef", b"g\nok\n"], 8),
+            ["!data:a", "ok"]
+        );
+        let long = "v".repeat(300);
+        let opened = format!("data:{long}");
+        assert_eq!(
+            lines(&[opened.as_bytes(), b"bcdef", b"g\nok\n"], 308),
+            [format!("<{long}"), "!data:".into(), "ok".into()]
+        );
+        assert_eq!(
+            lines(&[opened.as_bytes(), b"bcd\nok\n"], 307),
+            [format!("<{long}"), "!data:".into(), "ok".into()]
+        );
     }
 }

@@ -28,6 +28,7 @@ mod parser;
 mod reconnect;
 mod signal;
 mod stream;
+mod utf8;
 
 pub use error::Error;
 pub use event::Event;

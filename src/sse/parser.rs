@@ -6,10 +6,15 @@ use std::time::Duration;
 use super::buf::reserve_string;
 use super::field::{parse_retry, push_lossy, split_field};
 use super::lines::{Line, LineSplitter};
+use super::utf8::Utf8Tail;
 use super::{Error, Event};
 
 /// The default for [`Parser::max_event_size`]: 1 MiB.
 const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
+
+/// From this size on, an event's data buffer becomes the event's own buffer
+/// instead of being copied into it.
+const HAND_OVER: usize = 4 << 10;
 
 /// An incremental, sans-IO parser for the WHATWG "event stream" format.
 ///
@@ -28,10 +33,24 @@ const DEFAULT_MAX_EVENT_SIZE: usize = 1 << 20;
 ///
 /// # Performance
 ///
-/// Each byte is scanned once with `memchr`. A line inside one chunk is parsed in
-/// place; only a line split across chunks is copied into a reused buffer. Each
-/// dispatched event costs one allocation (the [`Event`] itself); the parser's
-/// buffers and queue are reused.
+/// Each byte is scanned once, for CR and LF, with `memchr2` (short lines byte
+/// by byte, where a call would cost more). A line inside one chunk is parsed in
+/// place. The data of an event is copied once:
+///
+/// - an event whose one `data` line lies inside one chunk: from the chunk into
+///   the event, validated as UTF-8 once, together with its type and ID;
+/// - a `data` line of 256 bytes or more that spans chunks: each part,
+///   validated (SIMD for long runs), straight into the data buffer (not into
+///   a line buffer first). From 4 KiB on, that buffer becomes the event's own
+///   (no second copy) and the next one starts at its size; below, it is
+///   copied into the event and reused. A shorter line that spans chunks is
+///   joined in a reused line buffer first, which costs less than handling
+///   each tiny part.
+///
+/// Each dispatched event costs one allocation (a large event much smaller than
+/// the large one before it also trims its buffer: a shrinking realloc); the
+/// parser's buffers and queue are reused. No event borrows a chunk: see
+/// [`Event`] for what it holds.
 ///
 /// # Default
 ///
@@ -79,14 +98,24 @@ pub struct Parser {
 struct Interpreter {
     /// Upper bound on one line and on one event's data, in bytes.
     max: usize,
-    /// The data buffer (R16): every `data` value followed by LF.
+    /// The data buffer (R16): every `data` value followed by LF, decoded.
     data: String,
-    /// The event type buffer (R15).
-    event_type: String,
-    /// The last-event-ID buffer (R17).
-    id_buffer: String,
+    /// The unfinished UTF-8 sequence of a `data` value streamed in parts.
+    tail: Utf8Tail,
+    /// The capacity to give an empty data buffer that starts to grow: the
+    /// size of the last buffer handed over to an event, so that a stream of
+    /// large events grows each buffer once, not by doubling.
+    hint: usize,
+    /// The event type buffer (R15), raw like `data`.
+    event_type: Vec<u8>,
+    /// The last-event-ID buffer (R17), raw like `data`, while `id_set` (the
+    /// current block has an `id` field); otherwise the spec's buffer is
+    /// `last_id` itself. The ID is decoded once, with the event that carries it.
+    id_buffer: Vec<u8>,
+    /// See `id_buffer`.
+    id_set: bool,
     /// The last event ID string: the buffer as committed at the last blank line
-    /// (R19). At the start of every block it equals `id_buffer`.
+    /// (R19).
     last_id: String,
     /// The reconnection time (R18).
     retry: Option<Duration>,
@@ -101,6 +130,13 @@ struct Interpreter {
     comments: Option<VecDeque<String>>,
 }
 
+/// The data of the current block while it is one `data` line inside the chunk
+/// being fed: a slice of the chunk, not yet copied. Most events are one `data`
+/// line inside one chunk, and then their data is copied once, into the event.
+/// Anything else (a second `data` line, the end of the chunk) first moves it
+/// into the data buffer.
+type Pending<'c> = Option<&'c [u8]>;
+
 /// Comments kept for an observer between two takes, at most.
 const MAX_KEPT_COMMENTS: usize = 16;
 
@@ -112,8 +148,11 @@ impl Parser {
             interpreter: Interpreter {
                 max: DEFAULT_MAX_EVENT_SIZE,
                 data: String::new(),
-                event_type: String::new(),
-                id_buffer: String::new(),
+                tail: Utf8Tail::new(),
+                hint: 0,
+                event_type: Vec::new(),
+                id_buffer: Vec::new(),
+                id_set: false,
                 last_id: String::new(),
                 retry: None,
                 skipping: false,
@@ -181,7 +220,7 @@ impl Parser {
     pub fn set_last_event_id(&mut self, id: impl Into<String>) {
         let it = &mut self.interpreter;
         it.last_id = id.into();
-        it.id_buffer.clone_from(&it.last_id);
+        it.id_set = false;
     }
 
     /// Parses the next chunk of the stream.
@@ -204,7 +243,11 @@ impl Parser {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
         let Self { lines, interpreter } = self;
         interpreter.refused = false;
-        lines.split(chunk, interpreter.max, |line| interpreter.line(line));
+        let mut pending = None;
+        lines.split(chunk, interpreter.max, |line| {
+            interpreter.line(line, &mut pending);
+        });
+        interpreter.keep(&mut pending);
         if interpreter.refused {
             Err(Error::EventTooLarge {
                 limit: interpreter.max,
@@ -232,6 +275,7 @@ impl Parser {
     }
 
     /// Takes the next dispatched event, oldest first.
+    #[inline]
     pub fn next_event(&mut self) -> Option<Event> {
         self.interpreter.queue.pop_front()
     }
@@ -290,23 +334,62 @@ impl Default for Parser {
 
 impl Interpreter {
     /// Processes one line from the splitter.
-    fn line(&mut self, line: Line<'_>) {
+    #[inline]
+    fn line<'c>(&mut self, line: Line<'c, '_>, pending: &mut Pending<'c>) {
         match line {
-            Line::Complete(line) if self.skipping => {
-                // The blank line that ends a refused block ends the skipping;
-                // it dispatches nothing, like the end of stream would not (R24).
-                self.skipping = !line.is_empty();
+            Line::Chunk(line) => self.complete(line, Some(pending)),
+            Line::Joined(line) => {
+                self.keep(pending);
+                self.complete(line, None);
             }
-            // R8: a blank line dispatches.
-            Line::Complete([]) => self.dispatch(),
-            // R9: a comment, whatever follows (kept only for an observer).
-            Line::Complete([b':', comment @ ..]) => self.comment(comment),
-            Line::Complete(line) => self.field(line),
+            // The value of a `data` line that spans chunks, streamed.
+            Line::DataOpen(_) | Line::DataMore(_) | Line::DataEnd(_) if self.skipping => {}
+            Line::DataOpen(value) => {
+                self.keep(pending);
+                self.tail.clear();
+                self.push_data(value);
+            }
+            Line::DataMore(value) => {
+                self.push_data(value);
+            }
+            Line::DataEnd(value) => {
+                if self.push_data(value) {
+                    self.end_data_line();
+                }
+            }
             // Already refused: one error per block.
             Line::TooLong(_) if self.skipping => {}
             // A comment needs no memory, so its length is harmless.
             Line::TooLong([b':', ..]) => {}
-            Line::TooLong(_) => self.refuse(),
+            Line::TooLong(_) => self.refuse(pending),
+        }
+    }
+
+    /// Processes a complete line; `pending` is `Some` when the line lies in
+    /// the chunk being fed, so its `data` may wait there uncopied.
+    #[inline]
+    fn complete<'c>(&mut self, line: &'c [u8], pending: Option<&mut Pending<'c>>) {
+        if self.skipping {
+            // The blank line that ends a refused block ends the skipping;
+            // it dispatches nothing, like the end of stream would not (R24).
+            self.skipping = !line.is_empty();
+            return;
+        }
+        match line {
+            // R8: a blank line dispatches.
+            [] => self.dispatch(pending),
+            // R9: a comment, whatever follows (kept only for an observer).
+            [b':', comment @ ..] => self.comment(comment),
+            // The common fields first, without a search for the colon (R10–R12).
+            [b'd', b'a', b't', b'a', b':', b' ', value @ ..]
+            | [b'd', b'a', b't', b'a', b':', value @ ..] => self.data(value, pending),
+            [b'i', b'd', b':', b' ', value @ ..] | [b'i', b'd', b':', value @ ..] => {
+                self.field(b"id", value, pending);
+            }
+            line => {
+                let (name, value) = split_field(line);
+                self.field(name, value, pending);
+            }
         }
     }
 
@@ -325,20 +408,20 @@ impl Interpreter {
     }
 
     /// Processes a field line (R10–R18).
-    fn field(&mut self, line: &[u8]) {
-        let (name, value) = split_field(line);
+    fn field<'c>(&mut self, name: &[u8], value: &'c [u8], pending: Option<&mut Pending<'c>>) {
         // R13, R14: exact names only; anything else changes nothing.
         match name {
-            b"data" => self.data(value),
+            b"data" => self.data(value, pending),
             b"event" => {
                 // R15: the last one wins, empty allowed.
                 self.event_type.clear();
-                push_lossy(&mut self.event_type, value);
+                self.event_type.extend_from_slice(value);
             }
             // R17: an id containing NUL is ignored as a whole.
-            b"id" if memchr::memchr(0, value).is_none() => {
+            b"id" if !value.contains(&0) => {
                 self.id_buffer.clear();
-                push_lossy(&mut self.id_buffer, value);
+                self.id_buffer.extend_from_slice(value);
+                self.id_set = true;
             }
             b"retry" => {
                 // R18: applies at once, no dispatch needed.
@@ -350,42 +433,133 @@ impl Interpreter {
         }
     }
 
-    /// Appends a `data` value and LF (R16), within the size limit.
-    fn data(&mut self, value: &[u8]) {
-        // The data so far (with its LFs) plus this value is what would be
-        // dispatched now (R21 drops the new LF). Decoding never shrinks bytes, so
-        // refusing on the raw length first never copies what cannot fit.
-        if self.data.len().saturating_add(value.len()) > self.max {
-            self.refuse();
-            return;
+    /// Appends a complete `data` value and LF (R16), within the size limit.
+    fn data<'c>(&mut self, value: &'c [u8], pending: Option<&mut Pending<'c>>) {
+        let mut pending = pending;
+        if let Some(pending) = pending.as_deref_mut() {
+            // A second data line: the first joins the buffer.
+            self.keep(pending);
         }
-        reserve_string(&mut self.data, value.len() + 1, self.max.saturating_add(1));
-        push_lossy(&mut self.data, value);
+        match pending {
+            // The block's first data line, inside the chunk: leave it there,
+            // unless decoding might take it past the limit (U+FFFD is 3 bytes).
+            Some(pending) if self.data.is_empty() && value.len().saturating_mul(3) <= self.max => {
+                *pending = Some(value);
+            }
+            _ => {
+                if self.push_data(value) {
+                    self.end_data_line();
+                }
+            }
+        }
+    }
+
+    /// Appends `value`, (part of) a `data` value, decoded, unless the data
+    /// would grow past the limit: then refuses the block. Returns whether it
+    /// fit.
+    fn push_data(&mut self, value: &[u8]) -> bool {
+        // The data so far (with its LFs) plus this value is what would be
+        // dispatched now (R21 drops the new LF). Decoding never shrinks bytes,
+        // so refusing on the raw length first never copies what cannot fit.
+        if self.data.len().saturating_add(value.len()) > self.max {
+            self.refuse_block();
+            return false;
+        }
+        if self.data.capacity() == 0 {
+            self.data
+                .reserve_exact(self.hint.min(self.max.saturating_add(1)));
+        }
+        reserve_string(&mut self.data, value.len(), self.max.saturating_add(1));
+        self.tail.push(&mut self.data, value);
         if self.data.len() > self.max {
             // Invalid UTF-8 grew into U+FFFD past the limit.
-            self.refuse();
+            self.refuse_block();
+            return false;
+        }
+        true
+    }
+
+    /// Ends a `data` line: an unfinished UTF-8 sequence, then its LF.
+    fn end_data_line(&mut self) {
+        self.tail.finish(&mut self.data);
+        if self.data.len() > self.max {
+            self.refuse_block();
             return;
         }
+        reserve_string(&mut self.data, 1, self.max.saturating_add(1));
         self.data.push('\n');
     }
 
-    /// Dispatches on a blank line (R19–R23).
-    fn dispatch(&mut self) {
-        // R19: commit the ID first, even when no event fires.
-        self.last_id.clone_from(&self.id_buffer);
-        // R21: the data buffer is empty or ends with the LF of its last line.
-        if let Some(data) = self.data.strip_suffix('\n') {
-            // R22: the one allocation of this event.
-            self.queue
-                .push_back(Event::new(&self.event_type, data, &self.last_id));
+    /// Moves the pending data line into the data buffer, before the chunk it
+    /// lies in goes away or another data line follows it.
+    fn keep(&mut self, pending: &mut Pending<'_>) {
+        if let Some(value) = pending.take() {
+            // Within the limit: it was checked when it became pending.
+            if self.push_data(value) {
+                self.end_data_line();
+            }
         }
+    }
+
+    /// Dispatches on a blank line (R19–R23).
+    fn dispatch(&mut self, pending: Option<&mut Pending<'_>>) {
+        // R21: the data buffer is empty or ends with the LF of its last line.
+        let id = if self.id_set {
+            &self.id_buffer[..]
+        } else {
+            self.last_id.as_bytes()
+        };
+        let event = match pending.and_then(Option::take) {
+            // R22: the one allocation of this event.
+            Some(value) => Some(Event::from_raw(value, &self.event_type, id)),
+            None if self.data.len() > HAND_OVER => {
+                // A large event: its data buffer becomes the event's buffer,
+                // not copied; the next one starts at this one's size.
+                let mut data = std::mem::take(&mut self.data);
+                data.pop();
+                let event = Event::from_data(data, &self.event_type, id);
+                // Room for an event up to 1/32 larger, and no more spare
+                // than an event keeps (1/16).
+                self.hint = event.size().saturating_add(event.size() / 32);
+                Some(event)
+            }
+            None => self
+                .data
+                .strip_suffix('\n')
+                .map(|data| Event::from_raw(data.as_bytes(), &self.event_type, id)),
+        };
+        if let Some(event) = event {
+            // R19: commit the ID, decoded once, with the event.
+            if self.id_set {
+                self.last_id.clear();
+                self.last_id.push_str(event.last_event_id());
+            }
+            self.queue.push_back(event);
+        } else if self.id_set {
+            // R19: commit the ID even when no event fires.
+            self.last_id.clear();
+            push_lossy(&mut self.last_id, &self.id_buffer);
+        }
+        self.id_set = false;
         // R20, R22: clear data and type, but not the ID buffer.
-        self.data.clear();
+        self.clear_data();
         self.event_type.clear();
     }
 
+    /// Empties the data buffer.
+    fn clear_data(&mut self) {
+        self.data.clear();
+        self.tail.clear();
+    }
+
     /// Refuses the current block for its size: drop it and skip to its end.
-    fn refuse(&mut self) {
+    fn refuse(&mut self, pending: &mut Pending<'_>) {
+        *pending = None;
+        self.refuse_block();
+    }
+
+    /// [`refuse`](Self::refuse) when no data is pending.
+    fn refuse_block(&mut self) {
         self.drop_block();
         self.skipping = true;
         self.refused = true;
@@ -394,8 +568,8 @@ impl Interpreter {
     /// Drops the pending block as at the end of a stream (R24): its `id` is not
     /// committed, so the ID buffer goes back to the committed ID (decision 7).
     fn drop_block(&mut self) {
-        self.data.clear();
+        self.clear_data();
         self.event_type.clear();
-        self.id_buffer.clone_from(&self.last_id);
+        self.id_set = false;
     }
 }
