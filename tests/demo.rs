@@ -29,7 +29,8 @@ async fn run_all(fail_rate: f64) -> Vec<Report> {
         seed: 7,
     };
     let server = Server::start(config).await.expect("the server starts");
-    let client = reqwest::Client::builder().build()
+    let client = reqwest::Client::builder()
+        .build()
         .expect("a reqwest client");
     let watch = Watch {
         jobs: JOBS,

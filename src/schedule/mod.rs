@@ -514,6 +514,7 @@ impl Schedule {
     /// The next start after a transient error, or `None` when the retry
     /// policy gives up (its count or the streak's time bound).
     pub(crate) fn after_error(&mut self, now: Instant, hint: Option<Duration>) -> Option<Instant> {
+        let hint = self.honourable(hint)?;
         let mut default = RetryPolicy::Default;
         let retry = self.config.retry(&mut default);
         self.unsettled = true;
@@ -565,6 +566,7 @@ impl Schedule {
             }
             Disconnect::Empty => self.quiet.next_reconnect(base, &self.config.cold().retry),
             Disconnect::Failed { hint } => {
+                let hint = self.honourable(hint)?;
                 let mut default = RetryPolicy::Default;
                 let retry = self.config.retry(&mut default);
                 match self.streak.failed(now, hint, retry, &mut self.rng) {
@@ -604,6 +606,19 @@ impl Schedule {
     pub(crate) fn forgive(&mut self) {
         let mut default = RetryPolicy::Default;
         self.streak.reset(self.config.retry(&mut default));
+    }
+
+    /// A server's "retry after" as the retry policy sees it: raised to
+    /// `hint_min`, or `None` when it is longer than `hint_max`. A hint the
+    /// client will not wait for in full ends the wait at once with the
+    /// error that carried it, rather than coming back early to be refused
+    /// again (a 429 with `Retry-After: 3600` against a 10-minute cap).
+    fn honourable(&self, hint: Option<Duration>) -> Option<Option<Duration>> {
+        let Some(hint) = hint else {
+            return Some(None);
+        };
+        let cold = self.config.cold();
+        (hint <= cold.hint_max).then_some(Some(hint.max(cold.hint_min)))
     }
 
     /// A server hint, clamped to the bounds and spread above.

@@ -60,8 +60,7 @@ struct Created {
 
 /// The client the tests use: reqwest with no TLS stack (every test is plain HTTP over loopback).
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().build()
-        .expect("reqwest client")
+    reqwest::Client::builder().build().expect("reqwest client")
 }
 
 /// `POST /jobs`, returning the new job's id.
