@@ -1243,8 +1243,29 @@ fn admitted(
 struct PathModel {
     /// The last cut (`None` inside: silence) and the wait it asked for.
     candidate: Option<(Option<Duration>, Duration)>,
-    /// The wait, the cut's time, since when, the probe's delay.
-    learned: Option<(Duration, Duration, Instant, Duration)>,
+    learned: Option<LessonModel>,
+}
+
+/// A learned limit: a probe cut the same way (silence again, or an answer
+/// no later than the cut) backs the next probe off, unless the request
+/// after it fails too (the path was down): then the backoff is undone.
+#[derive(Clone, Debug)]
+struct LessonModel {
+    wait: Duration,
+    cut_at: Duration,
+    silent: bool,
+    since: Instant,
+    after: Duration,
+    suspect: Option<(Instant, Duration)>,
+}
+
+impl LessonModel {
+    fn undo(&mut self) {
+        if let Some((since, after)) = self.suspect.take() {
+            self.since = since;
+            self.after = after;
+        }
+    }
 }
 
 /// What a cut did, in the model.
@@ -1257,22 +1278,31 @@ enum PathLesson {
 
 impl PathModel {
     fn wait(&self, wait: Duration, now: Instant) -> (Duration, bool) {
-        match self.learned {
-            Some((w, _, since, after)) if w < wait => {
-                if now - since >= after {
+        match &self.learned {
+            Some(l) if l.wait < wait => {
+                if now - l.since >= l.after {
                     (wait, true)
                 } else {
-                    (w, false)
+                    (l.wait, false)
                 }
             }
             _ => (wait, false),
         }
     }
 
-    /// A reply, a hinted or a quick failure came between: the next cut
-    /// does not make a pair with the last one ("in a row").
+    /// A reset reply came between: the next cut does not make a pair with
+    /// the last one ("in a row").
     fn not_cut(&mut self) {
         self.candidate = None;
+    }
+
+    /// A failure that is no cut: not in a row, and a probe's cut before it
+    /// was the path being down.
+    fn failed(&mut self) {
+        self.candidate = None;
+        if let Some(l) = self.learned.as_mut() {
+            l.undo();
+        }
     }
 
     /// A request that asked for `asked` was cut at `now` (`took` for an
@@ -1285,21 +1315,28 @@ impl PathModel {
         now: Instant,
     ) -> PathLesson {
         if took.is_some_and(|t| t < MIN_CUT) {
-            self.candidate = None;
+            self.failed();
             return PathLesson::Nothing;
         }
-        if probe {
-            if let Some((_, _, since, after)) = self.learned.as_mut() {
-                *since = now;
-                *after = (*after * 2).min(Duration::from_secs(4 * 3600));
+        let tolerance = |d: Duration| (d / 10).max(Duration::from_millis(500));
+        if let Some(l) = self.learned.as_mut() {
+            let same = match took {
+                None => l.silent,
+                Some(t) => !l.silent && t <= l.cut_at + tolerance(l.cut_at),
+            };
+            if probe && same {
+                l.suspect = Some((l.since, l.after));
+                l.since = now;
+                l.after = (l.after * 2).min(Duration::from_secs(4 * 3600));
                 self.candidate = None;
                 return PathLesson::ProbeCut;
             }
+            l.undo();
         }
         let previous = self.candidate.replace((took, asked));
         let (wait, cut_at) = match (previous, took) {
             (Some((Some(before), _)), Some(took)) => {
-                if before.abs_diff(took) > (took / 10).max(Duration::from_millis(500)) {
+                if before.abs_diff(took) > tolerance(took) {
                     return PathLesson::Nothing;
                 }
                 (before.min(took) * 3 / 4, before.min(took))
@@ -1313,17 +1350,28 @@ impl PathModel {
             return PathLesson::Nothing;
         }
         self.candidate = None;
-        self.learned = Some((wait, cut_at, now, Duration::from_secs(600)));
+        self.learned = Some(LessonModel {
+            wait,
+            cut_at,
+            silent: took.is_none(),
+            since: now,
+            after: Duration::from_secs(600),
+            suspect: None,
+        });
         PathLesson::Taught
     }
 
     /// A normal reply after `took` to a request that asked for `asked`.
     fn answered(&mut self, took: Duration, asked: Duration, probe: bool) {
         self.candidate = None;
-        if let Some((_, cut_at, _, _)) = self.learned {
-            if probe && took >= cut_at.min(asked) {
-                self.learned = None;
-            }
+        let Some(l) = self.learned.as_mut() else {
+            return;
+        };
+        if !probe {
+            l.suspect = None;
+        }
+        if probe && took >= l.cut_at.min(asked) {
+            self.learned = None;
         }
     }
 }
@@ -1384,7 +1432,7 @@ proptest! {
                 LongOutcome::Err(None) if r.completed => path.cut(Some(took), wait, probe, end),
                 LongOutcome::Err(_) if !r.completed && !at_deadline => path.cut(None, wait, probe, end),
                 LongOutcome::Err(_) if r.completed => {
-                    path.not_cut();
+                    path.failed();
                     PathLesson::Nothing
                 }
                 _ => PathLesson::Nothing,

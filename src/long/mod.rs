@@ -538,7 +538,7 @@ where
                     continue;
                 }
                 Some(_) => {}
-                None if matches!(step, Step::Output(Err(_))) => this.path.not_cut(),
+                None if matches!(step, Step::Output(Err(_))) => this.path.failed(),
                 None => {}
             }
             let reply = match this

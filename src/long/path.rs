@@ -66,10 +66,27 @@ struct Learned {
     /// How long the held requests lived before they were cut: a probe that
     /// holds this long shows that the path no longer cuts there.
     cut_at: Duration,
+    /// Whether the cuts were silence (rather than an answer that is none).
+    silent: bool,
     /// When it was learned (or last confirmed by a cut probe).
     since: Instant,
     /// How long after `since` the next probe goes out.
     probe_after: Duration,
+    /// A probe's cut stands once a request at the learned wait after it is
+    /// answered; if that one fails too, the path was down rather than
+    /// short, and the probe's backoff (the `since` and `probe_after` before
+    /// it, kept here) is undone: the next request probes again.
+    suspect: Option<(Instant, Duration)>,
+}
+
+impl Learned {
+    /// Undoes a probe's backoff that the path being down explains.
+    fn undo_suspect(&mut self) {
+        if let Some((since, after)) = self.suspect.take() {
+            self.since = since;
+            self.probe_after = after;
+        }
+    }
 }
 
 /// What one poller has learned about its path.
@@ -108,17 +125,30 @@ impl PathLimit {
     pub(crate) fn cut(&mut self, cut: Cut, asked: Duration, probe: bool, now: Instant) -> Lesson {
         if let Cut::Answer(took) = cut {
             if took < MIN_CUT {
-                self.candidate = None;
+                // A refusal: no cut, and a failure like any other.
+                self.failed();
                 return Lesson::Nothing;
             }
         }
-        if probe {
-            if let Some(l) = self.learned.as_mut() {
+        if let Some(l) = self.learned.as_mut() {
+            // A probe cut the way the lesson's requests were (silence again,
+            // or an answer no later than the cut) confirms the limit; cut
+            // some other way (a 504 after 29 s where the lesson was 2 s of
+            // silence: an outage's gateway), it says nothing about it.
+            let same = match cut {
+                Cut::Silence => l.silent,
+                Cut::Answer(took) => {
+                    !l.silent && took <= l.cut_at + (l.cut_at / SAME_TIME_SHARE).max(SAME_TIME_MIN)
+                }
+            };
+            if probe && same {
+                l.suspect = Some((l.since, l.probe_after));
                 l.since = now;
                 l.probe_after = l.probe_after.saturating_mul(2).min(PROBE_MAX);
                 self.candidate = None;
                 return Lesson::ProbeCut;
             }
+            l.undo_suspect();
         }
         let previous = self.candidate.replace((cut, asked));
         let (wait, cut_at) = match (previous, cut) {
@@ -143,8 +173,10 @@ impl PathLimit {
         self.learned = Some(Learned {
             wait,
             cut_at,
+            silent: cut == Cut::Silence,
             since: now,
             probe_after: PROBE_AFTER,
+            suspect: None,
         });
         Lesson::Taught(wait)
     }
@@ -156,10 +188,20 @@ impl PathLimit {
         self.candidate.is_some() || self.learned.is_some()
     }
 
-    /// A request ended some other way than a cut (a hinted or quick
-    /// failure): the next cut does not make a pair with the last one.
+    /// A request ended some other way than a cut (a reset reply): the next
+    /// cut does not make a pair with the last one.
     pub(crate) fn not_cut(&mut self) {
         self.candidate = None;
+    }
+
+    /// A request failed, but not as a cut (a hinted, quick or permanent
+    /// failure): not "in a row" with the last cut, and, after a cut probe,
+    /// a sign that the path was down rather than short.
+    pub(crate) fn failed(&mut self) {
+        self.candidate = None;
+        if let Some(l) = self.learned.as_mut() {
+            l.undo_suspect();
+        }
     }
 
     /// A request that asked for `asked` (a probe when `probe`) was answered
@@ -167,9 +209,13 @@ impl PathLimit {
     /// configured wait.
     pub(crate) fn answered(&mut self, took: Duration, asked: Duration, probe: bool) -> bool {
         self.candidate = None;
-        let Some(l) = self.learned else {
+        let Some(l) = self.learned.as_mut() else {
             return false;
         };
+        if !probe {
+            // The learned wait works: a probe's cut before it stands.
+            l.suspect = None;
+        }
         // A probe answered early (a change) says nothing about the limit:
         // the next request probes again.
         if probe && took >= l.cut_at.min(asked) {
@@ -301,6 +347,43 @@ mod tests {
         path.cut(answer(8), secs(25), true, next);
         assert!(!path.wait(secs(25), next + PROBE_AFTER * 3).1);
         assert!(path.wait(secs(25), next + PROBE_AFTER * 4).1);
+    }
+
+    #[test]
+    fn a_probe_cut_by_an_outage_does_not_back_off() {
+        let t0 = Instant::now();
+        let mut path = PathLimit::default();
+        path.cut(Cut::Silence, secs(25), false, t0);
+        path.cut(Cut::Silence, secs(25), false, t0);
+        let probe = t0 + PROBE_AFTER;
+        assert_eq!(
+            path.cut(Cut::Silence, secs(25), true, probe),
+            Lesson::ProbeCut
+        );
+        // The request at the learned wait fails too: the path is down.
+        path.failed();
+        assert!(
+            path.wait(secs(25), probe).1,
+            "the next request probes again"
+        );
+        // Cut again, then the learned wait is answered: the cut stands.
+        path.cut(Cut::Silence, secs(25), true, probe);
+        assert!(!path.answered(secs(12), Duration::from_millis(12_500), false));
+        assert!(!path.wait(secs(25), probe + PROBE_AFTER * 2 - secs(1)).1);
+        assert!(path.wait(secs(25), probe + PROBE_AFTER * 2).1);
+    }
+
+    #[test]
+    fn a_probe_cut_another_way_confirms_nothing() {
+        let t0 = Instant::now();
+        let mut path = PathLimit::default();
+        path.cut(Cut::Silence, secs(2), false, t0);
+        path.cut(Cut::Silence, secs(2), false, t0);
+        let probe = t0 + PROBE_AFTER;
+        // A 504 after 29 s: the path held far longer than the lesson says.
+        let lesson = path.cut(answer(29), secs(25), true, probe);
+        assert_eq!(lesson, Lesson::Nothing);
+        assert!(path.wait(secs(25), probe).1, "still due");
     }
 
     #[test]
