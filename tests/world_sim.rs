@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use pollkit::long::{Reply, Request};
-use pollkit::{Backoff, LongPoll, Poller, ShortPoll};
+use pollkit::{Backoff, Fallback, LongPoll, Poller, ShortPoll, SseStream};
 use world::{BOUND, HINT_MAX, HORIZON, Log, Server, SimError, World, secs};
 
 /// Seeds per strategy in CI.
@@ -105,7 +106,7 @@ fn long_fetch(
     }
 }
 
-fn long_poll(server: &Server) -> impl Poller<Item = Result<u64, pollkit::Error<SimError>>> + Unpin {
+fn long_poll(server: &Server) -> impl Poller<Status = u64, Error = SimError> + Unpin + use<> {
     LongPoll::new(long_fetch(server.clone()))
         .retry_after(SimError::retry_after)
         .cut_if(|e| *e != SimError::Connect)
@@ -116,9 +117,7 @@ fn long_poll(server: &Server) -> impl Poller<Item = Result<u64, pollkit::Error<S
         .seed(server.world.seed)
 }
 
-fn short_poll(
-    server: &Server,
-) -> impl Poller<Item = Result<u64, pollkit::Error<SimError>>> + Unpin {
+fn short_poll(server: &Server) -> impl Poller<Status = u64, Error = SimError> + Unpin + use<> {
     let s = server.clone();
     ShortPoll::new(move || {
         let s = s.clone();
@@ -135,11 +134,94 @@ fn short_poll(
     .seed(server.world.seed)
 }
 
+type Body = BoxStream<'static, Result<Vec<u8>, SimError>>;
+
+/// One event-stream connection in the world: the changes after
+/// `Last-Event-ID`, each as it happens, a keep-alive comment every 15 s;
+/// the proxy ends the response at its limit (a cut in the middle of an
+/// event, or silence), and the upstream going down ends it too.
+fn sse_connect(
+    server: Server,
+) -> impl FnMut(Option<String>) -> BoxFuture<'static, Result<Body, SimError>> + Send {
+    move |last_id| {
+        let s = server.clone();
+        Box::pin(async move {
+            s.admit(Duration::ZERO).await?;
+            let from: u64 = last_id.and_then(|id| id.parse().ok()).unwrap_or(0);
+            let opened = s.now();
+            let body = futures::stream::unfold(
+                (s, from, opened, false),
+                move |(s, sent, last, done)| async move {
+                    if done {
+                        return None;
+                    }
+                    let next = s.world.changes.get(sent as usize).copied();
+                    let keepalive = last + secs(15);
+                    let at = next.map_or(keepalive, |t| t.min(keepalive)).max(s.now());
+                    if let Some((limit, kind)) = s.world.proxy {
+                        if at >= opened + limit {
+                            tokio::time::sleep_until(s.start + opened + limit).await;
+                            return match kind {
+                                // Cut in the middle of an event.
+                                world::CutKind::Status | world::CutKind::Reset => {
+                                    let part = format!("id: {}\ndata: {}\n", sent + 1, sent + 1);
+                                    let chunk = Ok(part.into_bytes());
+                                    Some((chunk, (s, sent, last, true)))
+                                }
+                                world::CutKind::Silence => std::future::pending().await,
+                            };
+                        }
+                    }
+                    tokio::time::sleep_until(s.start + at).await;
+                    if s.world.failing(s.now()).is_some() {
+                        let reset = Err(SimError::Unavailable { retry_after: None });
+                        return Some((reset, (s, sent, last, true)));
+                    }
+                    if next.is_some_and(|t| t <= at) {
+                        let n = sent + 1;
+                        let event = format!("id: {n}\ndata: {n}\n\n").into_bytes();
+                        Some((Ok(event), (s, n, at, false)))
+                    } else {
+                        Some((Ok(b": keep-alive\n\n".to_vec()), (s, sent, at, false)))
+                    }
+                },
+            );
+            Ok(Box::pin(body) as Body)
+        })
+    }
+}
+
+fn sse(server: &Server) -> impl Poller<Status = u64, Error = SimError> + Unpin + use<> {
+    SseStream::new(sse_connect(server.clone()))
+        .retry_after(SimError::retry_after)
+        .backoff(Backoff::new().give_up_after(BOUND))
+        .hint_bounds(secs(1), HINT_MAX)
+        .idle_timeout(secs(45))
+        .seed(server.world.seed)
+        .map_status(|event| event.data().parse().unwrap_or(0))
+}
+
+/// Long polling first, short polling when it shows no sign of life for
+/// 10 s (as `examples/fallback.rs` sets it up).
+fn fallback(server: &Server) -> impl Poller<Status = u64, Error = SimError> + Unpin + use<> {
+    let (long, short) = (server.clone(), server.clone());
+    Fallback::new()
+        .then("long", move |_: Option<&u64>| {
+            long_poll(&long).boxed_poller()
+        })
+        .then("short", move |_: Option<&u64>| {
+            short_poll(&short).boxed_poller()
+        })
+        .unusable_after(secs(10))
+}
+
 /// Which strategy a run watched with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Strategy {
     Long,
     Short,
+    Sse,
+    Fallback,
 }
 
 /// Runs `world` with `strategy` on a paused clock of its own.
@@ -154,6 +236,8 @@ fn run(world: World, strategy: Strategy) -> (World, Run) {
         let run = match strategy {
             Strategy::Long => drive(&server, long_poll(&server)).await,
             Strategy::Short => drive(&server, short_poll(&server)).await,
+            Strategy::Sse => drive(&server, sse(&server)).await,
+            Strategy::Fallback => drive(&server, fallback(&server)).await,
         };
         (world, run)
     })
@@ -183,7 +267,8 @@ fn check(world: &World, strategy: Strategy, run: &Run) -> Vec<String> {
         let ok = match strategy {
             Strategy::Long if run.log.expired => pair[1] > pair[0],
             Strategy::Long => pair[1] == pair[0] + 1,
-            Strategy::Short => pair[1] >= pair[0],
+            Strategy::Sse => pair[1] == pair[0] + 1,
+            Strategy::Short | Strategy::Fallback => pair[1] >= pair[0],
         };
         if !ok {
             broken.push(format!("yielded {} after {}", pair[1], pair[0]));
@@ -194,7 +279,7 @@ fn check(world: &World, strategy: Strategy, run: &Run) -> Vec<String> {
         if let Some(recovered) = world.recovered_at() {
             let settled = (HORIZON - secs(20 * 60)).max(recovered + secs(20 * 60));
             let want = world.index_at(settled);
-            if settled < HORIZON && values.last().is_none_or(|v| *v < want) {
+            if settled < HORIZON && want > 0 && values.last().is_none_or(|v| *v < want) {
                 broken.push(format!(
                     "last yielded {:?}, {want} by {settled:?}",
                     values.last()
@@ -287,6 +372,18 @@ fn short_poll_keeps_every_invariant_in_every_world() {
     sweep(Strategy::Short, from, count);
 }
 
+#[test]
+fn sse_stream_keeps_every_invariant_in_every_world() {
+    let (from, count) = seeds();
+    sweep(Strategy::Sse, from, count);
+}
+
+#[test]
+fn fallback_keeps_every_invariant_in_every_world() {
+    let (from, count) = seeds();
+    sweep(Strategy::Fallback, from, count);
+}
+
 // ---------------------------------------------------------------------------
 // Finds, kept as named regression tests (each seed's world is drawn anew:
 // `World::draw` is part of what they pin down).
@@ -312,4 +409,34 @@ fn a_probe_cut_by_a_later_outage_does_not_delay_the_configured_wait() {
 fn a_probe_cut_another_way_than_the_lesson_confirms_nothing() {
     let (world, run) = run(World::draw(205), Strategy::Long);
     assert_eq!(check(&world, Strategy::Long, &run), Vec::<String>::new());
+}
+
+/// Seed 0: the path goes down for good; long polling ends after its failure
+/// bound and `Fallback` moves to short polling, which it left for long
+/// polling again 5 minutes later (`retry_better_after`), each transport's
+/// bound starting afresh: the dead path was watched forever. Only a
+/// transport that works is now left for the best one.
+#[test]
+fn a_fallback_on_a_dead_path_ends_within_the_bound() {
+    let (world, run) = run(World::draw(0), Strategy::Fallback);
+    assert!(world.down_from.is_some());
+    assert_eq!(
+        check(&world, Strategy::Fallback, &run),
+        Vec::<String>::new()
+    );
+}
+
+/// Seed 10: a maintenance window answers `Retry-After: 600`; long polling
+/// waits it out, silently, and `Fallback::unusable_after(10 s)` took that
+/// for a dead transport: short polling asked the server 10 s later, and
+/// long polling again 5 minutes after that. A transport waiting out a
+/// server's hint is now kept, and no switch goes out before the hint ends.
+#[test]
+fn a_fallback_waits_out_a_servers_hint_on_every_transport() {
+    let (world, run) = run(World::draw(10), Strategy::Fallback);
+    assert!(!world.maintenance.is_empty());
+    assert_eq!(
+        check(&world, Strategy::Fallback, &run),
+        Vec::<String>::new()
+    );
 }

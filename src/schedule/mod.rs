@@ -451,7 +451,7 @@ impl Schedule {
     // ----- the answers ----------------------------------------------------
 
     /// Why the last planned wait is as long as it is.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[inline]
     pub(crate) fn reason(&self) -> Reason {
         self.reason
     }
