@@ -1490,13 +1490,14 @@ proptest! {
                         _ => {}
                     }
                     // The first reset of a cursor starts over at once; one
-                    // right after it is no progress.
-                    let restart = matches!(reply, LongOutcome::Reset)
-                        && before.is_some()
-                        && expiries == 0;
+                    // right after a fresh start backs off, more each time.
+                    let mut again = None;
                     if matches!(reply, LongOutcome::Reset) {
                         if before.is_some() {
                             expiries += 1;
+                            if expiries > 1 {
+                                again = Some(setup.backoff.bounds(expiries - 2));
+                            }
                         }
                     } else {
                         if before.is_some() {
@@ -1504,6 +1505,9 @@ proptest! {
                         }
                         path.answered(took, wait, probe);
                     }
+                    let restart = matches!(reply, LongOutcome::Reset)
+                        && before.is_some()
+                        && expiries == 1;
                     let progress = restart
                         || matches!(reply, LongOutcome::Changed(_) | LongOutcome::Advanced(_))
                             && cursor != before;
@@ -1514,7 +1518,10 @@ proptest! {
                     let threshold = (wait / 10)
                         .min(Duration::from_secs(1))
                         .max(Duration::from_millis(10));
-                    if !progress && took < threshold {
+                    if let Some(bounds) = again {
+                        quick = 0;
+                        bounds
+                    } else if !progress && took < threshold {
                         // No progress, much faster than the wait: a backoff
                         // of its own that never ends polling.
                         let step = quick;

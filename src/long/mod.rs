@@ -585,13 +585,19 @@ where
                 Reply::Reset => {
                     // The first reset of a cursor is followed at once by a
                     // fresh first request; one that comes again right after
-                    // it is no progress (and backs off if it is quick).
+                    // it backs off, more each time.
                     let dropped = this.cursor.take().is_some();
-                    let first = this.expiries == 0;
                     if dropped {
                         this.expiries = this.expiries.saturating_add(1);
+                        if this.expiries > 1 {
+                            let now = Instant::now();
+                            let step = this.expiries - 2;
+                            let at = this.driver.schedule_mut().after_expired(now, step);
+                            this.driver.plan(now, at);
+                            continue;
+                        }
                     }
-                    (dropped && first, None)
+                    (dropped, None)
                 }
             };
             if progress {

@@ -180,8 +180,8 @@ pub fn index_header<T>(
 /// | `410 Gone`, or etcd's `400` with `errorCode` 401 (the index was cleared from its history) | the cursor expired: a fresh first request reads the current state ([`LongPoll::expired_if`]) |
 /// | anything else | an [`HttpError`], retried when [transient](HttpError::is_transient), after its `Retry-After` |
 ///
-/// A `502`, `503` or `504` without `Retry-After`, a reset or a body cut
-/// short are failures the poller may take for a path's cut
+/// A `502`, `503`, `504` or `524` without `Retry-After`, a reset or a body
+/// cut short are failures the poller may take for a path's cut
 /// ([`LongPoll::cut_if`]): it learns a proxy's limit from them, verifies
 /// it, or ends the wait with the last of them when the path stays down.
 /// A connect failure never teaches.
@@ -420,20 +420,16 @@ async fn answer<T, C>(
 }
 
 /// Whether a failure may be a path's cut (see [`LongPoll::cut_if`]): a
-/// gateway's `502`, `503` or `504` (one with `Retry-After` never gets
+/// gateway's `502`, `503`, `504` or Cloudflare's `524` (one with `Retry-After` never gets
 /// here: it is the server speaking), a reset, a body cut short, the
 /// client's own read timeout; never a failure to connect (refused, DNS, a
 /// connect timeout), which held nothing.
 fn may_be_cut(e: &HttpError) -> bool {
     match e.kind() {
-        ErrorKind::Status => e.status().is_some_and(|s| {
-            matches!(
-                s,
-                StatusCode::BAD_GATEWAY
-                    | StatusCode::SERVICE_UNAVAILABLE
-                    | StatusCode::GATEWAY_TIMEOUT
-            )
-        }),
+        // Cloudflare answers its 100 s limit with 524.
+        ErrorKind::Status => e
+            .status()
+            .is_some_and(|s| matches!(s.as_u16(), 502 | 503 | 504 | 524)),
         ErrorKind::Request | ErrorKind::Body => true,
         // reqwest reports a connect timeout as a timeout: look at its cause.
         ErrorKind::Timeout => !connect_failure(e),

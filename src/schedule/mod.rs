@@ -544,6 +544,23 @@ impl Schedule {
         self.pacer.rebase(now, delay)
     }
 
+    /// The next start after a cursor expired again right after a fresh
+    /// start (`step` such expiries in a row before this one, from 0): a
+    /// delay that grows as the backoff's does and never ends polling. The
+    /// strategy keeps the count: the fresh start's reply between two
+    /// expiries is a success, which ends every streak here.
+    pub(crate) fn after_expired(&mut self, now: Instant, step: u32) -> Instant {
+        // The server answered: any error streak is over.
+        self.alive();
+        self.reason = Reason::Backoff;
+        let delay = self
+            .config
+            .cold()
+            .retry
+            .nominal(step, Duration::ZERO, &mut self.rng);
+        self.pacer.rebase(now, delay)
+    }
+
     /// The reconnect after a streaming connection ended, `base` being the
     /// reconnection time in force; `None` when the retry policy gave up.
     ///
