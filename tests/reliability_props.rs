@@ -1237,8 +1237,9 @@ fn admitted(
 /// 0.5 s) of each other teach three quarters of the shorter; two silences
 /// at the same wait halve it (not below 1 s); a lesson lowers the wait only.
 /// Ten minutes after a lesson, one request probes the configured wait: cut,
-/// the next probe waits twice as long (up to 4 h); answered after holding
-/// as long as the cut (or its whole wait), the lesson is gone.
+/// the next probe goes 10 minutes later, and each cut again waits twice as
+/// long (up to 4 h); answered after holding as long as the cut (or its
+/// whole wait), the lesson is gone.
 #[derive(Clone, Debug, Default)]
 struct PathModel {
     /// The last cut (`None` inside: silence) and the wait it asked for.
@@ -1256,14 +1257,16 @@ struct LessonModel {
     silent: bool,
     since: Instant,
     after: Duration,
-    suspect: Option<(Instant, Duration)>,
+    suspect: Option<(Instant, Duration, u32)>,
+    probes_cut: u32,
 }
 
 impl LessonModel {
     fn undo(&mut self) {
-        if let Some((since, after)) = self.suspect.take() {
+        if let Some((since, after, cut)) = self.suspect.take() {
             self.since = since;
             self.after = after;
+            self.probes_cut = cut;
         }
     }
 }
@@ -1325,9 +1328,12 @@ impl PathModel {
                 Some(t) => !l.silent && t <= l.cut_at + tolerance(l.cut_at),
             };
             if probe && same {
-                l.suspect = Some((l.since, l.after));
+                l.suspect = Some((l.since, l.after, l.probes_cut));
                 l.since = now;
-                l.after = (l.after * 2).min(Duration::from_secs(4 * 3600));
+                l.probes_cut += 1;
+                if l.probes_cut > 1 {
+                    l.after = (l.after * 2).min(Duration::from_secs(4 * 3600));
+                }
                 self.candidate = None;
                 return PathLesson::ProbeCut;
             }
@@ -1357,6 +1363,7 @@ impl PathModel {
             since: now,
             after: Duration::from_secs(600),
             suspect: None,
+            probes_cut: 0,
         });
         PathLesson::Taught
     }
@@ -1883,6 +1890,9 @@ proptest! {
                 None => {
                     // A quiet connection: the reconnection time, then
                     // growing as the (unjittered) backoff, never ending.
+                    // The server answered the connect: the error streak
+                    // is over.
+                    streak.reset();
                     let step = empties;
                     empties += 1;
                     let d = match step.checked_sub(1) {

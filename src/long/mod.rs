@@ -101,9 +101,13 @@ const QUICK_MIN: Duration = Duration::from_millis(10);
 /// - **Revisited.** A learned limit holds for 10 minutes; then one request
 ///   asks for the configured wait. Answered normally after holding at least
 ///   as long as the cut (or its whole wait), the configured wait is
-///   restored; cut, the learned wait stays, no error is counted, and the
-///   next probe waits twice as long (up to 4 h). A limit learned from an
-///   outage is gone within 15 minutes of the outage's end.
+///   restored; cut the same way as the lesson's requests, the learned wait
+///   stays, no error is counted, and the next probe goes out 10 minutes
+///   later; each probe cut again waits twice as long (up to 4 h). A probe
+///   cut while the path is down (the request after it fails too), or cut
+///   another way than the lesson (a 504 after 29 s where the lesson was
+///   2 s of silence), counts for nothing. A limit learned from an outage
+///   is gone within 15 minutes of the outage's end.
 ///
 /// A 503 or 429 with `Retry-After` is the server speaking, not a cut: its
 /// hint is honoured.

@@ -17,7 +17,10 @@
 //! - **Revisited.** [`PROBE_AFTER`] after it was learned, one request asks
 //!   for the configured wait: answered normally (after holding at least as
 //!   long as the cut), the configured wait is restored; cut, the lesson
-//!   stays and the next probe waits twice as long (at most [`PROBE_MAX`]).
+//!   stays and the next probe goes out [`PROBE_AFTER`] later, and each one
+//!   cut again waits twice as long (at most [`PROBE_MAX`]). A probe cut
+//!   while the path is down (the request after it fails too) counts for
+//!   nothing.
 
 use std::time::Duration;
 
@@ -76,15 +79,19 @@ struct Learned {
     /// answered; if that one fails too, the path was down rather than
     /// short, and the probe's backoff (the `since` and `probe_after` before
     /// it, kept here) is undone: the next request probes again.
-    suspect: Option<(Instant, Duration)>,
+    suspect: Option<(Instant, Duration, u32)>,
+    /// Probes cut so far: the first cut probe is tried again after
+    /// [`PROBE_AFTER`]; only a probe cut again backs off.
+    probes_cut: u32,
 }
 
 impl Learned {
     /// Undoes a probe's backoff that the path being down explains.
     fn undo_suspect(&mut self) {
-        if let Some((since, after)) = self.suspect.take() {
+        if let Some((since, after, cut)) = self.suspect.take() {
             self.since = since;
             self.probe_after = after;
+            self.probes_cut = cut;
         }
     }
 }
@@ -142,9 +149,12 @@ impl PathLimit {
                 }
             };
             if probe && same {
-                l.suspect = Some((l.since, l.probe_after));
+                l.suspect = Some((l.since, l.probe_after, l.probes_cut));
                 l.since = now;
-                l.probe_after = l.probe_after.saturating_mul(2).min(PROBE_MAX);
+                l.probes_cut = l.probes_cut.saturating_add(1);
+                if l.probes_cut > 1 {
+                    l.probe_after = l.probe_after.saturating_mul(2).min(PROBE_MAX);
+                }
                 self.candidate = None;
                 return Lesson::ProbeCut;
             }
@@ -177,6 +187,7 @@ impl PathLimit {
             since: now,
             probe_after: PROBE_AFTER,
             suspect: None,
+            probes_cut: 0,
         });
         Lesson::Taught(wait)
     }
@@ -334,19 +345,25 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_probe_keeps_the_lesson_and_backs_off() {
+    fn a_cut_probe_keeps_the_lesson_and_backs_off_when_cut_again() {
         let t0 = Instant::now();
         let mut path = PathLimit::default();
         path.cut(answer(8), secs(25), false, t0);
         path.cut(answer(8), secs(25), false, t0);
-        let probe = t0 + PROBE_AFTER;
-        assert_eq!(path.cut(answer(8), secs(25), true, probe), Lesson::ProbeCut);
-        assert_eq!(path.wait(secs(25), probe + PROBE_AFTER), (secs(6), false));
-        let next = probe + PROBE_AFTER * 2;
-        assert_eq!(path.wait(secs(25), next), (secs(25), true));
-        path.cut(answer(8), secs(25), true, next);
-        assert!(!path.wait(secs(25), next + PROBE_AFTER * 3).1);
-        assert!(path.wait(secs(25), next + PROBE_AFTER * 4).1);
+        let first = t0 + PROBE_AFTER;
+        assert_eq!(path.cut(answer(8), secs(25), true, first), Lesson::ProbeCut);
+        assert_eq!(path.wait(secs(25), first + secs(1)), (secs(6), false));
+        // The first cut probe is tried again after the same 10 minutes.
+        let second = first + PROBE_AFTER;
+        assert_eq!(path.wait(secs(25), second), (secs(25), true));
+        path.cut(answer(8), secs(25), true, second);
+        // Cut again: 20 minutes, then 40.
+        assert!(!path.wait(secs(25), second + PROBE_AFTER * 2 - secs(1)).1);
+        let third = second + PROBE_AFTER * 2;
+        assert!(path.wait(secs(25), third).1);
+        path.cut(answer(8), secs(25), true, third);
+        assert!(!path.wait(secs(25), third + PROBE_AFTER * 4 - secs(1)).1);
+        assert!(path.wait(secs(25), third + PROBE_AFTER * 4).1);
     }
 
     #[test]
@@ -366,11 +383,12 @@ mod tests {
             path.wait(secs(25), probe).1,
             "the next request probes again"
         );
-        // Cut again, then the learned wait is answered: the cut stands.
+        // Cut again, then the learned wait is answered: the cut stands (the
+        // first that does: the next probe in 10 minutes).
         path.cut(Cut::Silence, secs(25), true, probe);
         assert!(!path.answered(secs(12), Duration::from_millis(12_500), false));
-        assert!(!path.wait(secs(25), probe + PROBE_AFTER * 2 - secs(1)).1);
-        assert!(path.wait(secs(25), probe + PROBE_AFTER * 2).1);
+        assert!(!path.wait(secs(25), probe + PROBE_AFTER - secs(1)).1);
+        assert!(path.wait(secs(25), probe + PROBE_AFTER).1);
     }
 
     #[test]

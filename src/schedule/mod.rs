@@ -581,7 +581,14 @@ impl Schedule {
                 self.alive();
                 base
             }
-            Disconnect::Empty => self.quiet.next_reconnect(base, &self.config.cold().retry),
+            Disconnect::Empty => {
+                // The server answered the connect: whatever failed before
+                // is over (a quiet stream behind a proxy that drops it
+                // before its keep-alive must not carry an outage's streak
+                // into the next failure).
+                self.forgive();
+                self.quiet.next_reconnect(base, &self.config.cold().retry)
+            }
             Disconnect::Failed { hint } => {
                 let hint = self.honourable(hint)?;
                 let mut default = RetryPolicy::Default;

@@ -91,8 +91,9 @@ enum Conn {
 /// time. While connects keep failing, the delay grows as the
 /// [`backoff`](Self::backoff) does (never below the reconnection time), and
 /// its time bound (5 min of failures by default) ends the stream with the
-/// last error. A connection that ends cleanly without any byte also backs
-/// off, but never ends the stream on its own. [`reconnect`](Self::reconnect)
+/// last error. A connection that ends cleanly (or goes idle) without any
+/// byte also backs off, but never ends the stream on its own, and it ends
+/// the error streak too: the server answered the connect. [`reconnect`](Self::reconnect)
 /// chooses whether to reconnect at all ([`Reconnect`]): always for a feed,
 /// only before the first event for a one-shot answer.
 ///
