@@ -1245,6 +1245,8 @@ struct PathModel {
     /// The last cut (`None` inside: silence) and the wait it asked for.
     candidate: Option<(Option<Duration>, Duration)>,
     learned: Option<LessonModel>,
+    /// The last request failed: a probe cut right after it is no evidence.
+    down: bool,
 }
 
 /// A learned limit: a probe cut the same way (silence again, or an answer
@@ -1297,12 +1299,14 @@ impl PathModel {
     /// the last one ("in a row").
     fn not_cut(&mut self) {
         self.candidate = None;
+        self.down = false;
     }
 
     /// A failure that is no cut: not in a row, and a probe's cut before it
     /// was the path being down.
     fn failed(&mut self) {
         self.candidate = None;
+        self.down = true;
         if let Some(l) = self.learned.as_mut() {
             l.undo();
         }
@@ -1321,13 +1325,14 @@ impl PathModel {
             self.failed();
             return PathLesson::Nothing;
         }
+        let after_failure = std::mem::replace(&mut self.down, true);
         let tolerance = |d: Duration| (d / 10).max(Duration::from_millis(500));
         if let Some(l) = self.learned.as_mut() {
             let same = match took {
                 None => l.silent,
                 Some(t) => !l.silent && t <= l.cut_at + tolerance(l.cut_at),
             };
-            if probe && same {
+            if probe && same && !after_failure {
                 l.suspect = Some((l.since, l.after, l.probes_cut));
                 l.since = now;
                 l.probes_cut += 1;
@@ -1371,6 +1376,7 @@ impl PathModel {
     /// A normal reply after `took` to a request that asked for `asked`.
     fn answered(&mut self, took: Duration, asked: Duration, probe: bool) {
         self.candidate = None;
+        self.down = false;
         let Some(l) = self.learned.as_mut() else {
             return;
         };

@@ -104,7 +104,8 @@ const QUICK_MIN: Duration = Duration::from_millis(10);
 ///   restored; cut the same way as the lesson's requests, the learned wait
 ///   stays, no error is counted, and the next probe goes out 10 minutes
 ///   later; each probe cut again waits twice as long (up to 4 h). A probe
-///   cut while the path is down (the request after it fails too), or cut
+///   cut while the path is down (the request before or after it failed
+///   too), or cut
 ///   another way than the lesson (a 504 after 29 s where the lesson was
 ///   2 s of silence), counts for nothing. A limit learned from an outage
 ///   is gone within 15 minutes of the outage's end.

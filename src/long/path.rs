@@ -19,8 +19,8 @@
 //!   long as the cut), the configured wait is restored; cut, the lesson
 //!   stays and the next probe goes out [`PROBE_AFTER`] later, and each one
 //!   cut again waits twice as long (at most [`PROBE_MAX`]). A probe cut
-//!   while the path is down (the request after it fails too) counts for
-//!   nothing.
+//!   while the path is down (the request before it or after it failed
+//!   too) counts for nothing.
 
 use std::time::Duration;
 
@@ -103,6 +103,9 @@ pub(crate) struct PathLimit {
     /// outcome came after it.
     candidate: Option<(Cut, Duration)>,
     learned: Option<Learned>,
+    /// Whether the last request before this one failed: a probe cut right
+    /// after a failure is the path being down, not evidence of its limit.
+    down: bool,
 }
 
 impl PathLimit {
@@ -137,6 +140,7 @@ impl PathLimit {
                 return Lesson::Nothing;
             }
         }
+        let after_failure = std::mem::replace(&mut self.down, true);
         if let Some(l) = self.learned.as_mut() {
             // A probe cut the way the lesson's requests were (silence again,
             // or an answer no later than the cut) confirms the limit; cut
@@ -148,7 +152,7 @@ impl PathLimit {
                     !l.silent && took <= l.cut_at + (l.cut_at / SAME_TIME_SHARE).max(SAME_TIME_MIN)
                 }
             };
-            if probe && same {
+            if probe && same && !after_failure {
                 l.suspect = Some((l.since, l.probe_after, l.probes_cut));
                 l.since = now;
                 l.probes_cut = l.probes_cut.saturating_add(1);
@@ -203,6 +207,7 @@ impl PathLimit {
     /// cut does not make a pair with the last one.
     pub(crate) fn not_cut(&mut self) {
         self.candidate = None;
+        self.down = false;
     }
 
     /// A request failed, but not as a cut (a hinted, quick or permanent
@@ -210,6 +215,7 @@ impl PathLimit {
     /// a sign that the path was down rather than short.
     pub(crate) fn failed(&mut self) {
         self.candidate = None;
+        self.down = true;
         if let Some(l) = self.learned.as_mut() {
             l.undo_suspect();
         }
@@ -220,6 +226,7 @@ impl PathLimit {
     /// configured wait.
     pub(crate) fn answered(&mut self, took: Duration, asked: Duration, probe: bool) -> bool {
         self.candidate = None;
+        self.down = false;
         let Some(l) = self.learned.as_mut() else {
             return false;
         };
@@ -350,18 +357,23 @@ mod tests {
         let mut path = PathLimit::default();
         path.cut(answer(8), secs(25), false, t0);
         path.cut(answer(8), secs(25), false, t0);
+        // Verified: the lowered wait is answered.
+        path.answered(secs(6), secs(6), false);
         let first = t0 + PROBE_AFTER;
         assert_eq!(path.cut(answer(8), secs(25), true, first), Lesson::ProbeCut);
         assert_eq!(path.wait(secs(25), first + secs(1)), (secs(6), false));
+        path.answered(secs(6), secs(6), false);
         // The first cut probe is tried again after the same 10 minutes.
         let second = first + PROBE_AFTER;
         assert_eq!(path.wait(secs(25), second), (secs(25), true));
         path.cut(answer(8), secs(25), true, second);
+        path.answered(secs(6), secs(6), false);
         // Cut again: 20 minutes, then 40.
         assert!(!path.wait(secs(25), second + PROBE_AFTER * 2 - secs(1)).1);
         let third = second + PROBE_AFTER * 2;
         assert!(path.wait(secs(25), third).1);
         path.cut(answer(8), secs(25), true, third);
+        path.answered(secs(6), secs(6), false);
         assert!(!path.wait(secs(25), third + PROBE_AFTER * 4 - secs(1)).1);
         assert!(path.wait(secs(25), third + PROBE_AFTER * 4).1);
     }
@@ -369,24 +381,25 @@ mod tests {
     #[test]
     fn a_probe_cut_by_an_outage_does_not_back_off() {
         let t0 = Instant::now();
+        let lowered = Duration::from_millis(12_500);
         let mut path = PathLimit::default();
         path.cut(Cut::Silence, secs(25), false, t0);
         path.cut(Cut::Silence, secs(25), false, t0);
+        path.answered(lowered, lowered, false);
         let probe = t0 + PROBE_AFTER;
-        assert_eq!(
-            path.cut(Cut::Silence, secs(25), true, probe),
-            Lesson::ProbeCut
-        );
+        let lesson = path.cut(Cut::Silence, secs(25), true, probe);
+        assert_eq!(lesson, Lesson::ProbeCut);
         // The request at the learned wait fails too: the path is down.
         path.failed();
         assert!(
             path.wait(secs(25), probe).1,
             "the next request probes again"
         );
-        // Cut again, then the learned wait is answered: the cut stands (the
-        // first that does: the next probe in 10 minutes).
+        // Answered again, a probe cut, then the learned wait answered: the
+        // cut stands (the first that does: the next probe in 10 minutes).
+        path.answered(lowered, lowered, false);
         path.cut(Cut::Silence, secs(25), true, probe);
-        assert!(!path.answered(secs(12), Duration::from_millis(12_500), false));
+        assert!(!path.answered(secs(12), lowered, false));
         assert!(!path.wait(secs(25), probe + PROBE_AFTER - secs(1)).1);
         assert!(path.wait(secs(25), probe + PROBE_AFTER).1);
     }
@@ -401,6 +414,21 @@ mod tests {
         // A 504 after 29 s: the path held far longer than the lesson says.
         let lesson = path.cut(answer(29), secs(25), true, probe);
         assert_eq!(lesson, Lesson::Nothing);
+        assert!(path.wait(secs(25), probe).1, "still due");
+    }
+
+    #[test]
+    fn a_probe_cut_right_after_a_failure_confirms_nothing() {
+        let t0 = Instant::now();
+        let mut path = PathLimit::default();
+        path.cut(Cut::Silence, secs(2), false, t0);
+        path.cut(Cut::Silence, secs(2), false, t0);
+        path.failed();
+        let probe = t0 + PROBE_AFTER;
+        assert_eq!(
+            path.cut(Cut::Silence, secs(25), true, probe),
+            Lesson::Nothing
+        );
         assert!(path.wait(secs(25), probe).1, "still due");
     }
 
