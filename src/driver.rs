@@ -200,6 +200,13 @@ impl<Fut: Future, E> Driver<Fut, E> {
         Poll::Pending
     }
 
+    /// Whether a request is in flight (and within its time limit: past it,
+    /// the last poll ended it).
+    #[inline]
+    pub(crate) fn in_flight(&self) -> bool {
+        self.core.in_flight.is_some()
+    }
+
     /// Plans the next request at `at` (capped at the deadline), or the stop
     /// that the deadline or the attempt limit calls for.
     #[inline]

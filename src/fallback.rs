@@ -18,6 +18,9 @@ const RETRY_BETTER_AFTER: Duration = Duration::from_secs(300);
 /// The shortest time on a worse transport: zero would rebuild a refused
 /// best transport in a tight loop.
 const MIN_RETRY_BETTER_AFTER: Duration = Duration::from_secs(1);
+/// A transport that showed life within this long (or within
+/// `unusable_after`, if longer) works: it may be left for the best one.
+const PROMOTE_FRESH: Duration = Duration::from_secs(60);
 
 /// Watches one resource through an ordered list of strategies, best first
 /// (say SSE, then long polling, then short polling), falling back when one
@@ -128,6 +131,13 @@ pub struct Fallback<S, E> {
     started: Option<Instant>,
     /// Requests made by every transport so far.
     attempts: u32,
+    /// When the active transport last showed life (a status, a sign of
+    /// life; not a switch): only a transport that works is left for the
+    /// best one again.
+    alive_at: Option<Instant>,
+    /// The end of a server's hint the active transport is waiting out: no
+    /// transport asks that server sooner.
+    not_before: Option<Instant>,
     done: bool,
 }
 
@@ -195,6 +205,8 @@ where
             deadline: None,
             started: None,
             attempts: 0,
+            alive_at: None,
+            not_before: None,
             done: false,
         }
     }
@@ -249,7 +261,10 @@ where
     /// proxy swallows: they reconnect forever without ever failing). A quiet
     /// transport that is alive is kept: `SseStream` counts every chunk of
     /// bytes (keep-alive comments included), `ShortPoll` and `LongPoll` every
-    /// response (an empty long-poll reply included), through `map_status`,
+    /// response (an empty long-poll reply included), `LongPoll` a held
+    /// request in flight within its per-request limit (not one that ran
+    /// past it), and every strategy a wait for a server's hint
+    /// (`Retry-After`: no transport asks the server before it ends), through `map_status`,
     /// `BoxPoller` and any wrapper; a poller of your own reports with
     /// [`heartbeat`](crate::heartbeat). Signs of life are counted on the thread
     /// that polls the `Fallback`: a transport whose work runs on another task
@@ -356,17 +371,27 @@ where
 
     /// How long to stay on a worse transport before trying the best one
     /// again. At least 1 s (a shorter one is taken as 1 s). Default: 5 min.
+    ///
+    /// Only a transport that works is left for the best one (it showed
+    /// life within the last minute, or within `unusable_after` if longer),
+    /// and never while it waits out a server's hint: while the path is
+    /// down, the active transport's own retry policy ends the watch with
+    /// its last error, rather than every transport starting its failure
+    /// bound afresh forever.
     pub fn retry_better_after(mut self, after: Duration) -> Self {
         self.retry_better_after = after.max(MIN_RETRY_BETTER_AFTER);
         self
     }
 
-    /// The active transport said something: restart its silence timer.
+    /// The active transport said something: restart its silence timer
+    /// (from the end of a server's hint it waits out, if later).
     fn heard_from(&mut self) {
         let Some(silence) = self.silence else {
             return;
         };
-        let at = crate::schedule::later(Instant::now(), silence);
+        let now = Instant::now();
+        let from = self.not_before.map_or(now, |t| t.max(now));
+        let at = crate::schedule::later(from, silence);
         match self.silent.as_mut() {
             Some(timer) => timer.as_mut().reset(at),
             None => self.silent = Some(Box::pin(tokio::time::sleep_until(at))),
@@ -380,6 +405,7 @@ where
             return;
         };
         let poller = build(self.last.as_ref());
+        self.alive_at = None;
         if self.current.is_some() {
             self.switches = self.switches.saturating_add(1);
             self.skip_repeat = self.last.is_some();
@@ -446,22 +472,42 @@ where
                 continue;
             };
             let index = *index;
-            if index > 0 && can_switch {
+            let now = Instant::now();
+            let hinted = this.not_before.is_some_and(|t| t > now);
+            if index > 0 && can_switch && !hinted {
                 if let Some(timer) = this.promote.as_mut() {
-                    if timer.as_mut().poll(cx).is_ready() {
+                    // Only a transport that works is left for the best
+                    // one: while the path is down, the active transport's
+                    // own retry policy ends the watch (promoting would
+                    // start every transport's failure bound afresh, and a
+                    // dead path would be watched forever).
+                    let fresh = this.silence.unwrap_or(PROMOTE_FRESH).max(PROMOTE_FRESH);
+                    let works = this
+                        .alive_at
+                        .is_some_and(|t| now.saturating_duration_since(t) <= fresh);
+                    if timer.as_mut().poll(cx).is_ready() && works {
                         this.switch_to(0);
                         continue;
                     }
                 }
             }
             let (beats, requests) = (crate::life::beats(), crate::life::requests());
+            let hints = crate::life::hints();
             let polled = Pin::new(poller).poll_next(cx);
             let made = crate::life::requests().wrapping_sub(requests);
             this.attempts = this
                 .attempts
                 .saturating_add(u32::try_from(made).unwrap_or(u32::MAX));
+            let (count, until) = crate::life::hints();
+            if count != hints.0 {
+                // The transport waits out a server's hint: the server spoke,
+                // and no other transport may ask it before the hint ends.
+                this.not_before = until;
+                this.heard_from();
+            }
             if crate::life::beats() != beats {
                 // Bytes, a comment or a response without news: alive.
+                this.alive_at = Some(Instant::now());
                 this.heard_from();
             }
             let item = match polled {
@@ -471,13 +517,15 @@ where
                         .silent
                         .as_mut()
                         .is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
-                    if silent && can_switch && index + 1 < this.transports.len() {
+                    let hinted = this.not_before.is_some_and(|t| t > Instant::now());
+                    if silent && !hinted && can_switch && index + 1 < this.transports.len() {
                         this.switch_to(index + 1);
                         continue;
                     }
                     return Poll::Pending;
                 }
             };
+            this.alive_at = Some(Instant::now());
             this.heard_from();
             match item {
                 Some(Ok(status)) => {

@@ -248,6 +248,11 @@ impl Gate {
     ) {
         match schedule.plan(now, at) {
             Plan::At(at) => {
+                if schedule.reason() == crate::schedule::Reason::Hint {
+                    // A `Fallback` above must not let another transport
+                    // ask the server before its hint allows.
+                    crate::life::hinted(at);
+                }
                 self.trace.plan(schedule, Some(now), Plan::At(at));
                 self.sleep(schedule, now, at, timer);
             }

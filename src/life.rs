@@ -12,6 +12,20 @@ use std::cell::Cell;
 thread_local! {
     static BEATS: Cell<u64> = const { Cell::new(0) };
     static REQUESTS: Cell<u64> = const { Cell::new(0) };
+    /// The hinted waits planned on this thread: how many, and the last
+    /// one's end.
+    static HINTS: Cell<(u64, Option<tokio::time::Instant>)> = const { Cell::new((0, None)) };
+}
+
+/// Counts a wait planned on a server's hint, until `until` (for a
+/// `Fallback` above it: no other transport may ask that server sooner).
+pub(crate) fn hinted(until: tokio::time::Instant) {
+    HINTS.with(|h| h.set((h.get().0.wrapping_add(1), Some(until))));
+}
+
+/// The hinted waits planned on this thread so far, and the last one's end.
+pub(crate) fn hints() -> (u64, Option<tokio::time::Instant>) {
+    HINTS.with(Cell::get)
 }
 
 /// Counts a request started on this thread (for a `Fallback` above it).

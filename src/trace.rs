@@ -98,4 +98,15 @@ impl Trace {
         #[cfg(not(feature = "tracing"))]
         let _ = (cut_after, wait);
     }
+
+    /// LongPoll's probe of the configured wait was answered: the path no
+    /// longer cuts where it did.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn wait_restored(&self, wait: std::time::Duration) {
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "a long-poll request held the configured wait again: restoring it"
+        );
+    }
 }

@@ -578,7 +578,8 @@ async fn hints_with_unbounded_bounds_wait_about_thirty_years_not_forever() {
 async fn retry_after_extremes_are_clamped_and_still_count() {
     let log = Log::new();
     let l = log.clone();
-    let hints = [Duration::MAX, Duration::ZERO, ms(1), secs(99_999_999)];
+    // At `hint_max` (honoured in full), under `hint_min` (raised to it).
+    let hints = [secs(600), Duration::ZERO, ms(1), secs(600)];
     let r = ShortPoll::new(move || {
         let n = l.hit();
         std::future::ready(match hints.get(n - 1) {
@@ -599,6 +600,23 @@ async fn retry_after_extremes_are_clamped_and_still_count() {
         assert!(*gap >= hint && *gap <= hint + hint / 5, "{g:?}");
     }
 
+    // Past `hint_max`: the hint cannot be honoured, the first error ends.
+    for hint in [Duration::MAX, secs(99_999_999), secs(601)] {
+        let log = Log::new();
+        let l = log.clone();
+        let r = ShortPoll::new(move || {
+            l.hit();
+            std::future::ready(Err::<(), _>(ApiError::Unavailable {
+                retry_after: Some(hint),
+            }))
+        })
+        .retry_after(ApiError::retry_after)
+        .until(|_| true)
+        .await;
+        assert!(matches!(r, Err(Error::Fetch(_))));
+        assert_eq!(log.count(), 1, "{hint:?}");
+    }
+
     // Hinted errors count toward the time bound, not toward max_retries:
     // with max_retries(3), 10-minute hints still end after 30 minutes.
     let log = Log::new();
@@ -606,7 +624,7 @@ async fn retry_after_extremes_are_clamped_and_still_count() {
     let r = ShortPoll::new(move || {
         l.hit();
         std::future::ready(Err::<(), _>(ApiError::Unavailable {
-            retry_after: Some(Duration::MAX),
+            retry_after: Some(secs(600)),
         }))
     })
     .retry_after(ApiError::retry_after)

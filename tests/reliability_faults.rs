@@ -134,8 +134,15 @@ impl ApiError {
         }
     }
 
+    /// The hint on the scale of this test (milliseconds for seconds): a
+    /// hint past `hint_max` would end the wait at once, so this client
+    /// caps what it is told, as one that prefers to come back early would.
+    fn scaled_retry_after(&self) -> Option<Duration> {
+        self.retry_after().map(|h| (h / 1000).min(ms(20)))
+    }
+
     /// Reads an error status; `Retry-After: 99999999` parses to a bit over
-    /// three years, which `hint_bounds` must clamp.
+    /// three years, which the client caps (`scaled_retry_after`).
     fn from_status(response: &reqwest::Response) -> Self {
         let retry_after = response
             .headers()
@@ -314,7 +321,7 @@ async fn short_poll_reaches_the_end_of_every_job_through_faults() {
             let job = ShortPoll::new(move || get_job(client.clone(), url.clone()))
                 .interval(ms(1))
                 .attempt_timeout(ms(100))
-                .retry_after(ApiError::retry_after)
+                .retry_after(ApiError::scaled_retry_after)
                 .hint_bounds(ms(1), ms(50))
                 .backoff(backoff())
                 .timeout(Duration::from_secs(60))
@@ -353,7 +360,7 @@ async fn long_poll_reaches_the_end_of_every_job_through_faults() {
                 .wait(ms(30))
                 .attempt_timeout(ms(150))
                 .rate_limit(1_000, ms(1))
-                .retry_after(ApiError::retry_after)
+                .retry_after(ApiError::scaled_retry_after)
                 .hint_bounds(ms(1), ms(50))
                 .backoff(backoff())
                 .timeout(Duration::from_secs(60))
@@ -406,7 +413,7 @@ async fn sse_delivers_every_event_once_in_order_through_faults() {
                 .idle_timeout(ms(100))
                 .attempt_timeout(ms(150))
                 .max_event_size(1024)
-                .retry_after(ApiError::retry_after)
+                .retry_after(ApiError::scaled_retry_after)
                 .hint_bounds(ms(1), ms(20))
                 .backoff(backoff())
                 .timeout(Duration::from_secs(60))

@@ -246,12 +246,31 @@ struct StreakModel {
 impl StreakModel {
     /// A failure at `now`: the time bound first (hinted failures count
     /// toward it), then the hint, then the retry limit.
-    fn failed(&mut self, now: Instant, hint: Option<Duration>, backoff: &BackoffSetup) -> Verdict {
+    ///
+    /// A hint past `hint_max`, or past the time the bound has left, gives
+    /// up at once (the client will not wait for it in full).
+    fn failed(
+        &mut self,
+        now: Instant,
+        hint: Option<Duration>,
+        backoff: &BackoffSetup,
+        (a, b): (Duration, Duration),
+    ) -> Verdict {
+        // The bounds are given in either order.
+        let (min, max) = (a.min(b), a.max(b));
+        if hint.is_some_and(|h| h > max) {
+            return Verdict::GiveUp;
+        }
         let since = *self.since.get_or_insert(now);
         if now - since >= backoff.time_bound() {
             return Verdict::GiveUp;
         }
         if let Some(h) = hint {
+            let h = h.max(min);
+            let left = backoff.time_bound().saturating_sub(now - since);
+            if h > left {
+                return Verdict::GiveUp;
+            }
             return Verdict::Hinted(h);
         }
         let step = self.counted;
@@ -831,7 +850,7 @@ fn check_short(setup: &ShortSetup, t0: Instant, records: &[Record], how: &Ending
                 assert_eq!(i, records.len() - 1, "no request after the deadline");
                 return;
             }
-            Outcome::Err(hint) => match streak.failed(end, hint, &setup.backoff) {
+            Outcome::Err(hint) => match streak.failed(end, hint, &setup.backoff, bounds) {
                 Verdict::GiveUp => {
                     let want = if r.completed {
                         Ending::Fetch(Unavailable(hint))
@@ -1213,47 +1232,160 @@ fn admitted(
 }
 
 /// What the path taught the long poller (see "Behind proxies" on
-/// `LongPoll`): a transient failure that took `[1 s, 9/10 × wait)` is a
-/// candidate cut; a second one within a tenth (at least 0.5 s) of the
-/// candidate teaches the limit, three quarters of the shorter, which only
-/// ever goes down.
+/// `LongPoll`): a cut is an unhinted failure after at least 1 s, or a
+/// per-request timeout (silence). Two answer cuts within a tenth (at least
+/// 0.5 s) of each other teach three quarters of the shorter; two silences
+/// at the same wait halve it (not below 1 s); a lesson lowers the wait only.
+/// Ten minutes after a lesson, one request probes the configured wait: cut,
+/// the next probe goes 10 minutes later, and each cut again waits twice as
+/// long (up to 4 h); answered after holding as long as the cut (or its
+/// whole wait), the lesson is gone.
 #[derive(Clone, Debug, Default)]
 struct PathModel {
-    candidate: Option<Duration>,
-    learned: Option<Duration>,
+    /// The last cut (`None` inside: silence) and the wait it asked for.
+    candidate: Option<(Option<Duration>, Duration)>,
+    learned: Option<LessonModel>,
+    /// The last request failed: a probe cut right after it is no evidence.
+    down: bool,
+}
+
+/// A learned limit: a probe cut the same way (silence again, or an answer
+/// no later than the cut) backs the next probe off, unless the request
+/// after it fails too (the path was down): then the backoff is undone.
+#[derive(Clone, Debug)]
+struct LessonModel {
+    wait: Duration,
+    cut_at: Duration,
+    silent: bool,
+    since: Instant,
+    after: Duration,
+    suspect: Option<(Instant, Duration, u32)>,
+    probes_cut: u32,
+}
+
+impl LessonModel {
+    fn undo(&mut self) {
+        if let Some((since, after, cut)) = self.suspect.take() {
+            self.since = since;
+            self.after = after;
+            self.probes_cut = cut;
+        }
+    }
+}
+
+/// What a cut did, in the model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum PathLesson {
+    Taught,
+    ProbeCut,
+    Nothing,
 }
 
 impl PathModel {
-    fn wait(&self, wait: Duration) -> Duration {
-        self.learned.map_or(wait, |limit| wait.min(limit))
+    fn wait(&self, wait: Duration, now: Instant) -> (Duration, bool) {
+        match &self.learned {
+            Some(l) if l.wait < wait => {
+                if now - l.since >= l.after {
+                    (wait, true)
+                } else {
+                    (l.wait, false)
+                }
+            }
+            _ => (wait, false),
+        }
     }
 
-    /// A reply or a per-request timeout came between: the next failure
-    /// does not make a pair with the last one ("two failures in a row").
+    /// A reset reply came between: the next cut does not make a pair with
+    /// the last one ("in a row").
     fn not_cut(&mut self) {
         self.candidate = None;
+        self.down = false;
     }
 
-    /// A request that asked for `asked` failed (it answered with an error)
-    /// after `took`; whether that taught a lower limit.
-    fn failed_after(&mut self, took: Duration, asked: Duration) -> bool {
-        if took < MIN_CUT || took >= asked - asked / 10 {
-            self.candidate = None;
-            return false;
-        }
-        let Some(previous) = self.candidate.replace(took) else {
-            return false;
-        };
-        if previous.abs_diff(took) > (took / 10).max(Duration::from_millis(500)) {
-            return false;
-        }
-        let limit = took.min(previous) * 3 / 4;
-        if self.learned.is_some_and(|l| l <= limit) {
-            return false;
-        }
-        self.learned = Some(limit);
+    /// A failure that is no cut: not in a row, and a probe's cut before it
+    /// was the path being down.
+    fn failed(&mut self) {
         self.candidate = None;
-        true
+        self.down = true;
+        if let Some(l) = self.learned.as_mut() {
+            l.undo();
+        }
+    }
+
+    /// A request that asked for `asked` was cut at `now` (`took` for an
+    /// answer, `None` for silence).
+    fn cut(
+        &mut self,
+        took: Option<Duration>,
+        asked: Duration,
+        probe: bool,
+        now: Instant,
+    ) -> PathLesson {
+        if took.is_some_and(|t| t < MIN_CUT) {
+            self.failed();
+            return PathLesson::Nothing;
+        }
+        let after_failure = std::mem::replace(&mut self.down, true);
+        let tolerance = |d: Duration| (d / 10).max(Duration::from_millis(500));
+        if let Some(l) = self.learned.as_mut() {
+            let same = match took {
+                None => l.silent,
+                Some(t) => !l.silent && t <= l.cut_at + tolerance(l.cut_at),
+            };
+            if probe && same && !after_failure {
+                l.suspect = Some((l.since, l.after, l.probes_cut));
+                l.since = now;
+                l.probes_cut += 1;
+                if l.probes_cut > 1 {
+                    l.after = (l.after * 2).min(Duration::from_secs(4 * 3600));
+                }
+                self.candidate = None;
+                return PathLesson::ProbeCut;
+            }
+            l.undo();
+        }
+        let previous = self.candidate.replace((took, asked));
+        let (wait, cut_at) = match (previous, took) {
+            (Some((Some(before), _)), Some(took)) => {
+                if before.abs_diff(took) > tolerance(took) {
+                    return PathLesson::Nothing;
+                }
+                (before.min(took) * 3 / 4, before.min(took))
+            }
+            (Some((None, before)), None) if before == asked => {
+                ((asked / 2).max(Duration::from_secs(1)), asked)
+            }
+            _ => return PathLesson::Nothing,
+        };
+        if wait >= asked {
+            return PathLesson::Nothing;
+        }
+        self.candidate = None;
+        self.learned = Some(LessonModel {
+            wait,
+            cut_at,
+            silent: took.is_none(),
+            since: now,
+            after: Duration::from_secs(600),
+            suspect: None,
+            probes_cut: 0,
+        });
+        PathLesson::Taught
+    }
+
+    /// A normal reply after `took` to a request that asked for `asked`.
+    fn answered(&mut self, took: Duration, asked: Duration, probe: bool) {
+        self.candidate = None;
+        self.down = false;
+        let Some(l) = self.learned.as_mut() else {
+            return;
+        };
+        if !probe {
+            l.suspect = None;
+        }
+        if probe && took >= l.cut_at.min(asked) {
+            self.learned = None;
+        }
     }
 }
 
@@ -1270,7 +1402,8 @@ proptest! {
         let mut bucket = setup.rate.map(BucketModel::new);
         let mut streak = StreakModel::default();
         let mut path = PathModel::default();
-        let (mut quick, mut lowered) = (0u32, 0u64);
+        let (mut quick, mut lowered, mut expiries) = (0u32, 0u64, 0u32);
+        let mut probe_cuts: Vec<usize> = Vec::new();
         let mut cursor: Option<u32> = None;
         let mut last_error: Option<Unavailable> = None;
         // The first request is due at once.
@@ -1293,7 +1426,7 @@ proptest! {
             // the cursor of the last reply that set one; requests count
             // from 1.
             let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(r.start));
-            let mut wait = path.wait(setup.wait);
+            let (mut wait, probe) = path.wait(setup.wait, r.start);
             if let Some(t) = setup.attempt_timeout {
                 wait = wait.min(t - t / 4);
             }
@@ -1304,27 +1437,40 @@ proptest! {
                 break;
             };
             let took = end - r.start;
-            if !r.completed || matches!(long_outcome(&setup, i, r), LongOutcome::Err(Some(_))) {
-                // Cut by the per-request timeout, or a hinted failure: not
-                // a pair of path cuts.
-                path.not_cut();
-            }
-            let planned = match long_outcome(&setup, i, r) {
-                LongOutcome::Err(_) if !r.completed && deadline.is_some_and(|d| end >= d) => {
+            let outcome = long_outcome(&setup, i, r);
+            let at_deadline = !r.completed && deadline.is_some_and(|d| end >= d);
+            // A cut: an unhinted failure that held, or silence (not the
+            // deadline's grace).
+            let lesson = match outcome {
+                LongOutcome::Err(None) if r.completed => path.cut(Some(took), wait, probe, end),
+                LongOutcome::Err(_) if !r.completed && !at_deadline => path.cut(None, wait, probe, end),
+                LongOutcome::Err(_) if r.completed => {
+                    path.failed();
+                    PathLesson::Nothing
+                }
+                _ => PathLesson::Nothing,
+            };
+            let planned = match outcome {
+                LongOutcome::Err(_) if at_deadline => {
                     // Cut at or past the deadline: the deadline passing.
                     prop_assert_eq!(&how, &Ending::Timeout(last_error));
                     prop_assert_eq!(i, records.len() - 1);
                     break;
                 }
-                // Only an unhinted failure can be a proxy's cut.
-                LongOutcome::Err(None) if r.completed && path.failed_after(took, wait) => {
-                    // The path's limit learned: the streak forgiven, the
-                    // retry at once with the lower wait.
-                    lowered += 1;
-                    streak.reset();
+                LongOutcome::Err(hint) if lesson != PathLesson::Nothing => {
+                    // Taught (the streak goes on from the first cut) or a
+                    // cut probe (no error at all): again at once.
+                    if lesson == PathLesson::Taught {
+                        lowered += 1;
+                    } else {
+                        probe_cuts.push(i);
+                    }
+                    if r.completed {
+                        last_error = Some(Unavailable(hint));
+                    }
                     (Duration::ZERO, Duration::ZERO)
                 }
-                LongOutcome::Err(hint) => match streak.failed(end, hint, &setup.backoff) {
+                LongOutcome::Err(hint) => match streak.failed(end, hint, &setup.backoff, bounds) {
                     Verdict::GiveUp => {
                         let want = if r.completed {
                             Ending::Fetch(Unavailable(hint))
@@ -1356,10 +1502,28 @@ proptest! {
                         LongOutcome::Reset => cursor = None,
                         _ => {}
                     }
-                    let progress = matches!(
-                        reply,
-                        LongOutcome::Changed(_) | LongOutcome::Advanced(_)
-                    ) && cursor != before;
+                    // The first reset of a cursor starts over at once; one
+                    // right after a fresh start backs off, more each time.
+                    let mut again = None;
+                    if matches!(reply, LongOutcome::Reset) {
+                        if before.is_some() {
+                            expiries += 1;
+                            if expiries > 1 {
+                                again = Some(setup.backoff.bounds(expiries - 2));
+                            }
+                        }
+                    } else {
+                        if before.is_some() {
+                            expiries = 0;
+                        }
+                        path.answered(took, wait, probe);
+                    }
+                    let restart = matches!(reply, LongOutcome::Reset)
+                        && before.is_some()
+                        && expiries == 1;
+                    let progress = restart
+                        || matches!(reply, LongOutcome::Changed(_) | LongOutcome::Advanced(_))
+                            && cursor != before;
                     // A reply ends the error streak, and a pair of cuts.
                     streak.reset();
                     path.not_cut();
@@ -1367,7 +1531,10 @@ proptest! {
                     let threshold = (wait / 10)
                         .min(Duration::from_secs(1))
                         .max(Duration::from_millis(10));
-                    if !progress && took < threshold {
+                    if let Some(bounds) = again {
+                        quick = 0;
+                        bounds
+                    } else if !progress && took < threshold {
                         // No progress, much faster than the wait: a backoff
                         // of its own that never ends polling.
                         let step = quick;
@@ -1401,7 +1568,10 @@ proptest! {
                 break;
             }
         }
-        let failed = |i, r: &Record| matches!(long_outcome(&setup, i, r), LongOutcome::Err(_));
+        // A cut probe is no error.
+        let failed = |i, r: &Record| {
+            matches!(long_outcome(&setup, i, r), LongOutcome::Err(_)) && !probe_cuts.contains(&i)
+        };
         check_stats(stats, &records, failed, false, lowered);
     }
 }
@@ -1687,7 +1857,7 @@ proptest! {
             // The reconnection time: the server's, clamped, or the
             // configured one (at least 100 ms).
             let base = retry.map_or(setup.reconnect_time.max(MIN_RECONNECT), |r| {
-                clamp_hint(r, bounds)
+                clamp_hint(r, bounds).max(MIN_RECONNECT)
             });
             if conn.bytes() {
                 // A connection that works ends the error streak.
@@ -1696,7 +1866,7 @@ proptest! {
                 last_error = None;
             }
             let planned = match conn.failed() {
-                Some(hint) => match streak.failed(end, hint, &setup.backoff) {
+                Some(hint) => match streak.failed(end, hint, &setup.backoff, bounds) {
                     Verdict::GiveUp => {
                         prop_assert_eq!(&how, &Ending::Fetch(Unavailable(hint)), "connection {}", i);
                         prop_assert_eq!(i, records.len() - 1);
@@ -1726,6 +1896,9 @@ proptest! {
                 None => {
                     // A quiet connection: the reconnection time, then
                     // growing as the (unjittered) backoff, never ending.
+                    // The server answered the connect: the error streak
+                    // is over.
+                    streak.reset();
                     let step = empties;
                     empties += 1;
                     let d = match step.checked_sub(1) {

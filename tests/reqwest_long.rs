@@ -1,6 +1,6 @@
 //! `pollkit::reqwest::{long_index, long_etag}` against a real axum server
 //! over loopback: the query and headers they send, and how each answer
-//! (304, empty, same index, 504 at the wait, a quick 504) is read.
+//! (304, empty, same index, a 504 during the wait, a quick 504) is read.
 #![cfg(feature = "reqwest")]
 
 mod loopback;
@@ -77,7 +77,7 @@ fn with_index(index: u64, value: u64) -> Response {
 
 /// A Consul-like key: 1) the current value at index 10; 2) 304 (the wait
 /// ended); 3) an empty 200; 4) the same index 10 (Consul's answer at the end
-/// of a wait); 5) a 504 after the wait; 6) a quick 504; 7) value 2 at
+/// of a wait); 5) a 504 during the wait; 6) a quick 504; 7) value 2 at
 /// index 12; 8) an index that went backwards (a snapshot restore), value 3.
 async fn consul(
     State(log): State<Log>,
@@ -129,12 +129,19 @@ async fn long_index_reads_every_kind_of_answer() {
     // The request's own query is kept; the first request carries no index.
     assert_eq!(q(0, "dc").as_deref(), Some("east"));
     assert_eq!(q(0, "index"), None);
-    assert_eq!(q(0, "wait").as_deref(), Some("1s"));
+    assert_eq!(
+        q(0, "wait"),
+        None,
+        "the first request reads the state at once"
+    );
+    assert_eq!(q(1, "wait").as_deref(), Some("1s"));
     for n in 1..7 {
         assert_eq!(q(n, "index").as_deref(), Some("10"), "request {}", n + 1);
     }
     assert_eq!(q(7, "index").as_deref(), Some("12"));
-    // The quick 504 was an error: retried after a (clamped) backoff.
+    // Both 504s were errors (too quick to be a path's cut): each retried
+    // after a backoff.
+    assert!(seen[5].at - seen[4].at >= Duration::from_millis(300 + 10));
     assert!(seen[6].at - seen[5].at >= Duration::from_millis(10));
 }
 
@@ -204,8 +211,10 @@ async fn etcd_v2_style_index_from_the_body() {
     .await;
     assert_eq!(values, ["v1", "v2"]);
     let seen = log.seen();
-    assert_eq!(seen[0].query.get("wait").map(String::as_str), Some("true"));
+    // The first request is a plain read: etcd would hold a `wait=true`.
+    assert_eq!(seen[0].query.get("wait"), None);
     assert_eq!(seen[0].query.get("waitIndex"), None);
+    assert_eq!(seen[1].query.get("wait").map(String::as_str), Some("true"));
     assert_eq!(
         seen[1].query.get("waitIndex").map(String::as_str),
         Some("42")

@@ -6,12 +6,13 @@
 mod path;
 mod reply;
 mod request;
+mod rules;
 
 use std::fmt;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::{Stream, TryFuture};
@@ -26,10 +27,13 @@ use crate::gate::StartClock;
 use crate::hooks::Hooks;
 use crate::schedule::{Pacing, Schedule, TokenBucket};
 use crate::{Checkpoint, Error};
-use path::PathLimit;
+use path::{Cut, Lesson, PathLimit};
+use rules::Rules;
 
-/// Default wait the server is asked to hold each request.
-const WAIT: Duration = Duration::from_secs(30);
+/// Default wait the server is asked to hold each request: under the
+/// shortest common proxy limit (AWS API Gateway's 29 s) with room for the
+/// server's own jitter (Consul adds up to wait/16).
+const WAIT: Duration = Duration::from_secs(25);
 /// Default fixed part of the per-request timeout beyond the wait.
 const MARGIN: Duration = Duration::from_secs(5);
 /// An empty reply faster than this share of the wait ignored the wait.
@@ -68,26 +72,52 @@ const QUICK_MIN: Duration = Duration::from_millis(10);
 /// slot, never advance it.
 ///
 /// # Behind proxies
-/// A proxy or load balancer whose read timeout is shorter than the wait cuts
-/// every quiet request (a 504 or 502 after the same time, or a reset). When
-/// two failures in a row come well short of the wait (under nine tenths of
-/// it, after at least 1 s) and within a tenth of each other (at least 0.5 s), the poller
-/// learns the path's limit `T`: it asks for `3/4 × T` from then on, forgives
-/// the failures that taught it, records it in
-/// [`Stats::waits_lowered`](crate::Stats::waits_lowered) and a tracing event,
-/// and goes on. The limit only ever goes down.
+/// A proxy or load balancer whose read timeout is shorter than the wait
+/// cuts every quiet request: a 502, 503 or 504 without `Retry-After`, a
+/// reset, or silence until the per-request timeout. The default wait (25 s)
+/// fits under the common limits (AWS API Gateway 29 s, Heroku and Google
+/// Cloud 30 s, nginx and AWS ALB 60 s, Cloudflare 100 s); for the others,
+/// the poller treats cuts as hypotheses about the path, and checks them:
 ///
-/// # Default
-/// - wait: 30 s, capped by the time left before the deadline, by three
-///   quarters of `attempt_timeout` when one is set (so a quiet resource
-///   never fails by timing out), and by the path's learned limit
-/// - per-request timeout: the wait + wait/16 + 5 s (Consul's servers add up
-///   to wait/16 of jitter to the wait), so a connection that hangs silently
-///   is caught; `.attempt_timeout(d)` replaces it
-/// - pacing: the next request at once after every reply; quick replies
-///   without progress back off; no rate limit
-/// - jitter: none (it applies to rate-limit waits; the backoff has its own)
-/// - errors, backoff, hints, deadline, attempt limit: as [`ShortPoll`](crate::ShortPoll)
+/// - **A cut** is a request that held at least 1 s and ended with a
+///   transient failure without a server hint that
+///   [`cut_if`](Self::cut_if) accepts (default: all of them), or with the
+///   per-request timeout, at any time before its wait ended or after.
+///   Failures under 1 s, hinted ones and those `cut_if` rejects (a connect
+///   failure) never teach.
+/// - **Taught.** Two cuts in a row at about the same time `T` (within a
+///   tenth of each other, at least 0.5 s) lower the wait to `3/4 × T`; two
+///   per-request timeouts in a row halve it (not below 1 s). The request
+///   at the lowered wait goes out at once. Counted in
+///   [`Stats::waits_lowered`](crate::Stats::waits_lowered), with a tracing
+///   event.
+/// - **Verified.** That request tells a short path from a dead one: answered
+///   normally (a change, or the end of its wait), the limit holds and the
+///   cuts are forgiven (nothing yielded, the error streak ends); failed too,
+///   the path is down: every failure since the first cut counts toward the
+///   retry policy's time bound like any error, and the wait ends with the
+///   last error when the bound is spent (at most one request at the lowered
+///   wait past it).
+/// - **Revisited.** A learned limit holds for 10 minutes; then one request
+///   asks for the configured wait. Answered normally after holding at least
+///   as long as the cut (or its whole wait), the configured wait is
+///   restored; cut the same way as the lesson's requests, the learned wait
+///   stays, no error is counted, and the next probe goes out 10 minutes
+///   later; each probe cut again waits twice as long (up to 4 h). A probe
+///   cut while the path is down (the request before or after it failed
+///   too), or cut
+///   another way than the lesson (a 504 after 29 s where the lesson was
+///   2 s of silence), counts for nothing. A limit learned from an outage
+///   is gone within 15 minutes of the outage's end.
+///
+/// A 503 or 429 with `Retry-After` is the server speaking, not a cut: its
+/// hint is honoured.
+///
+/// # Expired cursors
+/// A server that forgot the cursor (Kubernetes' `410 Gone`, etcd's
+/// `errorCode 401`) can answer [`Reply::reset`], or fail with an error that
+/// [`expired_if`](Self::expired_if) recognises: the poller starts over with
+/// a fresh first request at once, and goes on.
 ///
 /// # Cancel safety
 /// Dropping the poller drops the request in flight; nothing keeps running.
@@ -122,12 +152,32 @@ pub struct LongPoll<F, Fut: TryFuture, S, C> {
     fetch: F,
     driver: Driver<Fut, Fut::Error>,
     hooks: Hooks<S, Fut::Error>,
+    rules: Rules<Fut::Error>,
     cursor: Option<C>,
     wait: Duration,
-    /// When the request in flight started and the wait it asked for.
-    in_flight: (Instant, Duration),
+    /// The request in flight (or the last one).
+    in_flight: Held,
     /// The limit the path puts on held requests, once learned.
     path: PathLimit,
+    /// Whether a request in flight is a sign of life for a `Fallback`:
+    /// until one runs past its per-request limit, then again once a
+    /// response comes.
+    trusted: bool,
+    /// Expired cursors in a row: the first is followed by a fresh first
+    /// request at once, the next ones back off.
+    expiries: u32,
+}
+
+/// What the request in flight asked for.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    started: Instant,
+    /// The wait it asked for.
+    asked: Duration,
+    /// Whether it probes the configured wait past a learned limit.
+    probe: bool,
+    /// Whether it carried a cursor.
+    cursor: bool,
 }
 
 // The fetch function is only called through `&mut`, never pinned; the request
@@ -165,14 +215,25 @@ where
                 driver
             },
             hooks: Hooks::default(),
+            rules: Rules::default(),
             cursor: None,
             wait: WAIT,
-            in_flight: (Instant::now(), Duration::ZERO),
+            in_flight: Held {
+                started: Instant::now(),
+                asked: Duration::ZERO,
+                probe: false,
+                cursor: false,
+            },
             path: PathLimit::default(),
+            trusted: true,
+            expiries: 0,
         }
     }
 
-    /// How long the server may hold a request. Default: 30 s.
+    /// How long the server may hold a request. Default: 25 s, under the
+    /// shortest common proxy limit (AWS API Gateway's 29 s) with room for
+    /// a server's jitter (Consul adds up to wait/16). A longer wait behind
+    /// a shorter limit is learned from the cuts (see "Behind proxies").
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = wait;
         self
@@ -224,6 +285,84 @@ where
         self
     }
 
+    /// Which failures may be a path's cut (see "Behind proxies" above): of
+    /// the transient failures without a server hint, those for which `cut`
+    /// returns `true`. Return `false` for failures that never held the
+    /// request (a refused or timed-out connect, DNS): they never teach the
+    /// path a limit, however long they took. Failures under 1 s never teach
+    /// either way. Default: every transient failure without a hint (the
+    /// [`reqwest`](crate::reqwest) helpers set: a 502, 503 or 504, a reset,
+    /// an early end of the body, never a connect failure).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use pollkit::LongPoll;
+    /// use pollkit::long::{Reply, Request};
+    ///
+    /// #[derive(Debug)]
+    /// enum Failure { Connect, Gateway }
+    ///
+    /// let watch = LongPoll::new(|_: Request<u64>| async {
+    ///         Ok::<Reply<u64, u64>, Failure>(Reply::unchanged())
+    ///     })
+    ///     // A connect timeout after 3 s says nothing about the path's limit.
+    ///     .cut_if(|e: &Failure| !matches!(e, Failure::Connect));
+    /// # let _ = watch;
+    /// ```
+    pub fn cut_if(mut self, cut: impl FnMut(&E) -> bool + Send + 'static) -> Self {
+        self.rules.set_cut_if(cut);
+        self
+    }
+
+    /// Which failures say that the cursor sent has expired (Kubernetes'
+    /// `410 Gone`, etcd's `errorCode 401` "the event in the requested index
+    /// is outdated and cleared", Kafka's offset out of range). On one, the
+    /// poller drops its cursor and, at once, sends a fresh first request that
+    /// reads the current state, yields it and goes on from there, as
+    /// [`Reply::reset`] does: no error is counted or yielded. An expiry
+    /// that comes again right after a fresh start backs off like a reply
+    /// that made no progress. A failure on a request without a cursor is
+    /// never an expiry.
+    ///
+    /// A relist may skip changes made between the expired cursor and the
+    /// current state, as Kubernetes' watchers do: the status yielded is the
+    /// latest, not every one in between. Default: no failure means expiry
+    /// (the [`reqwest`](crate::reqwest) helpers set `410 Gone` and etcd's
+    /// `errorCode 401`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use pollkit::LongPoll;
+    /// use pollkit::long::{Reply, Request};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // The server forgot index 1 (it keeps a short history): it answers
+    /// // "410" to a request from there, and the state is now at 7.
+    /// let seen: Vec<u64> = LongPoll::new(|req: Request<u64>| async move {
+    ///         match req.cursor() {
+    ///             None => Ok(Reply::changed(7, 7)),
+    ///             Some(1) => Err("410 Gone"),
+    ///             Some(_) => Ok(Reply::changed(8, 8)),
+    ///         }
+    ///     })
+    ///     .cursor(1)
+    ///     .expired_if(|e: &&str| e.starts_with("410"))
+    ///     .take(2)
+    ///     .map(Result::unwrap)
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(seen, [7, 8]);
+    /// # }
+    /// ```
+    pub fn expired_if(mut self, expired: impl FnMut(&E) -> bool + Send + 'static) -> Self {
+        self.rules.set_expired_if(expired);
+        self
+    }
+
     shared_setters!(S, E);
     poll_after_setter!(S);
 
@@ -257,41 +396,57 @@ where
     }
 
     /// The wait to ask for now: the configured one, capped by the path's
-    /// learned limit, by three quarters of the per-request timeout (so the
-    /// server answers before the client gives up on it) and by the time left.
-    fn wait_now(path: &PathLimit, wait: Duration, schedule: &Schedule, now: Instant) -> Duration {
-        let mut wait = path.wait(wait);
+    /// learned limit (unless this request probes past it), by three
+    /// quarters of the per-request timeout (so the server answers before
+    /// the client gives up on it) and by the time left.
+    fn wait_now(
+        path: &PathLimit,
+        wait: Duration,
+        schedule: &Schedule,
+        now: Instant,
+    ) -> (Duration, bool) {
+        let (mut wait, probe) = path.wait(wait, now);
         if let Some(limit) = schedule.attempt_timeout() {
             wait = wait.min(limit - limit / 4);
         }
-        schedule.remaining(now).map_or(wait, |left| wait.min(left))
+        (
+            schedule.remaining(now).map_or(wait, |left| wait.min(left)),
+            probe,
+        )
     }
 
-    /// A request failed with a transient error and no hint (a proxy's cut
-    /// looks like that; a 503 with `Retry-After` does not): if this taught
-    /// the path's limit, forgive the failures, say so, and ask again at once
-    /// with the lower wait.
-    fn learn_path(&mut self, now: Instant) -> bool {
-        let (started, asked) = self.in_flight;
-        let took = now.saturating_duration_since(started);
-        let Some(wait) = self.path.failed_after(took, asked) else {
-            return false;
-        };
-        let schedule = self.driver.schedule_mut();
-        schedule.count_error();
-        schedule.forgive();
-        if let Some(stats) = schedule.stats() {
-            stats.wait_lowered();
+    /// A request was cut (see [`path`]): when the cut taught the path's
+    /// limit or cut a probe, ask again at once (with the lowered wait, or
+    /// the learned one) and say so; `false` for an ordinary failure.
+    ///
+    /// A cut that teaches is not forgiven yet: the error streak keeps
+    /// running from the first cut, and the request at the lowered wait
+    /// settles it (answered normally, the streak ends; failed, the path is
+    /// down and the streak's bound applies as to any failures). A cut probe
+    /// is no error at all.
+    fn learn_path(&mut self, cut: Cut, now: Instant) -> bool {
+        let Held { asked, probe, .. } = self.in_flight;
+        match self.path.cut(cut, asked, probe, now) {
+            Lesson::Nothing => return false,
+            Lesson::Taught(wait) => {
+                let schedule = self.driver.schedule_mut();
+                schedule.count_error();
+                if let Some(stats) = schedule.stats() {
+                    stats.wait_lowered();
+                }
+                let took = now.saturating_duration_since(self.in_flight.started);
+                self.driver.gate_mut().trace.wait_lowered(took, wait);
+            }
+            Lesson::ProbeCut => {}
         }
-        self.driver.gate_mut().trace.wait_lowered(took, wait);
         self.driver.plan(now, now);
         true
     }
 
     /// Whether an empty reply came back so fast that the server ignored the wait.
     fn was_quick(&self, now: Instant) -> bool {
-        let (started, wait) = self.in_flight;
-        let quick = (wait / QUICK_SHARE).min(QUICK_MAX).max(QUICK_MIN);
+        let Held { started, asked, .. } = self.in_flight;
+        let quick = (asked / QUICK_SHARE).min(QUICK_MAX).max(QUICK_MIN);
         now.saturating_duration_since(started) < quick
     }
 }
@@ -324,13 +479,38 @@ where
             let (fetch, cursor, in_flight) = (&mut this.fetch, &this.cursor, &mut this.in_flight);
             let (path, wait) = (&this.path, this.wait);
             let step = this.driver.poll_step(cx, |schedule, now| {
-                let wait = Self::wait_now(path, wait, schedule, now);
-                *in_flight = (now, wait);
+                let (wait, probe) = Self::wait_now(path, wait, schedule, now);
+                *in_flight = Held {
+                    started: now,
+                    asked: wait,
+                    probe,
+                    cursor: cursor.is_some(),
+                };
                 let request = Request::new(cursor.clone(), wait, schedule.attempts());
                 let own = Self::limit(schedule, wait);
                 (fetch(request), schedule.request_limit(now, Some(own)))
             });
-            let step = ready!(step);
+            let mut step = match step {
+                Poll::Ready(step) => step,
+                Poll::Pending => {
+                    // A held request within its own limit is how a quiet
+                    // long poll lives: a sign of life for a `Fallback`.
+                    if this.trusted && this.driver.in_flight() {
+                        crate::life::heartbeat();
+                    }
+                    return Poll::Pending;
+                }
+            };
+            match &step {
+                Step::Output(Err(e)) if this.in_flight.cursor && this.rules.is_expired(e) => {
+                    // The cursor expired (410 Gone, etcd's 401): start over
+                    // from the current state, as a reset reply does.
+                    step = Step::Output(Ok(Reply::Reset));
+                }
+                Step::Output(_) => this.trusted = true,
+                Step::TimedOut(_) => this.trusted = false,
+                Step::Stop(_) | Step::Done => {}
+            }
             // An error that means "not yet" (`pending_if`) is an answer
             // without news, as an unchanged reply: no failure, no cut.
             if matches!(&step, Step::Output(Err(e)) if this.hooks.is_pending(e)) {
@@ -351,19 +531,34 @@ where
                 Step::Output(Err(e)) => Some(classify(&mut this.hooks, e)),
                 _ => None,
             };
-            if let Some((true, None)) = classified {
-                if this.learn_path(Instant::now()) {
-                    // Forgiven, but still the last error seen if the
-                    // deadline ends the wait before a reply.
+            // Only failures read the clock here: a reply's is read below,
+            // and only when something needs it.
+            let cut = match &step {
+                Step::Output(Err(e)) if classified == Some((true, None)) => {
+                    let now = Instant::now();
+                    let took = now.saturating_duration_since(this.in_flight.started);
+                    this.rules.may_be_cut(e).then_some((Cut::Answer(took), now))
+                }
+                Step::TimedOut(_) => {
+                    // Silence, unless the deadline's grace cut the request.
+                    let now = Instant::now();
+                    let deadline = this.driver.schedule().check_deadline(now).is_err();
+                    (!deadline).then_some((Cut::Silence, now))
+                }
+                _ => None,
+            };
+            match cut {
+                Some((cut, now)) if this.learn_path(cut, now) => {
+                    // Still the last error seen if the deadline ends the
+                    // wait before a reply.
                     if let Step::Output(Err(e)) = step {
                         this.driver.remember_error(e);
                     }
                     continue;
                 }
-            } else {
-                // A reply, a timeout or a hinted or permanent error between
-                // two cuts: they are not "in a row".
-                this.path.not_cut();
+                Some(_) => {}
+                None if matches!(step, Step::Output(Err(_))) => this.path.failed(),
+                None => {}
             }
             let reply = match this
                 .driver
@@ -373,6 +568,27 @@ where
                 ControlFlow::Continue(None) => continue,
                 ControlFlow::Break(item) => return Poll::Ready(item),
             };
+            let Held {
+                started,
+                asked,
+                probe,
+                cursor: sent,
+            } = this.in_flight;
+            if matches!(reply, Reply::Reset) {
+                this.path.not_cut();
+            } else {
+                if sent {
+                    this.expiries = 0;
+                }
+                // A verification or a probe answered (no clock read for
+                // a path that taught nothing).
+                if this.path.unsettled() {
+                    let took = Instant::now().saturating_duration_since(started);
+                    if this.path.answered(took, asked, probe) {
+                        this.driver.gate_mut().trace.wait_restored(this.wait);
+                    }
+                }
+            }
             let (progress, status) = match reply {
                 Reply::Changed { status, cursor } => {
                     let moved = this.cursor.as_ref() != Some(&cursor);
@@ -386,8 +602,21 @@ where
                 }
                 Reply::Unchanged => (false, None),
                 Reply::Reset => {
-                    this.cursor = None;
-                    (false, None)
+                    // The first reset of a cursor is followed at once by a
+                    // fresh first request; one that comes again right after
+                    // it backs off, more each time.
+                    let dropped = this.cursor.take().is_some();
+                    if dropped {
+                        this.expiries = this.expiries.saturating_add(1);
+                        if this.expiries > 1 {
+                            let now = Instant::now();
+                            let step = this.expiries - 2;
+                            let at = this.driver.schedule_mut().after_expired(now, step);
+                            this.driver.plan(now, at);
+                            continue;
+                        }
+                    }
+                    (dropped, None)
                 }
             };
             if progress {

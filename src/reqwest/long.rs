@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::reqwest::header::{ETAG, HeaderMap, HeaderName, HeaderValue, IF_NONE_MATCH};
-use ::reqwest::{Client, Request, RequestBuilder, Response, StatusCode};
+use ::reqwest::{Client, Request, RequestBuilder, StatusCode};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use tokio::time::Instant;
 
 use super::error::Target;
 use super::json::{decode, read, send};
 use super::template::{Template, accept};
-use super::{Config, HttpError, HttpFuture};
+use super::{Config, ErrorKind, HttpError, HttpFuture};
 use crate::LongPoll;
 use crate::long::{Reply, Request as Held};
 
@@ -75,8 +74,11 @@ impl IndexQuery {
     }
 
     /// etcd v2 watches: `?wait=true&waitIndex=N`. etcd has no server-side
-    /// wait; the poller's per-request timeout bounds each request. Take the
-    /// index from the body (`node.modifiedIndex + 1`).
+    /// wait: the client ends a request that reaches the poller's wait with
+    /// no change and reads it as "unchanged" (never an error), so a quiet
+    /// key watched for hours counts no errors. The first request (no index)
+    /// is a plain read of the current state. Take the index from the body
+    /// (`node.modifiedIndex + 1`).
     pub fn etcd_v2() -> Self {
         IndexQuery::new("waitIndex").wait_flag("wait", "true")
     }
@@ -96,7 +98,8 @@ impl IndexQuery {
     }
 
     /// Sends `name=value` (etcd's `wait=true`): the server holds the request
-    /// until a change, with no wait of its own.
+    /// until a change, with no wait of its own, so the client ends it when
+    /// the poller's wait is reached, as "unchanged".
     pub fn wait_flag(
         mut self,
         name: impl Into<Cow<'static, str>>,
@@ -106,8 +109,20 @@ impl IndexQuery {
         self
     }
 
+    /// Whether the server holds a request on its own (a wait parameter);
+    /// `false` for a flag like etcd's, where the client bounds the hold.
+    fn server_waits(&self) -> bool {
+        !matches!(self.wait, Wait::Flag(..))
+    }
+
     fn apply(&self, request: &mut Request, index: Option<u64>, wait: Duration) {
         let mut query = request.url_mut().query_pairs_mut();
+        // Without an index there is nothing to wait from: the first request
+        // reads the current state at once (a real etcd holds a `wait=true`
+        // without `waitIndex` until the next change).
+        let Some(index) = index else {
+            return;
+        };
         match &self.wait {
             Wait::None => {}
             Wait::Seconds(name) => {
@@ -121,9 +136,7 @@ impl IndexQuery {
                 query.append_pair(name, value);
             }
         }
-        if let Some(index) = index {
-            query.append_pair(&self.index, &index.to_string());
-        }
+        query.append_pair(&self.index, &index.to_string());
     }
 }
 
@@ -159,11 +172,18 @@ pub fn index_header<T>(
 /// | answer | becomes |
 /// |---|---|
 /// | `304 Not Modified`, or a `2xx` with an empty body | [`Reply::unchanged`] |
-/// | `504 Gateway Timeout` after at least half the wait (a proxy that cut the hold) | [`Reply::unchanged`] |
+/// | no answer by the end of the wait, with a wait flag (etcd's `wait=true`: the server has no wait of its own) | [`Reply::unchanged`] |
 /// | `2xx` whose index is the one sent (Consul's answer at the end of its wait) | [`Reply::unchanged`] |
 /// | `2xx` with a new index | [`Reply::changed`]: the status is yielded |
 /// | `2xx` without an index | an [`ErrorKind::Protocol`](super::ErrorKind::Protocol) error (permanent) |
+/// | `410 Gone`, or etcd's `400` with `errorCode` 401 (the index was cleared from its history) | the cursor expired: a fresh first request reads the current state ([`LongPoll::expired_if`]) |
 /// | anything else | an [`HttpError`], retried when [transient](HttpError::is_transient), after its `Retry-After` |
+///
+/// A `502`, `503`, `504` or `524` without `Retry-After`, a reset or a body
+/// cut short are failures the poller may take for a path's cut
+/// ([`LongPoll::cut_if`]): it learns a proxy's limit from them, verifies
+/// it, or ends the wait with the last of them when the path stays down.
+/// A connect failure never teaches.
 ///
 /// An index of 0 is sent as 1 (Consul: 0 makes every query return at once);
 /// an index lower than the last one (a Consul snapshot restore) is taken as
@@ -252,10 +272,12 @@ where
             request
         });
         let next_index = Arc::clone(&next_index);
+        // With no server-side wait, the client ends the hold at the wait.
+        let bound = (!query.server_waits() && sent.is_some()).then_some(wait);
         HttpFuture::new(hold(
             template.client().clone(),
             request,
-            wait,
+            bound,
             limit,
             move |headers, body, target| {
                 let status: T = decode(&body, target)?;
@@ -272,6 +294,8 @@ where
     })
     .retry_if(HttpError::is_transient)
     .retry_after(HttpError::retry_after)
+    .cut_if(may_be_cut)
+    .expired_if(is_expired)
 }
 
 /// A [`LongPoll`] over HTTP's conditional requests, the "hanging GET": each
@@ -283,11 +307,11 @@ where
 /// | answer | becomes |
 /// |---|---|
 /// | `304 Not Modified`, or a `2xx` with an empty body | [`Reply::unchanged`] |
-/// | `504 Gateway Timeout` after at least half the wait | [`Reply::unchanged`] |
 /// | `2xx` with the `ETag` sent (a server that ignored `If-None-Match`) | [`Reply::unchanged`] |
 /// | `2xx` with another `ETag` | [`Reply::changed`], the `ETag` is the cursor |
 /// | `2xx` without an `ETag` | [`Reply::changed`], the cursor kept; with no `ETag` to send, this is a short poll paced by the poller's rate limit |
-/// | anything else | an [`HttpError`], retried when [transient](HttpError::is_transient) |
+/// | `410 Gone` | the cursor expired: a fresh first request without `If-None-Match` |
+/// | anything else | an [`HttpError`], retried when [transient](HttpError::is_transient); a `502`, `503` or `504` without `Retry-After` may be a path's cut, as for [`long_index`] |
 ///
 /// A server that ignores `Prefer: wait` answers `304` at once: the poller's
 /// rate limit (a burst of 2, then one a second by default) keeps that from
@@ -370,7 +394,7 @@ where
         HttpFuture::new(hold(
             template.client().clone(),
             request,
-            wait,
+            None,
             limit,
             move |headers, body, target| {
                 let status: T = decode(&body, target)?;
@@ -385,6 +409,8 @@ where
     })
     .retry_if(HttpError::is_transient)
     .retry_after(HttpError::retry_after)
+    .cut_if(may_be_cut)
+    .expired_if(is_expired)
 }
 
 /// A wait in whole seconds, rounded up, at least 1 (Consul reads `0` as its
@@ -397,21 +423,36 @@ fn whole_seconds(wait: Duration) -> u64 {
 }
 
 /// One held request: the answers every long-poll shape reads the same way,
-/// then `read` for a `2xx` with a body.
+/// then `read` for a `2xx` with a body. With `bound` (a server without a
+/// wait of its own), a request still held when it passes is "unchanged".
 async fn hold<T, C>(
     client: Client,
     request: Result<Request, HttpError>,
-    wait: Duration,
+    bound: Option<Duration>,
+    limit: usize,
+    read_reply: impl FnOnce(&HeaderMap, Bytes, &Target) -> Result<Reply<T, C>, HttpError>,
+) -> Result<Reply<T, C>, HttpError> {
+    let held = answer(client, request, limit, read_reply);
+    match bound {
+        Some(wait) => tokio::time::timeout(wait, held)
+            .await
+            .unwrap_or_else(|_| Ok(Reply::unchanged())),
+        None => held.await,
+    }
+}
+
+async fn answer<T, C>(
+    client: Client,
+    request: Result<Request, HttpError>,
     limit: usize,
     read_reply: impl FnOnce(&HeaderMap, Bytes, &Target) -> Result<Reply<T, C>, HttpError>,
 ) -> Result<Reply<T, C>, HttpError> {
     let mut request = request?;
     accept(&mut request, "application/json");
     let target = Target::of(&request);
-    let started = Instant::now();
     let response = send(&client, request, &target).await?;
     let status = response.status();
-    if status == StatusCode::NOT_MODIFIED || cut_hold(&response, started, wait) {
+    if status == StatusCode::NOT_MODIFIED {
         return Ok(Reply::unchanged());
     }
     if !status.is_success() {
@@ -426,13 +467,55 @@ async fn hold<T, C>(
     read_reply(&headers, body, &target)
 }
 
-/// A `504` that came after at least half the wait: a proxy in front of the
-/// server cut a hold that was going on, which says "nothing changed yet",
-/// not "the server failed". A quick `504` is a failure (transient).
-fn cut_hold(response: &Response, started: Instant, wait: Duration) -> bool {
-    response.status() == StatusCode::GATEWAY_TIMEOUT
-        && !wait.is_zero()
-        && started.elapsed() >= wait / 2
+/// Whether a failure may be a path's cut (see [`LongPoll::cut_if`]): a
+/// gateway's `502`, `503`, `504` or Cloudflare's `524` (one with `Retry-After` never gets
+/// here: it is the server speaking), a reset, a body cut short, the
+/// client's own read timeout; never a failure to connect (refused, DNS, a
+/// connect timeout), which held nothing.
+fn may_be_cut(e: &HttpError) -> bool {
+    match e.kind() {
+        // Cloudflare answers its 100 s limit with 524.
+        ErrorKind::Status => e
+            .status()
+            .is_some_and(|s| matches!(s.as_u16(), 502 | 503 | 504 | 524)),
+        ErrorKind::Request | ErrorKind::Body => true,
+        // reqwest reports a connect timeout as a timeout: look at its cause.
+        ErrorKind::Timeout => !connect_failure(e),
+        _ => false,
+    }
+}
+
+/// Whether reqwest said the connection could not be made.
+fn connect_failure(e: &HttpError) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<::reqwest::Error>()
+            .is_some_and(::reqwest::Error::is_connect)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Whether the server says the cursor sent is no longer valid: `410 Gone`
+/// (Kubernetes), or etcd's `400` with `"errorCode": 401` ("the event in the
+/// requested index is outdated and cleared").
+fn is_expired(e: &HttpError) -> bool {
+    #[derive(serde::Deserialize)]
+    struct EtcdError {
+        #[serde(rename = "errorCode")]
+        error_code: u32,
+    }
+    match e.status() {
+        Some(StatusCode::GONE) => true,
+        Some(StatusCode::BAD_REQUEST) => {
+            serde_json::from_slice::<EtcdError>(e.body()).is_ok_and(|body| body.error_code == 401)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

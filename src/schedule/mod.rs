@@ -453,7 +453,7 @@ impl Schedule {
     // ----- the answers ----------------------------------------------------
 
     /// Why the last planned wait is as long as it is.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[inline]
     pub(crate) fn reason(&self) -> Reason {
         self.reason
     }
@@ -516,6 +516,7 @@ impl Schedule {
     /// The next start after a transient error, or `None` when the retry
     /// policy gives up (its count or the streak's time bound).
     pub(crate) fn after_error(&mut self, now: Instant, hint: Option<Duration>) -> Option<Instant> {
+        let hint = self.honourable(hint)?;
         let mut default = RetryPolicy::Default;
         let retry = self.config.retry(&mut default);
         self.unsettled = true;
@@ -545,6 +546,23 @@ impl Schedule {
         self.pacer.rebase(now, delay)
     }
 
+    /// The next start after a cursor expired again right after a fresh
+    /// start (`step` such expiries in a row before this one, from 0): a
+    /// delay that grows as the backoff's does and never ends polling. The
+    /// strategy keeps the count: the fresh start's reply between two
+    /// expiries is a success, which ends every streak here.
+    pub(crate) fn after_expired(&mut self, now: Instant, step: u32) -> Instant {
+        // The server answered: any error streak is over.
+        self.alive();
+        self.reason = Reason::Backoff;
+        let delay = self
+            .config
+            .cold()
+            .retry
+            .nominal(step, Duration::ZERO, &mut self.rng);
+        self.pacer.rebase(now, delay)
+    }
+
     /// The reconnect after a streaming connection ended, `base` being the
     /// reconnection time in force; `None` when the retry policy gave up.
     ///
@@ -565,8 +583,16 @@ impl Schedule {
                 self.alive();
                 base
             }
-            Disconnect::Empty => self.quiet.next_reconnect(base, &self.config.cold().retry),
+            Disconnect::Empty => {
+                // The server answered the connect: whatever failed before
+                // is over (a quiet stream behind a proxy that drops it
+                // before its keep-alive must not carry an outage's streak
+                // into the next failure).
+                self.forgive();
+                self.quiet.next_reconnect(base, &self.config.cold().retry)
+            }
             Disconnect::Failed { hint } => {
+                let hint = self.honourable(hint)?;
                 let mut default = RetryPolicy::Default;
                 let retry = self.config.retry(&mut default);
                 match self.streak.failed(now, hint, retry, &mut self.rng) {
@@ -606,6 +632,19 @@ impl Schedule {
     pub(crate) fn forgive(&mut self) {
         let mut default = RetryPolicy::Default;
         self.streak.reset(self.config.retry(&mut default));
+    }
+
+    /// A server's "retry after" as the retry policy sees it: raised to
+    /// `hint_min`, or `None` when it is longer than `hint_max`. A hint the
+    /// client will not wait for in full ends the wait at once with the
+    /// error that carried it, rather than coming back early to be refused
+    /// again (a 429 with `Retry-After: 3600` against a 10-minute cap).
+    fn honourable(&self, hint: Option<Duration>) -> Option<Option<Duration>> {
+        let Some(hint) = hint else {
+            return Some(None);
+        };
+        let cold = self.config.cold();
+        (hint <= cold.hint_max).then_some(Some(hint.max(cold.hint_min)))
     }
 
     /// A server hint, clamped to the bounds and spread above.

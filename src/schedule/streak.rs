@@ -4,7 +4,8 @@
 //! A streak ends with the first success (for SSE: the first bytes of a
 //! connection). Within a streak, a failure the server sent a hint with
 //! (`Retry-After`, 503 during maintenance) counts toward the time bound only;
-//! one without counts toward `max_retries` too and grows the backoff.
+//! one without counts toward `max_retries` too and grows the backoff. A hint
+//! longer than the time the bound has left gives up at once.
 
 use std::time::Duration;
 
@@ -51,6 +52,13 @@ impl Streak {
             return Verdict::GiveUp;
         }
         if let Some(hint) = hint {
+            // A hint past the time the bound leaves cannot be honoured: the
+            // next failure would give up anyway, so give up now, honestly.
+            let left =
+                bound.map(|bound| bound.saturating_sub(now.saturating_duration_since(since)));
+            if left.is_some_and(|left| hint > left) {
+                return Verdict::GiveUp;
+            }
             return Verdict::Hinted(hint);
         }
         let step = self.counted;

@@ -23,8 +23,9 @@ const RECONNECT: Duration = Duration::from_secs(3);
 /// Default bound on a connect: from sending the request to the response's
 /// headers (a proxy that holds them back, a server that never answers).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The shortest reconnection time a user may set: zero would spin against a
-/// server that answers each connection with one byte and closes it.
+/// The shortest reconnection time a user may set, or a server's `retry`
+/// may give: zero would spin against a server that answers each connection
+/// with one byte and closes it.
 const MIN_RECONNECT: Duration = Duration::from_millis(100);
 
 type Observe<E> = Box<dyn FnMut(&Signal<'_, E>) + Send>;
@@ -82,16 +83,17 @@ enum Conn {
 /// When the body ends, fails with a transient error or goes quiet for the
 /// [`idle_timeout`](Self::idle_timeout), the stream connects again after the
 /// reconnection time: the server's latest `retry` value, clamped to
-/// [`hint_bounds`](Self::hint_bounds) (default 1 s ..= 10 min), or
-/// [`reconnect_time`](Self::reconnect_time) (default 3 s), spread *above* by
+/// [`hint_bounds`](Self::hint_bounds) (default 1 s ..= 10 min) and never
+/// under 100 ms, or [`reconnect_time`](Self::reconnect_time) (default 3 s), spread *above* by
 /// the jitter (never sooner). A connection that opened and delivered bytes
 /// (a comment counts) ends the error streak: a quiet stream that a proxy
 /// cuts every minute reconnects forever, each time after the reconnection
 /// time. While connects keep failing, the delay grows as the
 /// [`backoff`](Self::backoff) does (never below the reconnection time), and
 /// its time bound (5 min of failures by default) ends the stream with the
-/// last error. A connection that ends cleanly without any byte also backs
-/// off, but never ends the stream on its own. [`reconnect`](Self::reconnect)
+/// last error. A connection that ends cleanly (or goes idle) without any
+/// byte also backs off, but never ends the stream on its own, and it ends
+/// the error streak too: the server answered the connect. [`reconnect`](Self::reconnect)
 /// chooses whether to reconnect at all ([`Reconnect`]): always for a feed,
 /// only before the first event for a one-shot answer.
 ///
@@ -363,11 +365,13 @@ where
         (&mut self.schedule, &mut self.hooks)
     }
 
-    /// The reconnection time in force: the server's, clamped, or the default.
+    /// The reconnection time in force: the server's, clamped (and never
+    /// under 100 ms, whatever `hint_bounds` says: `retry: 0` must not
+    /// spin), or the default.
     fn reconnection_time(&self) -> Duration {
-        self.parser
-            .retry()
-            .map_or(self.reconnect_time, |r| self.schedule.clamp_hint(r))
+        self.parser.retry().map_or(self.reconnect_time, |r| {
+            self.schedule.clamp_hint(r).max(MIN_RECONNECT)
+        })
     }
 
     /// The connection ended, went idle, timed out or failed: plan the
