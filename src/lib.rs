@@ -63,6 +63,7 @@
 //! | limits | the deadline (`timeout`), the attempt limit, the time and requests a [`Checkpoint`] carries |
 //! | admission | the rate limit (`LongPoll::rate_limit`) and a shared [`Admission`] such as a [`Budget`] |
 //! | jitter | how each delay is spread ([`Jitter`]) |
+//! | path | `LongPoll`'s learned wait: a proxy's limit taught by consistent cuts, verified before it is trusted, probed again later ([`LongPoll::cut_if`], [`LongPoll::expired_if`]) |
 //!
 //! Everything before a request (the first poll, the wait or a yield,
 //! admission, a stop) is one gate that every strategy shares.

@@ -5,14 +5,14 @@
 //! `tests/sse_parser.rs`.)
 
 mod common;
+#[cfg(feature = "reqwest")]
+#[path = "../../examples/common/mod.rs"]
+mod example_common;
 #[path = "../faults/mod.rs"]
 mod faults;
 mod loopback;
 mod support;
 mod world;
-#[cfg(feature = "reqwest")]
-#[path = "../../examples/common/mod.rs"]
-mod example_common;
 
 mod acceptors;
 mod adaptive;
