@@ -525,10 +525,14 @@ where
                     return Poll::Pending;
                 }
             };
-            this.alive_at = Some(Instant::now());
             this.heard_from();
             match item {
                 Some(Ok(status)) => {
+                    // Only a status shows that a transport works: the error
+                    // that ends one does not (promoting back to a better
+                    // transport on it would start every transport's failure
+                    // bound afresh, and a dead path would be watched forever).
+                    this.alive_at = Some(Instant::now());
                     let repeat = std::mem::take(&mut this.skip_repeat)
                         && this.last.as_ref() == Some(&status);
                     if repeat {

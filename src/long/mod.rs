@@ -160,8 +160,8 @@ pub struct LongPoll<F, Fut: TryFuture, S, C> {
     /// The limit the path puts on held requests, once learned.
     path: PathLimit,
     /// Whether a request in flight is a sign of life for a `Fallback`:
-    /// until one runs past its per-request limit, then again once a
-    /// response comes.
+    /// until one fails or runs past its per-request limit, then again once
+    /// an answer comes.
     trusted: bool,
     /// Expired cursors in a row: the first is followed by a fresh first
     /// request at once, the next ones back off.
@@ -225,7 +225,9 @@ where
                 cursor: false,
             },
             path: PathLimit::default(),
-            trusted: true,
+            // Not before a first answer: a path that only fails never
+            // showed life.
+            trusted: false,
             expiries: 0,
         }
     }
@@ -507,7 +509,12 @@ where
                     // from the current state, as a reset reply does.
                     step = Step::Output(Ok(Reply::Reset));
                 }
-                Step::Output(_) => this.trusted = true,
+                // Only an answer makes the next held request a sign of
+                // life: after a failure (a gateway's 504 in front of a dead
+                // upstream) a held request proves nothing, and a `Fallback`
+                // kept "alive" by it would watch a dead path forever.
+                Step::Output(Ok(_)) => this.trusted = true,
+                Step::Output(Err(e)) => this.trusted = this.hooks.is_pending(e),
                 Step::TimedOut(_) => this.trusted = false,
                 Step::Stop(_) | Step::Done => {}
             }

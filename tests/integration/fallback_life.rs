@@ -69,3 +69,36 @@ async fn held_requests_that_run_past_their_limit_are_no_sign_of_life() {
         start.elapsed()
     );
 }
+
+/// Review find: a held request was a sign of life once *any* answer had
+/// come, a failure included, so a long poll whose every request fails (a
+/// gateway's 504 after 29 s, in front of a dead upstream) kept `Fallback`
+/// "alive"; with an event stream first (`examples/fallback.rs`'s order),
+/// every `retry_better_after` went back to it and started its failure bound
+/// afresh: the dead path was watched forever.
+#[tokio::test(start_paused = true)]
+async fn a_long_poll_that_only_fails_is_no_sign_of_life() {
+    let dead = Fallback::new()
+        .then("sse", |_: Option<&u64>| {
+            ShortPoll::new(|| async { Err::<u64, _>("502 Bad Gateway".to_owned()) })
+                .backoff(pollkit::Backoff::new().give_up_after(secs(60)))
+                .boxed_poller()
+        })
+        .then("long", |_: Option<&u64>| {
+            LongPoll::new(|_: Request<u64>| async {
+                tokio::time::sleep(secs(29)).await;
+                Err::<Reply<u64, u64>, _>("504 Gateway Timeout".to_owned())
+            })
+            .backoff(pollkit::Backoff::new().give_up_after(secs(300)))
+            .boxed_poller()
+        })
+        .then("short", |_: Option<&u64>| {
+            ShortPoll::new(|| async { Err::<u64, _>("502 Bad Gateway".to_owned()) })
+                .backoff(pollkit::Backoff::new().give_up_after(secs(60)))
+                .boxed_poller()
+        })
+        .unusable_after(secs(60))
+        .retry_better_after(secs(60));
+    let end = tokio::time::timeout(secs(6 * 3600), dead.until(|_| true)).await;
+    assert!(matches!(end, Ok(Err(_))), "{end:?}");
+}
