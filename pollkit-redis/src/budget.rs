@@ -43,7 +43,9 @@ const MAX_MICROS: i64 = 1_000_000_000_000_000;
 /// [`late`](Self::late)) is not used but reserved again, at the back of the
 /// queue. An instance that resumes does not start all its overdue requests
 /// at once next to the rest of the fleet's. A poller dropped while it waits
-/// gives its slot back (a release script). So in any window of `w`, the
+/// for the last slot booked gives it back (a release script; a slot in the
+/// middle of the queue is lost instead, never booked twice). So in any
+/// window of `w`, the
 /// fleet starts at most `rate × (w + late) + burst` requests, across every
 /// fault below.
 ///
@@ -565,7 +567,8 @@ impl Admission for FleetBudget {
             let mut conn = config.conn.clone();
             let mut call = RELEASE.key(&config.key);
             call.arg(micros(config.period).max(1))
-                .arg(micros(slot.saturating_duration_since(Instant::now())));
+                .arg(micros(slot.saturating_duration_since(Instant::now())))
+                .arg(config.burst.max(1));
             // Best effort: a slot not given back only costs one period.
             let _ = tokio::time::timeout(config.timeout, call.invoke_async::<i64>(&mut conn)).await;
         });

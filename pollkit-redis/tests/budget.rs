@@ -94,6 +94,31 @@ async fn a_released_slot_goes_to_the_next_request() {
     );
 }
 
+/// Review find: giving back a slot in the middle of the queue rewound the
+/// bucket's tail by one period, so the next request was booked on the last
+/// slot already granted: two starts in the same instant, fleet-wide. Only
+/// the last slot booked can be given back; one in the middle is lost (one
+/// period of rate), never shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_released_in_the_middle_is_not_booked_twice() {
+    let server = RedisServer::start();
+    let b = budget(&server, "t:middle", 2, 1).await;
+    // Another instance of the fleet, which knows nothing of `b`'s slots.
+    let other = budget(&server, "t:middle", 2, 1).await;
+    let now = Instant::now();
+    answer(b.reserve(now, None)).await; // 0 ms
+    let second = tokio::spawn(answer(b.reserve(now, None))); // 500 ms
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let third = tokio::spawn(answer(b.reserve(now, None))); // 1000 ms
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    second.abort();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let fourth = answer(other.reserve(now, None)).await.unwrap();
+    let third = third.await.unwrap().unwrap();
+    let gap = fourth.saturating_duration_since(third);
+    assert!(gap > Duration::from_millis(400), "{:?} after the third slot", gap);
+}
+
 /// 4 instances (separate connections and budgets, one key) × 1,000 pollers
 /// sharing 100/s with a burst of 10, for 30 s: every 1 s window holds at
 /// most rate + burst requests, and the pollers are served in the order they
