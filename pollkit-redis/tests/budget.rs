@@ -116,7 +116,11 @@ async fn a_slot_released_in_the_middle_is_not_booked_twice() {
     let fourth = answer(other.reserve(now, None)).await.unwrap();
     let third = third.await.unwrap().unwrap();
     let gap = fourth.saturating_duration_since(third);
-    assert!(gap > Duration::from_millis(400), "{:?} after the third slot", gap);
+    assert!(
+        gap > Duration::from_millis(400),
+        "{:?} after the third slot",
+        gap
+    );
 }
 
 /// 4 instances (separate connections and budgets, one key) × 1,000 pollers
