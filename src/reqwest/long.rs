@@ -424,7 +424,11 @@ fn whole_seconds(wait: Duration) -> u64 {
 
 /// One held request: the answers every long-poll shape reads the same way,
 /// then `read` for a `2xx` with a body. With `bound` (a server without a
-/// wait of its own), a request still held when it passes is "unchanged".
+/// wait of its own, as etcd v2, which sends its headers at once and holds
+/// the body), a body still held when the bound passes is "unchanged". The
+/// bound covers the body only: a server that does not even answer with its
+/// headers (a black hole, a partitioned node) is silence, which the poller's
+/// per-request limit catches and counts, never an endless "unchanged".
 async fn hold<T, C>(
     client: Client,
     request: Result<Request, HttpError>,
@@ -432,21 +436,7 @@ async fn hold<T, C>(
     limit: usize,
     read_reply: impl FnOnce(&HeaderMap, Bytes, &Target) -> Result<Reply<T, C>, HttpError>,
 ) -> Result<Reply<T, C>, HttpError> {
-    let held = answer(client, request, limit, read_reply);
-    match bound {
-        Some(wait) => tokio::time::timeout(wait, held)
-            .await
-            .unwrap_or_else(|_| Ok(Reply::unchanged())),
-        None => held.await,
-    }
-}
-
-async fn answer<T, C>(
-    client: Client,
-    request: Result<Request, HttpError>,
-    limit: usize,
-    read_reply: impl FnOnce(&HeaderMap, Bytes, &Target) -> Result<Reply<T, C>, HttpError>,
-) -> Result<Reply<T, C>, HttpError> {
+    let until = bound.map(|wait| crate::schedule::later(tokio::time::Instant::now(), wait));
     let mut request = request?;
     accept(&mut request, "application/json");
     let target = Target::of(&request);
@@ -459,7 +449,13 @@ async fn answer<T, C>(
         return Err(target.status(response).await);
     }
     let headers = response.headers().clone();
-    let body = read(response, &target, limit).await?;
+    let body = match until {
+        Some(until) => match tokio::time::timeout_at(until, read(response, &target, limit)).await {
+            Ok(body) => body?,
+            Err(_) => return Ok(Reply::unchanged()),
+        },
+        None => read(response, &target, limit).await?,
+    };
     // etcd answers a watch that timed out with headers and no body.
     if body.trim_ascii().is_empty() {
         return Ok(Reply::unchanged());

@@ -150,7 +150,8 @@ fn etcd_index(_: &reqwest::header::HeaderMap, e: &Event) -> Option<u64> {
 
 /// An etcd v2 key as etcd 3.4 serves it: a read without `wait` answers at
 /// once; `wait=true` without `waitIndex` or with one past the store's index
-/// is held until the next change (never here: the key is quiet); an index
+/// is answered with headers at once and a body held until the next change
+/// (never here: the key is quiet); an index
 /// older than `cleared` gets `400` + `errorCode 401`.
 async fn etcd(
     State((q, cleared)): State<(Queries, u64)>,
@@ -176,7 +177,14 @@ async fn etcd(
             })),
         )
             .into_response(),
-        _ => std::future::pending().await,
+        // etcd sends its headers at once and holds the body.
+        _ => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::from_stream(futures::stream::pending::<
+                Result<bytes::Bytes, std::convert::Infallible>,
+            >()),
+        )
+            .into_response(),
     }
 }
 
