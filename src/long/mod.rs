@@ -108,7 +108,9 @@ const QUICK_MIN: Duration = Duration::from_millis(10);
 ///   too), or cut
 ///   another way than the lesson (a 504 after 29 s where the lesson was
 ///   2 s of silence), counts for nothing. A limit learned from an outage
-///   is gone within 15 minutes of the outage's end.
+///   is gone within 15 minutes of the outage's end; a silent lesson that an
+///   outage halved below a real silent limit climbs back instead, doubling
+///   at each probe that limit silences, up to half the configured wait.
 ///
 /// A 503 or 429 with `Retry-After` is the server speaking, not a cut: its
 /// hint is honoured.

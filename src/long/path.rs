@@ -159,6 +159,16 @@ impl PathLimit {
                 if l.probes_cut > 1 {
                     l.probe_after = l.probe_after.saturating_mul(2).min(PROBE_MAX);
                 }
+                if l.silent {
+                    // Silence says "shorter than the probe", not how much:
+                    // a lesson halved again and again by an outage's silence
+                    // (1 s behind a 20 s load balancer) would stay that low
+                    // forever. Climb back by doubling, up to half the probe;
+                    // a step past the real limit is silenced twice and halved
+                    // back, which costs one counted failure, forgiven once
+                    // the halved wait is answered.
+                    l.wait = l.wait.saturating_mul(2).min(asked / 2).max(l.wait);
+                }
                 self.candidate = None;
                 return Lesson::ProbeCut;
             }
@@ -333,6 +343,38 @@ mod tests {
         wait = secs(1);
         path.cut(Cut::Silence, wait, false, now);
         assert_eq!(path.cut(Cut::Silence, wait, false, now), Lesson::Nothing);
+    }
+
+    /// Review find: a silent lesson halved by an outage (down to 1 s behind
+    /// a 20 s silent load balancer) was kept forever, since every probe at
+    /// the configured wait was silenced by the real limit and taken as
+    /// confirmation: 12x the requests of the right wait, indefinitely.
+    #[test]
+    fn silent_probe_cuts_climb_back_up_to_half_the_probe() {
+        let t0 = Instant::now();
+        let mut path = PathLimit::default();
+        path.cut(Cut::Silence, secs(2), false, t0);
+        assert_eq!(
+            path.cut(Cut::Silence, secs(2), false, t0),
+            Lesson::Taught(secs(1))
+        );
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            // Answered at the learned wait, then a probe silenced.
+            now += Duration::from_secs(5 * 3600);
+            let learned = path.learned().unwrap();
+            path.answered(learned, learned, false);
+            let (wait, probe) = path.wait(secs(25), now);
+            assert_eq!((wait, probe), (secs(25), true));
+            assert_eq!(
+                path.cut(Cut::Silence, secs(25), true, now),
+                Lesson::ProbeCut
+            );
+            path.answered(secs(1), secs(1), false);
+            waits.push(path.learned().unwrap().as_millis());
+        }
+        assert_eq!(waits, [2_000, 4_000, 8_000, 12_500, 12_500, 12_500]);
     }
 
     #[test]
