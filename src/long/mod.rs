@@ -87,7 +87,9 @@ const QUICK_MIN: Duration = Duration::from_millis(10);
 ///   failure) never teach.
 /// - **Taught.** Two cuts in a row at about the same time `T` (within a
 ///   tenth of each other, at least 0.5 s) lower the wait to `3/4 × T`; two
-///   per-request timeouts in a row halve it (not below 1 s). The request
+///   per-request timeouts in a row halve it (not below 1 s); three cuts in
+///   a row that make no such pair (gateway nodes with different limits)
+///   lower it to `3/4` of the shortest answer cut among them. The request
 ///   at the lowered wait goes out at once. Counted in
 ///   [`Stats::waits_lowered`](crate::Stats::waits_lowered), with a tracing
 ///   event.

@@ -9,7 +9,9 @@
 //!
 //! - **Taught.** Two cuts in a row at about the same time `T` (within a
 //!   tenth, at least 0.5 s) lower the wait to `3/4 × T`; two per-request
-//!   timeouts in a row halve it (not below [`MIN_SILENT_WAIT`]). The wait
+//!   timeouts in a row halve it (not below [`MIN_SILENT_WAIT`]); a run of
+//!   [`RUN_TEACHES`] cuts in a row that make no such pair teaches `3/4` of
+//!   the shortest answer cut among them. The wait
 //!   only goes down while a lesson stands.
 //! - **Verified.** The request at the lowered wait tells: answered normally,
 //!   the limit holds (the strategy forgives the cuts); failed too, the path
@@ -106,7 +108,16 @@ pub(crate) struct PathLimit {
     /// Whether the last request before this one failed: a probe cut right
     /// after a failure is the path being down, not evidence of its limit.
     down: bool,
+    /// Cuts in a row with no other outcome between them, and the shortest
+    /// of those that were answers: cuts that never pair (two load balancer
+    /// nodes that cut at 10 s and 20 s in turn, a 504 then silence) still
+    /// teach after [`RUN_TEACHES`] of them.
+    run: (u32, Option<Duration>),
 }
+
+/// Cuts in a row that teach from the shortest of them even when no two of
+/// them came at about the same time.
+const RUN_TEACHES: u32 = 3;
 
 impl PathLimit {
     /// The wait a request starting at `now` asks for, given the configured
@@ -170,34 +181,46 @@ impl PathLimit {
                     l.wait = l.wait.saturating_mul(2).min(asked / 2).max(l.wait);
                 }
                 self.candidate = None;
+                self.run = (0, None);
                 return Lesson::ProbeCut;
             }
             l.undo_suspect();
         }
         let previous = self.candidate.replace((cut, asked));
-        let (wait, cut_at) = match (previous, cut) {
-            (Some((Cut::Answer(before), _)), Cut::Answer(took)) => {
-                let tolerance = (took / SAME_TIME_SHARE).max(SAME_TIME_MIN);
-                if before.abs_diff(took) > tolerance {
-                    return Lesson::Nothing;
-                }
+        let (count, shortest) = &mut self.run;
+        *count = count.saturating_add(1);
+        if let Cut::Answer(took) = cut {
+            *shortest = Some(shortest.map_or(took, |s| s.min(took)));
+        }
+        let (count, shortest) = self.run;
+        let (wait, cut_at, silent) = match (previous, cut) {
+            (Some((Cut::Answer(before), _)), Cut::Answer(took))
+                if before.abs_diff(took) <= (took / SAME_TIME_SHARE).max(SAME_TIME_MIN) =>
+            {
                 let cut_at = before.min(took);
-                (cut_at * 3 / 4, cut_at)
+                (cut_at * 3 / 4, cut_at, false)
             }
             (Some((Cut::Silence, before)), Cut::Silence) if before == asked => {
-                ((asked / 2).max(MIN_SILENT_WAIT), asked)
+                ((asked / 2).max(MIN_SILENT_WAIT), asked, true)
             }
-            _ => return Lesson::Nothing,
+            // No pair, but a run of cuts with no answer between them: the
+            // path cuts somewhere at or under the shortest of them (the
+            // request at the lowered wait verifies it, as after a pair).
+            _ => match shortest {
+                Some(cut_at) if count >= RUN_TEACHES => (cut_at * 3 / 4, cut_at, false),
+                _ => return Lesson::Nothing,
+            },
         };
         if wait >= asked {
             // The path is no shorter than what was asked: nothing to lower.
             return Lesson::Nothing;
         }
         self.candidate = None;
+        self.run = (0, None);
         self.learned = Some(Learned {
             wait,
             cut_at,
-            silent: cut == Cut::Silence,
+            silent,
             since: now,
             probe_after: PROBE_AFTER,
             suspect: None,
@@ -217,6 +240,7 @@ impl PathLimit {
     /// cut does not make a pair with the last one.
     pub(crate) fn not_cut(&mut self) {
         self.candidate = None;
+        self.run = (0, None);
         self.down = false;
     }
 
@@ -225,6 +249,7 @@ impl PathLimit {
     /// a sign that the path was down rather than short.
     pub(crate) fn failed(&mut self) {
         self.candidate = None;
+        self.run = (0, None);
         self.down = true;
         if let Some(l) = self.learned.as_mut() {
             l.undo_suspect();
@@ -236,6 +261,7 @@ impl PathLimit {
     /// configured wait.
     pub(crate) fn answered(&mut self, took: Duration, asked: Duration, probe: bool) -> bool {
         self.candidate = None;
+        self.run = (0, None);
         self.down = false;
         let Some(l) = self.learned.as_mut() else {
             return false;
@@ -304,9 +330,12 @@ mod tests {
             let quick = Cut::Answer(Duration::from_millis(300));
             assert_eq!(path.cut(quick, secs(30), false, now), Lesson::Nothing);
         }
-        for s in [2, 9, 20, 2] {
+        // Two scattered cuts teach nothing (a run of three does, from its
+        // shortest: see `a_run_of_cuts_that_never_pair_teaches_from_the_shortest`).
+        for s in [2, 9] {
             assert_eq!(path.cut(answer(s), secs(30), false, now), Lesson::Nothing);
         }
+        path.failed();
         // A refusal between two cuts: not in a row.
         path.cut(answer(5), secs(30), false, now);
         path.cut(Cut::Answer(Duration::ZERO), secs(30), false, now);
@@ -343,6 +372,35 @@ mod tests {
         wait = secs(1);
         path.cut(Cut::Silence, wait, false, now);
         assert_eq!(path.cut(Cut::Silence, wait, false, now), Lesson::Nothing);
+    }
+
+    /// Review find: cuts that never pair (two load balancer nodes cutting at
+    /// 10 s and 20 s in turn) taught nothing, so a healthy quiet watch
+    /// counted every cut and died at the failure bound.
+    #[test]
+    fn a_run_of_cuts_that_never_pair_teaches_from_the_shortest() {
+        let now = Instant::now();
+        let mut path = PathLimit::default();
+        assert_eq!(path.cut(answer(10), secs(25), false, now), Lesson::Nothing);
+        assert_eq!(path.cut(answer(20), secs(25), false, now), Lesson::Nothing);
+        assert_eq!(
+            path.cut(answer(12), secs(25), false, now),
+            Lesson::Taught(Duration::from_millis(7_500))
+        );
+        // An answer between cuts breaks the run.
+        let mut path = PathLimit::default();
+        path.cut(answer(10), secs(25), false, now);
+        path.cut(answer(20), secs(25), false, now);
+        path.answered(secs(25), secs(25), false);
+        assert_eq!(path.cut(answer(12), secs(25), false, now), Lesson::Nothing);
+        // Silence among them counts toward the run, not toward the shortest.
+        let mut path = PathLimit::default();
+        path.cut(Cut::Silence, secs(25), false, now);
+        path.cut(answer(20), secs(25), false, now);
+        assert_eq!(
+            path.cut(Cut::Silence, secs(25), false, now),
+            Lesson::Taught(secs(15))
+        );
     }
 
     /// Review find: a silent lesson halved by an outage (down to 1 s behind

@@ -1235,7 +1235,10 @@ fn admitted(
 /// `LongPoll`): a cut is an unhinted failure after at least 1 s, or a
 /// per-request timeout (silence). Two answer cuts within a tenth (at least
 /// 0.5 s) of each other teach three quarters of the shorter; two silences
-/// at the same wait halve it (not below 1 s); a lesson lowers the wait only.
+/// at the same wait halve it (not below 1 s); three cuts in a row with no
+/// pair among them teach three quarters of the shortest answer cut among
+/// them; a lesson lowers the wait only. A probe cut by silence under a
+/// silent lesson doubles the learned wait, up to half the probe's.
 /// Ten minutes after a lesson, one request probes the configured wait: cut,
 /// the next probe goes 10 minutes later, and each cut again waits twice as
 /// long (up to 4 h); answered after holding as long as the cut (or its
@@ -1247,6 +1250,8 @@ struct PathModel {
     learned: Option<LessonModel>,
     /// The last request failed: a probe cut right after it is no evidence.
     down: bool,
+    /// Cuts in a row, and the shortest answer cut among them.
+    run: (u32, Option<Duration>),
 }
 
 /// A learned limit: a probe cut the same way (silence again, or an answer
@@ -1299,6 +1304,7 @@ impl PathModel {
     /// the last one ("in a row").
     fn not_cut(&mut self) {
         self.candidate = None;
+        self.run = (0, None);
         self.down = false;
     }
 
@@ -1306,6 +1312,7 @@ impl PathModel {
     /// was the path being down.
     fn failed(&mut self) {
         self.candidate = None;
+        self.run = (0, None);
         self.down = true;
         if let Some(l) = self.learned.as_mut() {
             l.undo();
@@ -1339,32 +1346,42 @@ impl PathModel {
                 if l.probes_cut > 1 {
                     l.after = (l.after * 2).min(Duration::from_secs(4 * 3600));
                 }
+                if l.silent {
+                    l.wait = l.wait.saturating_mul(2).min(asked / 2).max(l.wait);
+                }
                 self.candidate = None;
+                self.run = (0, None);
                 return PathLesson::ProbeCut;
             }
             l.undo();
         }
         let previous = self.candidate.replace((took, asked));
-        let (wait, cut_at) = match (previous, took) {
-            (Some((Some(before), _)), Some(took)) => {
-                if before.abs_diff(took) > tolerance(took) {
-                    return PathLesson::Nothing;
-                }
-                (before.min(took) * 3 / 4, before.min(took))
+        self.run.0 += 1;
+        if let Some(t) = took {
+            self.run.1 = Some(self.run.1.map_or(t, |s| s.min(t)));
+        }
+        let (count, shortest) = self.run;
+        let (wait, cut_at, silent) = match (previous, took) {
+            (Some((Some(before), _)), Some(took)) if before.abs_diff(took) <= tolerance(took) => {
+                (before.min(took) * 3 / 4, before.min(took), false)
             }
             (Some((None, before)), None) if before == asked => {
-                ((asked / 2).max(Duration::from_secs(1)), asked)
+                ((asked / 2).max(Duration::from_secs(1)), asked, true)
             }
-            _ => return PathLesson::Nothing,
+            _ => match shortest {
+                Some(s) if count >= 3 => (s * 3 / 4, s, false),
+                _ => return PathLesson::Nothing,
+            },
         };
         if wait >= asked {
             return PathLesson::Nothing;
         }
         self.candidate = None;
+        self.run = (0, None);
         self.learned = Some(LessonModel {
             wait,
             cut_at,
-            silent: took.is_none(),
+            silent,
             since: now,
             after: Duration::from_secs(600),
             suspect: None,
@@ -1376,6 +1393,7 @@ impl PathModel {
     /// A normal reply after `took` to a request that asked for `asked`.
     fn answered(&mut self, took: Duration, asked: Duration, probe: bool) {
         self.candidate = None;
+        self.run = (0, None);
         self.down = false;
         let Some(l) = self.learned.as_mut() else {
             return;
