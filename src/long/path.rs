@@ -178,7 +178,14 @@ impl PathLimit {
                     // a step past the real limit is silenced twice and halved
                     // back, which costs one counted failure, forgiven once
                     // the halved wait is answered.
-                    l.wait = l.wait.saturating_mul(2).min(asked / 2).max(l.wait);
+                    // The step is no probe: silenced, it is halved back
+                    // as a new lesson, not taken for the path being down
+                    // (which would undo this cut and probe again at once).
+                    let climbed = l.wait.saturating_mul(2).min(asked / 2).max(l.wait);
+                    if climbed > l.wait {
+                        l.wait = climbed;
+                        l.suspect = None;
+                    }
                 }
                 self.candidate = None;
                 self.run = (0, None);

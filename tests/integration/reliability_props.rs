@@ -1347,7 +1347,11 @@ impl PathModel {
                     l.after = (l.after * 2).min(Duration::from_secs(4 * 3600));
                 }
                 if l.silent {
-                    l.wait = l.wait.saturating_mul(2).min(asked / 2).max(l.wait);
+                    let climbed = l.wait.saturating_mul(2).min(asked / 2).max(l.wait);
+                    if climbed > l.wait {
+                        l.wait = climbed;
+                        l.suspect = None;
+                    }
                 }
                 self.candidate = None;
                 self.run = (0, None);

@@ -498,3 +498,15 @@ fn a_probe_cut_right_after_a_failure_confirms_nothing() {
     let (world, run) = run(World::draw(9783), Strategy::Long);
     assert_eq!(check(&world, Strategy::Long, &run), Vec::<String>::new());
 }
+
+/// Seed 7055 (long mode, found while adding the silent lesson's climb): a
+/// 1.3 s silent load balancer taught the 1 s floor; a probe silenced by it
+/// doubled the learned wait to 2 s, and the silence at 2 s was taken for
+/// the path being down, which undid the probe's cut and probed again at
+/// once: silenced probes in a row were counted until the watch ended. A
+/// climb step is no probe: silenced, it is halved back as a new lesson.
+#[test]
+fn a_silenced_climb_step_is_halved_back_not_taken_for_an_outage() {
+    let (world, run) = run(World::draw(7055), Strategy::Long);
+    assert_eq!(check(&world, Strategy::Long, &run), Vec::<String>::new());
+}
