@@ -189,7 +189,19 @@ impl<F, Fut: TryFuture, B> fmt::Debug for SseStream<F, Fut, B> {
             .field("connect", &std::any::type_name::<F>())
             .field("gate", &self.gate)
             .field("conn", &self.conn)
-            .field("last_event_id", &self.parser.last_event_id())
+            // The id is the server's text (and may come from the caller's
+            // `Last-Event-ID`): whether there is one, never its value.
+            .field(
+                "last_event_id",
+                &format_args!(
+                    "{}",
+                    if self.parser.last_event_id().is_empty() {
+                        "None"
+                    } else {
+                        "Some(..)"
+                    }
+                ),
+            )
             .field("retry", &self.parser.retry())
             .finish_non_exhaustive()
     }

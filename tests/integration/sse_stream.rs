@@ -382,3 +382,24 @@ async fn max_attempts_counts_connections_and_changes_work_on_events() {
         Err(Error::Exhausted { attempts: 2, .. })
     ));
 }
+
+/// Review find: `SseStream`'s `Debug` printed the last event id, which is
+/// the server's text (and now may come from the caller's `Last-Event-ID`).
+#[tokio::test(start_paused = true)]
+async fn debug_never_prints_the_last_event_id() {
+    let mut events = SseStream::new(|_last: Option<String>| async {
+        Ok::<_, ApiError>(stream::iter([Ok::<_, ApiError>(
+            &b"id: tok-SECRET-1\ndata: x\n\n"[..],
+        )]))
+    })
+    .last_event_id("tok-SECRET-0");
+    let before = format!("{events:?}");
+    assert!(
+        !before.contains("SECRET") && before.contains("Some(..)"),
+        "{before}"
+    );
+    let event = events.next().await.unwrap().unwrap();
+    assert_eq!(event.last_event_id(), "tok-SECRET-1");
+    let after = format!("{events:?} {events:#?}");
+    assert!(!after.contains("SECRET"), "{after}");
+}
