@@ -507,34 +507,26 @@ where
                     return Poll::Pending;
                 }
             };
-            match &step {
-                Step::Output(Err(e)) if this.in_flight.cursor && this.rules.is_expired(e) => {
+            if let Step::Output(Err(e)) = &step {
+                if this.in_flight.cursor && this.rules.is_expired(e) {
                     // The cursor expired (410 Gone, etcd's 401): start over
                     // from the current state, as a reset reply does.
                     step = Step::Output(Ok(Reply::Reset));
+                } else if this.hooks.is_pending(e) {
+                    // An error that means "not yet" (`pending_if`) is an
+                    // answer without news: an unchanged reply, no failure,
+                    // no cut, paced as one.
+                    step = Step::Output(Ok(Reply::Unchanged));
                 }
-                // Only an answer makes the next held request a sign of
-                // life: after a failure (a gateway's 504 in front of a dead
-                // upstream) a held request proves nothing, and a `Fallback`
-                // kept "alive" by it would watch a dead path forever.
-                Step::Output(Ok(_)) => this.trusted = true,
-                Step::Output(Err(e)) => this.trusted = this.hooks.is_pending(e),
+            }
+            // Only an answer makes the next held request a sign of life:
+            // after a failure (a gateway's 504 in front of a dead upstream)
+            // a held request proves nothing, and a `Fallback` kept "alive"
+            // by it would watch a dead path forever.
+            match &step {
+                Step::Output(result) => this.trusted = result.is_ok(),
                 Step::TimedOut(_) => this.trusted = false,
                 Step::Stop(_) | Step::Done => {}
-            }
-            // An error that means "not yet" (`pending_if`) is an answer
-            // without news, as an unchanged reply: no failure, no cut.
-            if matches!(&step, Step::Output(Err(e)) if this.hooks.is_pending(e)) {
-                this.path.not_cut();
-                this.driver.answered();
-                let now = Instant::now();
-                if this.was_quick(now) {
-                    let at = this.driver.schedule_mut().after_quick_empty(now);
-                    this.driver.plan(now, at);
-                } else {
-                    this.driver.succeeded_at(now, None);
-                }
-                continue;
             }
             // Classify an error once: `retry_if` and `retry_after` are the
             // user's `FnMut`s.
