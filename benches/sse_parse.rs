@@ -292,14 +292,23 @@ fn inputs() -> Vec<(&'static str, Vec<u8>, usize, usize)> {
 /// pollkit's (above 1: pollkit is faster).
 fn rounds(n: usize, name: &str, chunks: &[Bytes]) {
     let parsers = parsers::<Touch>();
-    let mut times = vec![Vec::with_capacity(n); parsers.len()];
+    // The parsers, then the bare scan: the ceiling.
+    let runs = parsers.len() + 1;
+    let mut times = vec![Vec::with_capacity(n); runs];
     for round in 0..n {
-        for k in 0..parsers.len() {
-            let i = (round + k) % parsers.len();
+        for k in 0..runs {
+            let i = (round + k) % runs;
             let start = std::time::Instant::now();
-            let mut touch = Touch::default();
-            (parsers[i].1)(black_box(chunks), &mut touch);
-            black_box(touch.0);
+            match parsers.get(i) {
+                Some((_, run)) => {
+                    let mut touch = Touch::default();
+                    run(black_box(chunks), &mut touch);
+                    black_box(touch.0);
+                }
+                None => {
+                    black_box(memchr_scan(black_box(chunks)));
+                }
+            }
             times[i].push(start.elapsed());
         }
     }
@@ -310,8 +319,10 @@ fn rounds(n: usize, name: &str, chunks: &[Bytes]) {
     let medians: Vec<_> = times.iter_mut().map(median).collect();
     let line: Vec<String> = parsers
         .iter()
+        .map(|(parser, _)| *parser)
+        .chain(["memchr2-scan"])
         .zip(&medians)
-        .map(|((parser, _), m)| {
+        .map(|(parser, m)| {
             let ratio = m.as_secs_f64() / medians[0].as_secs_f64();
             format!("{parser} {:.2} ms ({ratio:.2})", m.as_secs_f64() * 1e3)
         })
@@ -319,7 +330,38 @@ fn rounds(n: usize, name: &str, chunks: &[Bytes]) {
     println!("{name}: {}", line.join(", "));
 }
 
+/// `SSE_PARSE_ONLY=input/parser SSE_PARSE_REPEAT=n cargo bench --bench
+/// sse_parse`: that one parser reads that one input `n` times and nothing else
+/// runs (no agreement check, no criterion), for a profiler or `perf stat`: the
+/// difference between two values of `n`, divided, is the cost of one read,
+/// whatever else the machine runs.
+fn profile_only(only: &str, repeat: usize) {
+    let Some((input_name, parser_name)) = only.split_once('/') else {
+        panic!("SSE_PARSE_ONLY is input/parser");
+    };
+    let Some((_, input, _, chunk_size)) = inputs().into_iter().find(|i| i.0 == input_name) else {
+        panic!("no input {input_name}");
+    };
+    let Some((_, run)) = parsers::<Touch>().into_iter().find(|p| p.0 == parser_name) else {
+        panic!("no parser {parser_name}");
+    };
+    let chunks = chunked(&input, chunk_size);
+    let mut touch = Touch::default();
+    for _ in 0..repeat {
+        run(black_box(&chunks), &mut touch);
+    }
+    black_box(touch.0);
+}
+
 fn benches(c: &mut Criterion) {
+    if let Ok(only) = std::env::var("SSE_PARSE_ONLY") {
+        let repeat = std::env::var("SSE_PARSE_REPEAT")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(1);
+        profile_only(&only, repeat);
+        return;
+    }
     let rounds_asked = std::env::var("SSE_PARSE_ROUNDS")
         .ok()
         .and_then(|n| n.parse::<usize>().ok());

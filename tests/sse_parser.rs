@@ -643,6 +643,29 @@ fn size_limit_refused_block_does_not_commit_its_id() {
     assert_eq!(parser.next_event(), Some(Event::new("", "z", "1")));
 }
 
+/// Issue 24: the type and ID of a block still lying in the chunk (not yet
+/// copied) go with the block when its data is refused, as the copied ones do:
+/// the next block is of type "message" and the refused block's ID is never
+/// committed, wherever the input is cut.
+#[test]
+fn size_limit_refused_block_takes_its_uncopied_type_and_id_along() {
+    // Lines within the limit (10), data past it.
+    let input = b"event:big\nid:9\ndata:12345\ndata:12345\n\ndata: ok\n\n";
+    for cut in 0..=input.len() {
+        let mut parser = Parser::new().max_event_size(10);
+        let first = parser.feed(&input[..cut]);
+        let second = parser.feed(&input[cut..]);
+        assert!(first.is_err() || second.is_err(), "cut at {cut}: refused");
+        assert_eq!(
+            parser.next_event(),
+            Some(Event::new("", "ok", "")),
+            "cut at {cut}"
+        );
+        assert_eq!(parser.next_event(), None);
+        assert_eq!(parser.last_event_id(), "", "cut at {cut}");
+    }
+}
+
 #[test]
 fn size_limit_many_small_data_lines() {
     let mut parser = Parser::new().max_event_size(1024);

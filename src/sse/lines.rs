@@ -40,28 +40,63 @@ pub(crate) enum Line<'c, 'b> {
     TooLong(&'b [u8]),
 }
 
-/// The bytes scanned one by one before `memchr2` takes over, for a line that
-/// does not start like a `data` line.
-const SHORT_LINE: usize = 16;
+/// The bytes scanned a word at a time before `memchr2` takes over.
+const SHORT_LINE: usize = 32;
+
+/// Each byte of a word set to `b`.
+const fn splat(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// The index of the first CR or LF among the 8 bytes of `word` (in memory
+/// order), if any.
+///
+/// The classic zero-byte test: `x - 0x01..` borrows into the high bit of
+/// every byte of `x` that is zero, and `& !x` drops bytes that had their high
+/// bit set already. A borrow can also flag a byte above a zero byte, never one
+/// below the first, so the lowest flag is exact.
+#[inline]
+fn first_cr_lf(word: [u8; 8]) -> Option<usize> {
+    let word = u64::from_le_bytes(word);
+    let zero_at = |x: u64| x.wrapping_sub(splat(0x01)) & !x & splat(0x80);
+    let flags = zero_at(word ^ splat(b'\n')) | zero_at(word ^ splat(b'\r'));
+    // At most 63 / 8: the cast cannot truncate.
+    (flags != 0).then(|| (flags.trailing_zeros() / 8) as usize)
+}
 
 /// The position of the first CR or LF in `rest`, the start of a line.
 ///
 /// `memchr2` is the fastest scan of a long line, but a call costs more than
 /// the whole of a short one, and short lines are most of an event: the blank
-/// line, `id`, `event`, `retry`, most comments. So a line that does not open
-/// with `d` (for `data`, the long one) is first scanned byte by byte for a
-/// few bytes, and so is what is left of a small chunk.
+/// line, `id`, `event`, `retry`, a small `data`. So the first bytes of a line
+/// are scanned 8 at a time in a register (safe code, no SIMD), and `memchr2`
+/// takes over only for a line longer than that.
+#[inline]
 fn find_line_end(rest: &[u8]) -> Option<usize> {
-    let head = match rest.first() {
+    match rest.first() {
         None => return None,
         Some(b'\n' | b'\r') => return Some(0),
-        Some(b'd') if rest.len() > SHORT_LINE => 0,
-        Some(_) => rest.len().min(SHORT_LINE),
-    };
-    if let Some(end) = rest[..head].iter().position(|&b| b == b'\n' || b == b'\r') {
-        return Some(end);
+        Some(_) => {}
     }
-    memchr::memchr2(b'\r', b'\n', &rest[head..]).map(|end| head + end)
+    let head = &rest[..rest.len().min(SHORT_LINE)];
+    let mut words = head.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(word);
+        if let Some(end) = first_cr_lf(bytes) {
+            return Some(at + end);
+        }
+        at += 8;
+    }
+    if let Some(end) = words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+    {
+        return Some(at + end);
+    }
+    memchr::memchr2(b'\r', b'\n', &rest[head.len()..]).map(|end| head.len() + end)
 }
 
 /// The line that the previous chunk left unfinished.
@@ -348,6 +383,28 @@ mod tests {
             });
         }
         out
+    }
+
+    #[test]
+    fn line_ends_are_found_at_every_offset_and_byte_value() {
+        // Every position in and around the word-at-a-time head, with every
+        // other byte value before it (high bits, bytes next to CR and LF).
+        for len in 0..80 {
+            for filler in [
+                0u8, b'\t', 0x0B, 0x0C, 0x0E, b'a', 0x7F, 0x80, 0x8A, 0x8D, 0xFF,
+            ] {
+                for end in [b'\n', b'\r'] {
+                    let mut line = vec![filler; len];
+                    line.push(end);
+                    line.extend_from_slice(b"x\ny");
+                    assert_eq!(super::find_line_end(&line), Some(len), "{len} {filler:#x}");
+                }
+                assert_eq!(super::find_line_end(&vec![filler; len]), None);
+            }
+        }
+        // A borrow from a byte below must not hide the first end.
+        assert_eq!(super::find_line_end(b"\x01\x0b\x0a"), Some(2));
+        assert_eq!(super::find_line_end(b"\x0e\x0d"), Some(1));
     }
 
     #[test]

@@ -130,12 +130,34 @@ struct Interpreter {
     comments: Option<VecDeque<String>>,
 }
 
-/// The data of the current block while it is one `data` line inside the chunk
-/// being fed: a slice of the chunk, not yet copied. Most events are one `data`
-/// line inside one chunk, and then their data is copied once, into the event.
-/// Anything else (a second `data` line, the end of the chunk) first moves it
-/// into the data buffer.
-type Pending<'c> = Option<&'c [u8]>;
+/// The parts of the current block (and the committed ID) that still lie in
+/// the chunk being fed, not yet copied. Most events lie inside one chunk, with
+/// one `data` line, and then each part is copied once, into the event; the
+/// committed ID is copied once per chunk instead of once per event. Before
+/// the chunk goes away (or a line joined from several chunks comes), they
+/// move into the parser's own buffers ([`Interpreter::keep`]).
+#[derive(Default)]
+struct Held<'c> {
+    /// The data buffer, when it is this one `data` value (and the buffer is
+    /// empty).
+    data: Option<&'c [u8]>,
+    /// The event type buffer, when it is this value.
+    event_type: Option<&'c [u8]>,
+    /// The ID buffer, when it is this value (and `id_set`).
+    id: Option<&'c [u8]>,
+    /// The committed last event ID, raw, when it is this value.
+    last_id: Option<&'c [u8]>,
+}
+
+impl Held<'_> {
+    /// Drops the held parts of a block that is refused; the committed ID
+    /// stays.
+    fn forget_block(&mut self) {
+        self.data = None;
+        self.event_type = None;
+        self.id = None;
+    }
+}
 
 /// Comments kept for an observer between two takes, at most.
 const MAX_KEPT_COMMENTS: usize = 16;
@@ -243,11 +265,11 @@ impl Parser {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
         let Self { lines, interpreter } = self;
         interpreter.refused = false;
-        let mut pending = None;
+        let mut held = Held::default();
         lines.split(chunk, interpreter.max, |line| {
-            interpreter.line(line, &mut pending);
+            interpreter.line(line, &mut held);
         });
-        interpreter.keep(&mut pending);
+        interpreter.keep(&mut held);
         if interpreter.refused {
             Err(Error::EventTooLarge {
                 limit: interpreter.max,
@@ -335,17 +357,17 @@ impl Default for Parser {
 impl Interpreter {
     /// Processes one line from the splitter.
     #[inline]
-    fn line<'c>(&mut self, line: Line<'c, '_>, pending: &mut Pending<'c>) {
+    fn line<'c>(&mut self, line: Line<'c, '_>, held: &mut Held<'c>) {
         match line {
-            Line::Chunk(line) => self.complete(line, Some(pending)),
+            Line::Chunk(line) => self.complete(line, Some(held)),
             Line::Joined(line) => {
-                self.keep(pending);
+                self.keep(held);
                 self.complete(line, None);
             }
             // The value of a `data` line that spans chunks, streamed.
             Line::DataOpen(_) | Line::DataMore(_) | Line::DataEnd(_) if self.skipping => {}
             Line::DataOpen(value) => {
-                self.keep(pending);
+                self.keep(held);
                 self.tail.clear();
                 self.push_data(value);
             }
@@ -361,14 +383,14 @@ impl Interpreter {
             Line::TooLong(_) if self.skipping => {}
             // A comment needs no memory, so its length is harmless.
             Line::TooLong([b':', ..]) => {}
-            Line::TooLong(_) => self.refuse(pending),
+            Line::TooLong(_) => self.refuse(held),
         }
     }
 
-    /// Processes a complete line; `pending` is `Some` when the line lies in
-    /// the chunk being fed, so its `data` may wait there uncopied.
+    /// Processes a complete line; `held` is `Some` when the line lies in the
+    /// chunk being fed, so its value may wait there uncopied.
     #[inline]
-    fn complete<'c>(&mut self, line: &'c [u8], pending: Option<&mut Pending<'c>>) {
+    fn complete<'c>(&mut self, line: &'c [u8], held: Option<&mut Held<'c>>) {
         if self.skipping {
             // The blank line that ends a refused block ends the skipping;
             // it dispatches nothing, like the end of stream would not (R24).
@@ -377,18 +399,22 @@ impl Interpreter {
         }
         match line {
             // R8: a blank line dispatches.
-            [] => self.dispatch(pending),
+            [] => self.dispatch(held),
             // R9: a comment, whatever follows (kept only for an observer).
             [b':', comment @ ..] => self.comment(comment),
             // The common fields first, without a search for the colon (R10–R12).
             [b'd', b'a', b't', b'a', b':', b' ', value @ ..]
-            | [b'd', b'a', b't', b'a', b':', value @ ..] => self.data(value, pending),
+            | [b'd', b'a', b't', b'a', b':', value @ ..] => self.data(value, held),
             [b'i', b'd', b':', b' ', value @ ..] | [b'i', b'd', b':', value @ ..] => {
-                self.field(b"id", value, pending);
+                self.field(b"id", value, held);
+            }
+            [b'e', b'v', b'e', b'n', b't', b':', b' ', value @ ..]
+            | [b'e', b'v', b'e', b'n', b't', b':', value @ ..] => {
+                self.field(b"event", value, held);
             }
             line => {
                 let (name, value) = split_field(line);
-                self.field(name, value, pending);
+                self.field(name, value, held);
             }
         }
     }
@@ -408,19 +434,28 @@ impl Interpreter {
     }
 
     /// Processes a field line (R10–R18).
-    fn field<'c>(&mut self, name: &[u8], value: &'c [u8], pending: Option<&mut Pending<'c>>) {
+    fn field<'c>(&mut self, name: &[u8], value: &'c [u8], held: Option<&mut Held<'c>>) {
         // R13, R14: exact names only; anything else changes nothing.
         match name {
-            b"data" => self.data(value, pending),
-            b"event" => {
-                // R15: the last one wins, empty allowed.
-                self.event_type.clear();
-                self.event_type.extend_from_slice(value);
-            }
-            // R17: an id containing NUL is ignored as a whole.
-            b"id" if !value.contains(&0) => {
-                self.id_buffer.clear();
-                self.id_buffer.extend_from_slice(value);
+            b"data" => self.data(value, held),
+            // R15: the last one wins, empty allowed.
+            b"event" => match held {
+                Some(held) => held.event_type = Some(value),
+                None => {
+                    self.event_type.clear();
+                    self.event_type.extend_from_slice(value);
+                }
+            },
+            // R17: an id containing NUL is ignored as a whole. (A loop, not
+            // `memchr`: IDs are short, and a call costs more than the scan.)
+            b"id" if value.iter().all(|&b| b != 0) => {
+                match held {
+                    Some(held) => held.id = Some(value),
+                    None => {
+                        self.id_buffer.clear();
+                        self.id_buffer.extend_from_slice(value);
+                    }
+                }
                 self.id_set = true;
             }
             b"retry" => {
@@ -434,21 +469,28 @@ impl Interpreter {
     }
 
     /// Appends a complete `data` value and LF (R16), within the size limit.
-    fn data<'c>(&mut self, value: &'c [u8], pending: Option<&mut Pending<'c>>) {
-        let mut pending = pending;
-        if let Some(pending) = pending.as_deref_mut() {
-            // A second data line: the first joins the buffer.
-            self.keep(pending);
-        }
-        match pending {
+    fn data<'c>(&mut self, value: &'c [u8], held: Option<&mut Held<'c>>) {
+        match held {
             // The block's first data line, inside the chunk: leave it there,
             // unless decoding might take it past the limit (U+FFFD is 3 bytes).
-            Some(pending) if self.data.is_empty() && value.len().saturating_mul(3) <= self.max => {
-                *pending = Some(value);
+            Some(held)
+                if held.data.is_none()
+                    && self.data.is_empty()
+                    && value.len().saturating_mul(3) <= self.max =>
+            {
+                held.data = Some(value);
             }
-            _ => {
+            mut held => {
+                if let Some(held) = held.as_deref_mut() {
+                    // A second data line: the first joins the buffer.
+                    self.keep_data(held);
+                }
                 if self.push_data(value) {
                     self.end_data_line();
+                }
+                if let (true, Some(held)) = (self.skipping, held) {
+                    // Refused for its size: the held parts go with the block.
+                    held.forget_block();
                 }
             }
         }
@@ -490,34 +532,56 @@ impl Interpreter {
         self.data.push('\n');
     }
 
-    /// Moves the pending data line into the data buffer, before the chunk it
-    /// lies in goes away or another data line follows it.
-    fn keep(&mut self, pending: &mut Pending<'_>) {
-        if let Some(value) = pending.take() {
-            // Within the limit: it was checked when it became pending.
+    /// Moves the held data line into the data buffer, before another data
+    /// line follows it.
+    fn keep_data(&mut self, held: &mut Held<'_>) {
+        if let Some(value) = held.data.take() {
+            // Within the limit: it was checked when it was held.
             if self.push_data(value) {
                 self.end_data_line();
             }
         }
     }
 
+    /// Moves everything held in the chunk into the parser's buffers, before
+    /// the chunk goes away or a line joined from several chunks comes.
+    fn keep(&mut self, held: &mut Held<'_>) {
+        self.keep_data(held);
+        if let Some(event_type) = held.event_type.take() {
+            self.event_type.clear();
+            self.event_type.extend_from_slice(event_type);
+        }
+        if let Some(id) = held.id.take() {
+            self.id_buffer.clear();
+            self.id_buffer.extend_from_slice(id);
+        }
+        if let Some(id) = held.last_id.take() {
+            self.last_id.clear();
+            push_lossy(&mut self.last_id, id);
+        }
+    }
+
     /// Dispatches on a blank line (R19–R23).
-    fn dispatch(&mut self, pending: Option<&mut Pending<'_>>) {
-        // R21: the data buffer is empty or ends with the LF of its last line.
-        let id = if self.id_set {
-            &self.id_buffer[..]
-        } else {
-            self.last_id.as_bytes()
+    fn dispatch<'c>(&mut self, held: Option<&mut Held<'c>>) {
+        let mut none = Held::default();
+        let held = held.unwrap_or(&mut none);
+        let event_type = held.event_type.take().unwrap_or(&self.event_type);
+        // The ID an event carries: the block's, or the committed one.
+        let id: &[u8] = match (self.id_set, held.id, held.last_id) {
+            (true, Some(id), _) | (false, _, Some(id)) => id,
+            (true, None, _) => &self.id_buffer,
+            (false, _, None) => self.last_id.as_bytes(),
         };
-        let event = match pending.and_then(Option::take) {
+        // R21: the data buffer is empty or ends with the LF of its last line.
+        let event = match held.data.take() {
             // R22: the one allocation of this event.
-            Some(value) => Some(Event::from_raw(value, &self.event_type, id)),
+            Some(value) => Some(Event::from_raw(value, event_type, id)),
             None if self.data.len() > HAND_OVER => {
                 // A large event: its data buffer becomes the event's buffer,
                 // not copied; the next one starts at this one's size.
                 let mut data = std::mem::take(&mut self.data);
                 data.pop();
-                let event = Event::from_data(data, &self.event_type, id);
+                let event = Event::from_data(data, event_type, id);
                 // Room for an event up to 1/32 larger, and no more spare
                 // than an event keeps (1/16).
                 self.hint = event.size().saturating_add(event.size() / 32);
@@ -526,19 +590,26 @@ impl Interpreter {
             None => self
                 .data
                 .strip_suffix('\n')
-                .map(|data| Event::from_raw(data.as_bytes(), &self.event_type, id)),
+                .map(|data| Event::from_raw(data.as_bytes(), event_type, id)),
         };
-        if let Some(event) = event {
-            // R19: commit the ID, decoded once, with the event.
-            if self.id_set {
-                self.last_id.clear();
-                self.last_id.push_str(event.last_event_id());
+        if self.id_set {
+            // R19: commit the ID, even when no event fires: still in the
+            // chunk, it stays there (copied once, at the chunk's end).
+            match held.id.take() {
+                Some(id) => held.last_id = Some(id),
+                None => {
+                    held.last_id = None;
+                    self.last_id.clear();
+                    match &event {
+                        // Decoded once, with the event.
+                        Some(event) => self.last_id.push_str(event.last_event_id()),
+                        None => push_lossy(&mut self.last_id, &self.id_buffer),
+                    }
+                }
             }
+        }
+        if let Some(event) = event {
             self.queue.push_back(event);
-        } else if self.id_set {
-            // R19: commit the ID even when no event fires.
-            self.last_id.clear();
-            push_lossy(&mut self.last_id, &self.id_buffer);
         }
         self.id_set = false;
         // R20, R22: clear data and type, but not the ID buffer.
@@ -553,12 +624,12 @@ impl Interpreter {
     }
 
     /// Refuses the current block for its size: drop it and skip to its end.
-    fn refuse(&mut self, pending: &mut Pending<'_>) {
-        *pending = None;
+    fn refuse(&mut self, held: &mut Held<'_>) {
+        held.forget_block();
         self.refuse_block();
     }
 
-    /// [`refuse`](Self::refuse) when no data is pending.
+    /// [`refuse`](Self::refuse) when nothing of the block is held.
     fn refuse_block(&mut self) {
         self.drop_block();
         self.skipping = true;
