@@ -353,6 +353,15 @@ impl LineSplitter {
         if part.len() > max {
             emit(Line::TooLong(part));
             self.open = Open::Discarding;
+        } else if part.len() >= STREAM_FROM && part.starts_with(DATA) {
+            // A long `data` line: its value streams from the chunk, not
+            // through the line buffer (one copy, not two).
+            let value = &part[DATA.len()..];
+            self.open = Open::Data {
+                len: part.len(),
+                before_value: value.is_empty(),
+            };
+            emit(Line::DataOpen(value.strip_prefix(b" ").unwrap_or(value)));
         } else {
             reserve_vec(&mut self.line, part.len(), max);
             self.line.extend_from_slice(part);
@@ -438,6 +447,22 @@ mod tests {
         assert_eq!(
             lines(&[spaces.as_bytes(), b" x\n"], 999),
             [format!("<{}", " ".repeat(299)), "> x".into()]
+        );
+    }
+
+    #[test]
+    fn a_long_data_line_that_opens_in_a_chunk_never_enters_the_line_buffer() {
+        let mut splitter = LineSplitter::new();
+        let opened = format!("data: {}", "v".repeat(300));
+        let mut parts = Vec::new();
+        splitter.split(opened.as_bytes(), 999, |line| {
+            parts.push(line == Line::DataOpen(&opened.as_bytes()[6..]))
+        });
+        assert_eq!(parts, [true]);
+        assert_eq!(
+            splitter.capacity(),
+            0,
+            "copied once, into the data, not twice"
         );
     }
 
