@@ -96,7 +96,11 @@ fn find_line_end(rest: &[u8]) -> Option<usize> {
     {
         return Some(at + end);
     }
-    memchr::memchr2(b'\r', b'\n', &rest[head.len()..]).map(|end| head.len() + end)
+    match &rest[head.len()..] {
+        // A small chunk's end: no call for nothing.
+        [] => None,
+        tail => memchr::memchr2(b'\r', b'\n', tail).map(|end| head.len() + end),
+    }
 }
 
 /// The line that the previous chunk left unfinished.

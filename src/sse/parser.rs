@@ -150,6 +150,15 @@ struct Held<'c> {
 }
 
 impl Held<'_> {
+    /// Whether nothing is held.
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.data.is_none()
+            && self.event_type.is_none()
+            && self.id.is_none()
+            && self.last_id.is_none()
+    }
+
     /// Drops the held parts of a block that is refused; the committed ID
     /// stays.
     fn forget_block(&mut self) {
@@ -545,7 +554,17 @@ impl Interpreter {
 
     /// Moves everything held in the chunk into the parser's buffers, before
     /// the chunk goes away or a line joined from several chunks comes.
+    #[inline]
     fn keep(&mut self, held: &mut Held<'_>) {
+        if held.is_empty() {
+            // Small chunks: most hold nothing.
+            return;
+        }
+        self.keep_parts(held);
+    }
+
+    /// [`keep`](Self::keep) when something is held.
+    fn keep_parts(&mut self, held: &mut Held<'_>) {
         self.keep_data(held);
         if let Some(event_type) = held.event_type.take() {
             self.event_type.clear();
