@@ -33,20 +33,23 @@ const HAND_OVER: usize = 4 << 10;
 ///
 /// # Performance
 ///
-/// Each byte is scanned once, for CR and LF, with `memchr2` (short lines byte
-/// by byte, where a call would cost more). A line inside one chunk is parsed in
-/// place. The data of an event is copied once:
+/// Each byte is scanned once for CR and LF: the first 32 bytes of a line 8 at
+/// a time in a register, the rest of a long line with `memchr2` (SIMD). A line
+/// inside one chunk is parsed in place, and the parts of an event that lie in
+/// the chunk being fed (its one `data` line, its type, its ID) stay there
+/// until the event is dispatched, so each is copied once:
 ///
-/// - an event whose one `data` line lies inside one chunk: from the chunk into
-///   the event, validated as UTF-8 once, together with its type and ID;
+/// - an event inside one chunk: from the chunk into the event, validated as
+///   UTF-8 once, together with its type and ID;
 /// - a `data` line of 256 bytes or more that spans chunks: each part,
-///   validated (SIMD for long runs), straight into the data buffer (not into
+///   validated (SIMD for long runs), straight into the data buffer (never into
 ///   a line buffer first). From 4 KiB on, that buffer becomes the event's own
 ///   (no second copy) and the next one starts at its size; below, it is
 ///   copied into the event and reused. A shorter line that spans chunks is
 ///   joined in a reused line buffer first, which costs less than handling
 ///   each tiny part.
 ///
+/// The committed last event ID is copied once per chunk, not once per event.
 /// Each dispatched event costs one allocation (a large event much smaller than
 /// the large one before it also trims its buffer: a shrinking realloc); the
 /// parser's buffers and queue are reused. No event borrows a chunk: see
