@@ -516,6 +516,20 @@ impl Schedule {
     /// The next start after a transient error, or `None` when the retry
     /// policy gives up (its count or the streak's time bound).
     pub(crate) fn after_error(&mut self, now: Instant, hint: Option<Duration>) -> Option<Instant> {
+        self.after_failure(now, hint, None)
+    }
+
+    /// One more failure in the streak, as the retry policy sees it: the
+    /// next start, or `None` when the policy gives up. `reconnect` is the
+    /// reconnection time in force after a streaming connection failed
+    /// (SSE): a backoff then never comes sooner than it, and is spread
+    /// above it; a server hint is waited as after any error.
+    fn after_failure(
+        &mut self,
+        now: Instant,
+        hint: Option<Duration>,
+        reconnect: Option<Duration>,
+    ) -> Option<Instant> {
         let hint = self.honourable(hint)?;
         let mut default = RetryPolicy::Default;
         let retry = self.config.retry(&mut default);
@@ -526,10 +540,19 @@ impl Schedule {
                 self.reason = Reason::Hint;
                 self.spread_hint(hint)
             }
-            Verdict::Backoff { delay, .. } => {
-                self.reason = Reason::Backoff;
-                delay
-            }
+            Verdict::Backoff { delay, step } => match reconnect {
+                None => {
+                    self.reason = Reason::Backoff;
+                    delay
+                }
+                // The first failure after a working connection waits
+                // the reconnection time, as a browser does.
+                Some(base) if step == 0 => return Some(self.reconnect_after(now, base)),
+                Some(base) => {
+                    self.reason = Reason::Backoff;
+                    return Some(self.reconnect_after(now, base.max(delay)));
+                }
+            },
         };
         Some(self.pacer.rebase(now, delay))
     }
@@ -579,6 +602,7 @@ impl Schedule {
             self.unsettled = true;
         }
         let delay = match how {
+            Disconnect::Failed { hint } => return self.after_failure(now, hint, Some(base)),
             Disconnect::Delivered => {
                 self.alive();
                 base
@@ -591,29 +615,15 @@ impl Schedule {
                 self.forgive();
                 self.quiet.next_reconnect(base, &self.config.cold().retry)
             }
-            Disconnect::Failed { hint } => {
-                let hint = self.honourable(hint)?;
-                let mut default = RetryPolicy::Default;
-                let retry = self.config.retry(&mut default);
-                match self.streak.failed(now, hint, retry, &mut self.rng) {
-                    Verdict::GiveUp => return None,
-                    Verdict::Hinted(hint) => {
-                        self.reason = Reason::Hint;
-                        let delay = self.spread_hint(hint);
-                        return Some(self.pacer.rebase(now, delay));
-                    }
-                    // The first failure after a working connection waits
-                    // the reconnection time, as a browser does.
-                    Verdict::Backoff { step: 0, .. } => base,
-                    Verdict::Backoff { delay, .. } => {
-                        self.reason = Reason::Backoff;
-                        base.max(delay)
-                    }
-                }
-            }
         };
+        Some(self.reconnect_after(now, delay))
+    }
+
+    /// A reconnect `delay` from now, spread above by the jitter (never
+    /// sooner than the reconnection time).
+    fn reconnect_after(&mut self, now: Instant, delay: Duration) -> Instant {
         let delay = self.config.jitter.above(delay, &mut self.rng);
-        Some(self.pacer.rebase(now, delay))
+        self.pacer.rebase(now, delay)
     }
 
     /// The connection or the poller is alive (a success, bytes on a
