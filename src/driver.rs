@@ -33,7 +33,7 @@ use tokio::time::{Instant, Sleep};
 use crate::Error;
 use crate::gate::{Gate, Gated};
 use crate::hooks::Hooks;
-use crate::schedule::{Nanos, Schedule, Stop};
+use crate::schedule::{Answer, Nanos, Schedule, Stop};
 use crate::trace::Entered;
 
 pin_project! {
@@ -269,10 +269,20 @@ impl<Fut: Future, E> Driver<Fut, E> {
     /// [`succeeded`](Self::succeeded), with the clock already read at `now`.
     #[inline]
     pub(crate) fn succeeded_at(&mut self, now: Instant, hint: Option<Duration>) {
-        let core = self.core.as_mut().project();
-        core.gate.note_now(now);
-        let at = core.schedule.after_success(now, hint);
-        self.plan(now, at);
+        self.gate_mut().note_now(now);
+        self.answer(now, Answer::Success { hint });
+    }
+
+    /// Plans the next request after an answer that never ends polling on
+    /// its own (a success, a quick empty reply, an expired cursor), as the
+    /// schedule says ([`Schedule::next`]).
+    #[inline]
+    pub(crate) fn answer(&mut self, now: Instant, answer: Answer) {
+        match self.schedule_mut().next(now, answer) {
+            Some(at) => self.plan(now, at),
+            // Unreachable: only an error or a failed connection gives up.
+            None => self.finish(),
+        }
     }
 
     /// After a transient error: plans a retry and returns the delay before
@@ -281,7 +291,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
     /// caller then yields the error).
     fn failed(&mut self, hint: Option<Duration>) -> Option<Option<Duration>> {
         let now = Instant::now();
-        let at = self.schedule_mut().after_error(now, hint)?;
+        let at = self.schedule_mut().next(now, Answer::Error { hint })?;
         Some(self.retry_at(now, at))
     }
 

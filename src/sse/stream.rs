@@ -14,7 +14,7 @@ use super::{Cause, Event, Parser, Reconnect, Signal};
 use crate::builder::shared_setters;
 use crate::driver::{Driver, Step};
 use crate::hooks::{Exclusive, Hooks};
-use crate::schedule::{Disconnect, Pacing, Schedule, later};
+use crate::schedule::{Answer, Disconnect, Pacing, Schedule, later};
 use crate::{Checkpoint, Error, Jitter};
 
 /// Default reconnection time until the server sends `retry` (as browsers).
@@ -452,7 +452,8 @@ where
             .trace
             .reconnect(self.driver.schedule(), alive);
         let base = self.reconnection_time();
-        let Some(at) = self.driver.schedule_mut().after_disconnect(now, base, how) else {
+        let answer = Answer::Disconnect { base, how };
+        let Some(at) = self.driver.schedule_mut().next(now, answer) else {
             self.driver.finish();
             return cut.into_error(attempts);
         };
