@@ -327,10 +327,17 @@ impl<Fut: Future, E> Driver<Fut, E> {
 
     /// The deadline's grace: a request cut by its time limit once the
     /// deadline has passed was cut by the deadline, not by a per-request
-    /// timeout. Then the poller ends, and this is the error to yield (the
-    /// deadline's, with the last error); `None` while the deadline holds.
+    /// timeout (nor by a path's limit). `Some` with the deadline's stop
+    /// when that is so at `now`.
+    pub(crate) fn past_deadline(&self, now: Instant) -> Option<Stop> {
+        self.schedule().check_deadline(now).err()
+    }
+
+    /// [`past_deadline`](Self::past_deadline), acted on: the poller ends,
+    /// and this is the error to yield (the deadline's, with the last
+    /// error); `None` while the deadline holds.
     pub(crate) fn cut_by_deadline(&mut self, now: Instant) -> Option<Error<E>> {
-        let stop = self.schedule().check_deadline(now).err()?;
+        let stop = self.past_deadline(now)?;
         self.finish();
         Some(self.stopped(stop))
     }

@@ -545,7 +545,7 @@ where
                 Step::TimedOut(_) => {
                     // Silence, unless the deadline's grace cut the request.
                     let now = Instant::now();
-                    let deadline = this.driver.schedule().check_deadline(now).is_err();
+                    let deadline = this.driver.past_deadline(now).is_some();
                     (!deadline).then_some((Cut::Silence, now))
                 }
                 _ => None,

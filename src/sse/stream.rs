@@ -10,7 +10,8 @@ use std::time::Duration;
 use futures_core::{Stream, TryFuture};
 use tokio::time::Instant;
 
-use super::{Cause, Event, Parser, Reconnect, Signal};
+use super::cut::Cut;
+use super::{Event, Parser, Reconnect, Signal};
 use crate::builder::shared_setters;
 use crate::driver::{Driver, Step};
 use crate::hooks::{Exclusive, Hooks};
@@ -28,18 +29,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const MIN_RECONNECT: Duration = Duration::from_millis(100);
 
 type Observe<E> = Box<dyn FnMut(&Signal<'_, E>) + Send>;
-
-/// How a connection ended.
-enum Cut<E> {
-    /// The body ended cleanly.
-    Ended,
-    /// No bytes for the idle timeout.
-    Idle(Duration),
-    /// The connect did not answer within this limit.
-    TimedOut(Duration),
-    /// `connect` or the body failed.
-    Failed(E),
-}
 
 /// What a turn of the connect or of the body leaves to do.
 enum Turn<E> {
@@ -398,13 +387,7 @@ where
                 return Some(e);
             }
         }
-        let allowed = match (self.reconnect, &cut) {
-            (Reconnect::Always, _) => true,
-            (Reconnect::AfterErrors, Cut::Ended) => false,
-            (Reconnect::AfterErrors, _) => true,
-            (Reconnect::BeforeFirstEvent, _) => !self.events_seen,
-            (Reconnect::Never, _) => false,
-        };
+        let allowed = self.reconnect.allows(&cut, self.events_seen);
         let attempts = self.driver.schedule().attempts();
         let mut pending = false;
         let how = match &cut {
@@ -459,19 +442,11 @@ where
         };
         let planned = self.driver.retry_at(now, at);
         if let Some(after) = planned {
-            let cause = match &cut {
-                Cut::Ended => Cause::Ended,
-                Cut::Idle(_) => Cause::Idle,
-                Cut::TimedOut(_) => Cause::TimedOut,
-                Cut::Failed(e) => Cause::Failed(e),
-            };
             if let Disconnect::Failed { hint } = how {
-                let error = match &cut {
-                    Cut::Failed(e) => Some(e),
-                    _ => None,
-                };
-                self.driver.tell_retry(&mut self.hooks, error, hint, after);
+                self.driver
+                    .tell_retry(&mut self.hooks, cut.error(), hint, after);
             }
+            let cause = cut.cause();
             self.signal(&Signal::Reconnecting { after, cause });
         }
         // Else the deadline or the attempt limit ends it: no reconnect to
@@ -483,19 +458,6 @@ where
             }
         }
         None
-    }
-}
-
-impl<E> Cut<E> {
-    /// The error that ends the stream for this cut, if it is one.
-    fn into_error(self, attempts: u32) -> Option<Error<E>> {
-        match self {
-            Cut::Ended => None,
-            Cut::Idle(timeout) | Cut::TimedOut(timeout) => {
-                Some(Error::AttemptTimeout { timeout, attempts })
-            }
-            Cut::Failed(e) => Some(Error::Fetch(e)),
-        }
     }
 }
 
