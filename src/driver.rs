@@ -7,12 +7,14 @@
 //! connects through it, and lends its timer while a body is read. The rules
 //! about a failing streak live here and nowhere else: the last error kept
 //! for the stop that may end the wait, the deadline's grace, the retry a
-//! failure plans and the `on_retry` it tells. All
-//! of it lives in a single heap block ([`Core`]), allocated when the poller
-//! is made and reused for its whole life: a new request is written into the
-//! slot with `Pin::set` and the timer is `reset`, so the static path
-//! allocates nothing per poll, and the poller is `Unpin` whatever the user's
-//! future is (so `poller.next().await` works without pinning it first).
+//! failure plans and the `on_retry` it tells.
+//!
+//! All of it lives in a single heap block ([`Core`]), allocated when the
+//! poller is made and reused for its whole life: a new request is written
+//! into the slot with `Pin::set` and the timer is `reset`, so the static
+//! path allocates nothing per poll, and the poller is `Unpin` whatever the
+//! user's future is (so `poller.next().await` works without pinning it
+//! first).
 //!
 //! One block rather than a poller-sized struct plus a timer block: with
 //! 100,000 pollers a timer that fires finds everything its tick reads in a
@@ -81,7 +83,7 @@ pub(crate) enum Step<T> {
     Done,
 }
 
-/// Drives the schedule and the request future of one poller.
+/// Drives the schedule and the request (or connect) future of one poller.
 pub(crate) struct Driver<Fut, E> {
     core: Pin<Box<Core<Fut, E>>>,
 }

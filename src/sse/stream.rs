@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::cut::Cut;
 use super::{Event, Parser, Reconnect, Signal};
 use crate::builder::shared_setters;
-use crate::driver::{Driver, Step};
+use crate::driver::{Driver, Step, classify};
 use crate::hooks::{Exclusive, Hooks};
 use crate::schedule::{Answer, Disconnect, Pacing, Schedule, later};
 use crate::{Checkpoint, Error, Jitter};
@@ -417,13 +417,12 @@ where
                     return None;
                 }
                 self.driver.schedule().count_error();
-                if !self.hooks.is_transient(e) {
+                let (transient, hint) = classify(&mut self.hooks, e);
+                if !transient {
                     self.driver.finish();
                     return cut.into_error(attempts);
                 }
-                Disconnect::Failed {
-                    hint: self.hooks.retry_after(e),
-                }
+                Disconnect::Failed { hint }
             }
         };
         if !allowed {
