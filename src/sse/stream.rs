@@ -173,7 +173,7 @@ impl<F, Fut: TryFuture, B> fmt::Debug for SseStream<F, Fut, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseStream")
             .field("connect", &std::any::type_name::<F>())
-            .field("driver", &self.driver)
+            .field("gate", self.driver.gate())
             .field("conn", &self.conn)
             // The id is the server's text (and may come from the caller's
             // `Last-Event-ID`): whether there is one, never its value.
