@@ -1,12 +1,20 @@
-//! The waiting → requesting loop shared by the request/response strategies.
+//! The waiting → requesting loop of every strategy, and the bookkeeping of
+//! a failing streak, written once.
 //!
 //! [`Driver`] owns the schedule, the [`Gate`] that decides when the next
-//! request may start, one timer and the slot for the request in flight. All
-//! of it lives in a single heap block ([`Core`]), allocated when the poller
-//! is made and reused for its whole life: a new request is written into the
-//! slot with `Pin::set` and the timer is `reset`, so the static path
-//! allocates nothing per poll, and the poller is `Unpin` whatever the user's
-//! future is (so `poller.next().await` works without pinning it first).
+//! request may start, one timer and the slot for the request in flight.
+//! ShortPoll and LongPoll run every request through it; SseStream runs its
+//! connects through it, and lends its timer while a body is read. The rules
+//! about a failing streak live here and nowhere else: the last error kept
+//! for the stop that may end the wait, the deadline's grace, the retry a
+//! failure plans and the `on_retry` it tells.
+//!
+//! All of it lives in a single heap block ([`Core`]), allocated when the
+//! poller is made and reused for its whole life: a new request is written
+//! into the slot with `Pin::set` and the timer is `reset`, so the static
+//! path allocates nothing per poll, and the poller is `Unpin` whatever the
+//! user's future is (so `poller.next().await` works without pinning it
+//! first).
 //!
 //! One block rather than a poller-sized struct plus a timer block: with
 //! 100,000 pollers a timer that fires finds everything its tick reads in a
@@ -27,7 +35,8 @@ use tokio::time::{Instant, Sleep};
 use crate::Error;
 use crate::gate::{Gate, Gated};
 use crate::hooks::Hooks;
-use crate::schedule::{Nanos, Schedule, Stop};
+use crate::schedule::{Answer, Nanos, Schedule, Stop};
+use crate::trace::Entered;
 
 pin_project! {
     /// Everything a request reads and writes, pinned together in one
@@ -74,7 +83,7 @@ pub(crate) enum Step<T> {
     Done,
 }
 
-/// Drives the schedule and the request future of one poller.
+/// Drives the schedule and the request (or connect) future of one poller.
 pub(crate) struct Driver<Fut, E> {
     core: Pin<Box<Core<Fut, E>>>,
 }
@@ -112,6 +121,31 @@ impl<Fut, E> Driver<Fut, E> {
     #[inline]
     pub(crate) fn gate_mut(&mut self) -> &mut Gate {
         self.core.as_mut().project().gate
+    }
+
+    /// Enters the poller's span for a whole poll (SseStream: its body is
+    /// read outside [`poll_step`](Driver::poll_step)).
+    pub(crate) fn enter(&mut self) -> Entered {
+        let core = self.core.as_mut().project();
+        core.gate.trace.enter(core.schedule)
+    }
+
+    /// Sets the timer to fire at `at`, for a wait of the strategy's own
+    /// while no request is in flight (SseStream: the idle timeout and the
+    /// deadline while a body is read). Nothing before the first request.
+    pub(crate) fn set_timer(&mut self, at: Instant) {
+        if let Some(timer) = self.core.as_mut().project().timer.as_pin_mut() {
+            timer.reset(at);
+        }
+    }
+
+    /// Polls the timer [`set_timer`](Self::set_timer) set (pending when
+    /// there is none yet).
+    pub(crate) fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.core.as_mut().project().timer.as_pin_mut() {
+            Some(timer) => timer.poll(cx),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -237,24 +271,83 @@ impl<Fut: Future, E> Driver<Fut, E> {
     /// [`succeeded`](Self::succeeded), with the clock already read at `now`.
     #[inline]
     pub(crate) fn succeeded_at(&mut self, now: Instant, hint: Option<Duration>) {
-        let core = self.core.as_mut().project();
-        core.gate.note_now(now);
-        let at = core.schedule.after_success(now, hint);
-        self.plan(now, at);
+        self.gate_mut().note_now(now);
+        self.answer(now, Answer::Success { hint });
+    }
+
+    /// Plans the next request after an answer that never ends polling on
+    /// its own (a success, a quick empty reply, an expired cursor), as the
+    /// schedule says ([`Schedule::next`]).
+    #[inline]
+    pub(crate) fn answer(&mut self, now: Instant, answer: Answer) {
+        match self.schedule_mut().next(now, answer) {
+            Some(at) => self.plan(now, at),
+            // Unreachable: only an error or a failed connection gives up.
+            None => self.finish(),
+        }
     }
 
     /// After a transient error: plans a retry and returns the delay before
     /// it (`Some(None)` when the plan is the deadline's or the attempt
     /// limit's stop instead), or `None` when the retry policy gave up (the
     /// caller then yields the error).
-    pub(crate) fn failed(&mut self, hint: Option<Duration>) -> Option<Option<Duration>> {
+    fn failed(&mut self, hint: Option<Duration>) -> Option<Option<Duration>> {
         let now = Instant::now();
-        let at = self.schedule_mut().after_error(now, hint)?;
+        let at = self.schedule_mut().next(now, Answer::Error { hint })?;
+        Some(self.retry_at(now, at))
+    }
+
+    /// Plans the retry of a failure (or SseStream's reconnect) at `at`, and
+    /// returns the delay before it, or `None` when the plan is the
+    /// deadline's or the attempt limit's stop instead (nothing to retry,
+    /// nothing to tell `on_retry`).
+    pub(crate) fn retry_at(&mut self, now: Instant, at: Instant) -> Option<Duration> {
         self.plan(now, at);
         if self.gate().is_stopping() {
-            return Some(None);
+            return None;
         }
-        Some(Some(self.schedule().cap(at).saturating_duration_since(now)))
+        Some(self.schedule().cap(at).saturating_duration_since(now))
+    }
+
+    /// Tells the user's `on_retry` about the retry just planned, `delay`
+    /// from now, after `error` (`None`: a request cut by its time limit)
+    /// and the server's `hint`.
+    pub(crate) fn tell_retry<S>(
+        &self,
+        hooks: &mut Hooks<S, E>,
+        error: Option<&E>,
+        hint: Option<Duration>,
+        delay: Duration,
+    ) {
+        hooks.retrying(&crate::Retry {
+            error,
+            hint,
+            attempt: self.schedule().attempts(),
+            delay,
+        });
+    }
+
+    /// The deadline's grace: a request cut by its time limit once the
+    /// deadline has passed was cut by the deadline, not by a per-request
+    /// timeout (nor by a path's limit). `Some` with the deadline's stop
+    /// when that is so at `now`.
+    pub(crate) fn past_deadline(&self, now: Instant) -> Option<Stop> {
+        self.schedule().check_deadline(now).err()
+    }
+
+    /// [`past_deadline`](Self::past_deadline), acted on: the poller ends,
+    /// and this is the error to yield (the deadline's, with the last
+    /// error); `None` while the deadline holds.
+    pub(crate) fn cut_by_deadline(&mut self, now: Instant) -> Option<Error<E>> {
+        let stop = self.past_deadline(now)?;
+        self.finish();
+        Some(self.stopped(stop))
+    }
+
+    /// The error to yield for the stop that ends the wait (the deadline or
+    /// the attempt limit), with the last error of the failing streak.
+    pub(crate) fn stopped(&mut self, stop: Stop) -> Error<E> {
+        stop.into_error(self.take_last_error())
     }
 
     /// Settles everything about a step but a successful output, the same way
@@ -283,16 +376,13 @@ impl<Fut: Future, E> Driver<Fut, E> {
     ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
         match step {
             Step::Output(Ok(value)) => {
-                *self.core.as_mut().project().last_error = None;
                 // A response is a sign of life for a `Fallback` above us.
-                crate::life::heartbeat();
+                self.answered();
                 ControlFlow::Continue(Some(value))
             }
             Step::Output(Err(e)) => self.settle_error(e, hooks, classified),
             Step::TimedOut(timeout) => self.settle_timeout(timeout, hooks),
-            Step::Stop(stop) => {
-                ControlFlow::Break(Some(Err(stop.into_error(self.take_last_error()))))
-            }
+            Step::Stop(stop) => ControlFlow::Break(Some(Err(self.stopped(stop)))),
             Step::Done => ControlFlow::Break(None),
         }
     }
@@ -321,12 +411,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
         if transient {
             if let Some(delay) = self.failed(hint) {
                 if let Some(delay) = delay {
-                    hooks.retrying(&crate::Retry {
-                        error: Some(&e),
-                        hint,
-                        attempt: self.schedule().attempts(),
-                        delay,
-                    });
+                    self.tell_retry(hooks, Some(&e), hint, delay);
                 }
                 self.remember_error(e);
                 return ControlFlow::Continue(None);
@@ -346,20 +431,12 @@ impl<Fut: Future, E> Driver<Fut, E> {
         hooks: &mut Hooks<S, E>,
     ) -> ControlFlow<Option<Result<S, Error<E>>>, Option<T>> {
         self.schedule().count_error();
-        // Cut by the deadline's grace rather than a per-request timeout:
-        // that is the deadline passing, and says so.
-        if let Err(stop) = self.schedule().check_deadline(Instant::now()) {
-            self.finish();
-            return ControlFlow::Break(Some(Err(stop.into_error(self.take_last_error()))));
+        if let Some(e) = self.cut_by_deadline(Instant::now()) {
+            return ControlFlow::Break(Some(Err(e)));
         }
         if let Some(delay) = self.failed(None) {
             if let Some(delay) = delay {
-                hooks.retrying(&crate::Retry {
-                    error: None,
-                    hint: None,
-                    attempt: self.schedule().attempts(),
-                    delay,
-                });
+                self.tell_retry(hooks, None, None, delay);
             }
             return ControlFlow::Continue(None);
         }
@@ -368,11 +445,19 @@ impl<Fut: Future, E> Driver<Fut, E> {
         ControlFlow::Break(Some(Err(Error::AttemptTimeout { timeout, attempts })))
     }
 
-    /// An error that is an answer rather than a failure (`pending_if`): the
-    /// failing streak, if any, is over, and the server is alive.
+    /// The server answered (a response, an error that means "not yet", the
+    /// first bytes of an event stream): the failing streak, if any, is
+    /// over, and the server is alive.
+    #[inline]
     pub(crate) fn answered(&mut self) {
-        *self.core.as_mut().project().last_error = None;
+        self.forget_error();
         crate::life::heartbeat();
+    }
+
+    /// The failing streak is over: no last error for a stop to carry.
+    #[inline]
+    pub(crate) fn forget_error(&mut self) {
+        *self.core.as_mut().project().last_error = None;
     }
 
     /// The last error of a failing streak, for the stop that ends it.

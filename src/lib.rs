@@ -66,7 +66,11 @@
 //! | path | `LongPoll`'s learned wait: a proxy's limit taught by consistent cuts, verified before it is trusted, probed again later ([`LongPoll::cut_if`], [`LongPoll::expired_if`]) |
 //!
 //! Everything before a request (the first poll, the wait or a yield,
-//! admission, a stop) is one gate that every strategy shares.
+//! admission, a stop) is one gate, and the loop around it one driver, that
+//! every strategy shares: ShortPoll's and LongPoll's requests and
+//! SseStream's connects go through the same code, and so do the rules of a
+//! failing streak (its last error carried by the stop that ends the wait,
+//! the deadline's grace, the retry it plans and the `on_retry` it tells).
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,

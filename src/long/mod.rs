@@ -25,7 +25,7 @@ use crate::builder::{poll_after_setter, shared_setters};
 use crate::driver::{Driver, Step, classify};
 use crate::gate::StartClock;
 use crate::hooks::Hooks;
-use crate::schedule::{Pacing, Schedule, TokenBucket};
+use crate::schedule::{Answer, Pacing, Schedule, TokenBucket};
 use crate::{Checkpoint, Error};
 use path::{Cut, Lesson, PathLimit};
 use rules::Rules;
@@ -545,7 +545,7 @@ where
                 Step::TimedOut(_) => {
                     // Silence, unless the deadline's grace cut the request.
                     let now = Instant::now();
-                    let deadline = this.driver.schedule().check_deadline(now).is_err();
+                    let deadline = this.driver.past_deadline(now).is_some();
                     (!deadline).then_some((Cut::Silence, now))
                 }
                 _ => None,
@@ -614,8 +614,7 @@ where
                         if this.expiries > 1 {
                             let now = Instant::now();
                             let step = this.expiries - 2;
-                            let at = this.driver.schedule_mut().after_expired(now, step);
-                            this.driver.plan(now, at);
+                            this.driver.answer(now, Answer::Expired { step });
                             continue;
                         }
                     }
@@ -631,8 +630,7 @@ where
                 let now = Instant::now();
                 if this.was_quick(now) {
                     // A server that ignores the wait: slow down, never give up.
-                    let at = this.driver.schedule_mut().after_quick_empty(now);
-                    this.driver.plan(now, at);
+                    this.driver.answer(now, Answer::QuickEmpty);
                 } else {
                     let hint = status.as_ref().and_then(|s| this.hooks.poll_after(s));
                     this.driver.succeeded_at(now, hint);

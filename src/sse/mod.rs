@@ -20,6 +20,7 @@
 //! ```
 
 mod buf;
+mod cut;
 mod error;
 mod event;
 mod field;

@@ -1,5 +1,7 @@
 //! [`Reconnect`]: when an [`SseStream`](super::SseStream) connects again.
 
+use super::cut::Cut;
+
 /// When an [`SseStream`](super::SseStream) connects again after its
 /// connection ends, fails or goes quiet.
 ///
@@ -56,4 +58,18 @@ pub enum Reconnect {
     BeforeFirstEvent,
     /// Never reconnect: the first connection is the only one.
     Never,
+}
+
+impl Reconnect {
+    /// Whether this policy connects again after `cut`; `events_seen` is
+    /// whether any event was handed out.
+    pub(super) fn allows<E>(self, cut: &Cut<E>, events_seen: bool) -> bool {
+        match (self, cut) {
+            (Reconnect::Always, _) => true,
+            (Reconnect::AfterErrors, Cut::Ended) => false,
+            (Reconnect::AfterErrors, _) => true,
+            (Reconnect::BeforeFirstEvent, _) => !events_seen,
+            (Reconnect::Never, _) => false,
+        }
+    }
 }

@@ -8,14 +8,14 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_core::{Stream, TryFuture};
-use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
-use super::{Cause, Event, Parser, Reconnect, Signal};
+use super::cut::Cut;
+use super::{Event, Parser, Reconnect, Signal};
 use crate::builder::shared_setters;
-use crate::gate::{Gate, Gated};
+use crate::driver::{Driver, Step, classify};
 use crate::hooks::{Exclusive, Hooks};
-use crate::schedule::{Disconnect, Pacing, Schedule, later};
+use crate::schedule::{Answer, Disconnect, Pacing, Schedule, later};
 use crate::{Checkpoint, Error, Jitter};
 
 /// Default reconnection time until the server sends `retry` (as browsers).
@@ -30,40 +30,25 @@ const MIN_RECONNECT: Duration = Duration::from_millis(100);
 
 type Observe<E> = Box<dyn FnMut(&Signal<'_, E>) + Send>;
 
-/// How a connection ended.
-enum Cut<E> {
-    /// The body ended cleanly.
-    Ended,
-    /// No bytes for the idle timeout.
-    Idle(Duration),
-    /// The connect did not answer within this limit.
-    TimedOut(Duration),
-    /// `connect` or the body failed.
-    Failed(E),
+/// What a turn of the connect or of the body leaves to do.
+enum Turn<E> {
+    /// Go round again: events to hand out, or the other turn.
+    Again,
+    /// The connection ended like this: plan the reconnect, or the end.
+    Cut(Cut<E>),
+    /// The stream ends with this item (`None`: cleanly, or after its error).
+    End(Option<Result<Event, Error<E>>>),
 }
 
-pin_project! {
-    /// The timer, the connect future and the body, pinned together in one
-    /// allocation made on the first poll and reused across reconnects.
-    struct Slot<Fut, B> {
-        #[pin]
-        timer: Sleep,
-        #[pin]
-        connecting: Option<Fut>,
-        #[pin]
-        body: Option<B>,
-    }
-}
-
-/// The connection, once the gate has let a connect through.
+/// Whose turn it is: the driver's (waiting for the gate, then connecting)
+/// or the body's.
 #[derive(Clone, Copy, Debug)]
 enum Conn {
-    /// No connection: the gate decides when to connect.
-    Idle,
-    /// Connecting; `limit` is the connect timeout.
-    Connecting { limit: Duration },
-    /// Reading the body; `timer` is whether the timer is armed (deadline or
-    /// idle timeout).
+    /// No body: the driver waits for the gate, makes the connect and bounds
+    /// it by the connect timeout, as it does any request.
+    Connecting,
+    /// Reading the body; `timer` is whether the driver's timer is armed
+    /// (deadline or idle timeout).
     Streaming { timer: bool },
 }
 
@@ -149,11 +134,14 @@ enum Conn {
 #[must_use = "streams do nothing unless polled"]
 pub struct SseStream<F, Fut: TryFuture, B> {
     connect: F,
-    schedule: Schedule,
+    /// The gate, the schedule, the timer, the connect in flight and the
+    /// failing streak's last error: the loop every strategy shares.
+    driver: Driver<Fut, Fut::Error>,
     hooks: Hooks<Event, Fut::Error>,
     parser: Parser,
-    slot: Option<Pin<Box<Slot<Fut, B>>>>,
-    gate: Gate,
+    /// The body of the open connection, pinned in a block made once and
+    /// reused across reconnects.
+    body: Pin<Box<Option<B>>>,
     conn: Conn,
     reconnect_time: Duration,
     idle_timeout: Option<Duration>,
@@ -165,8 +153,6 @@ pub struct SseStream<F, Fut: TryFuture, B> {
     alive: bool,
     /// Whether any event was handed out (for [`Reconnect::BeforeFirstEvent`]).
     events_seen: bool,
-    /// The error of the last failed connection while connects are failing.
-    last_error: Option<Fut::Error>,
     /// The user's observer of comments and connection state.
     on_signal: Option<Exclusive<Observe<Fut::Error>>>,
     /// An event refused for its size: yielded once the events queued before
@@ -179,15 +165,15 @@ pub struct SseStream<F, Fut: TryFuture, B> {
     connected: bool,
 }
 
-// The connect function is only called through `&mut`; the futures and the
-// body live in the stream's own pinned box.
+// The connect function is only called through `&mut`; the connect future
+// and the body live in pinned boxes of their own.
 impl<F, Fut: TryFuture, B> Unpin for SseStream<F, Fut, B> {}
 
 impl<F, Fut: TryFuture, B> fmt::Debug for SseStream<F, Fut, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseStream")
             .field("connect", &std::any::type_name::<F>())
-            .field("gate", &self.gate)
+            .field("gate", self.driver.gate())
             .field("conn", &self.conn)
             // The id is the server's text (and may come from the caller's
             // `Last-Event-ID`): whether there is one, never its value.
@@ -220,19 +206,17 @@ where
         schedule.config.jitter = Jitter::Proportional(0.2);
         SseStream {
             connect,
-            schedule,
+            driver: Driver::new(schedule, "sse"),
             hooks: Hooks::default(),
             parser: Parser::new(),
-            slot: None,
-            gate: Gate::new("sse"),
-            conn: Conn::Idle,
+            body: Box::pin(None),
+            conn: Conn::Connecting,
             reconnect_time: RECONNECT,
             idle_timeout: None,
             reconnect: Reconnect::Always,
             last_bytes: Instant::now(),
             alive: false,
             events_seen: false,
-            last_error: None,
             on_signal: None,
             refused: None,
             delivered_id: String::new(),
@@ -349,14 +333,15 @@ where
         } else {
             resume_id(&self.parser)
         };
-        self.schedule.checkpoint(cursor)
+        self.driver.schedule().checkpoint(cursor)
     }
 
     /// Goes on from a [`Checkpoint`]: after its last event id, with the
     /// connections made and the time spent counting toward `max_attempts`
     /// and `timeout`.
     pub fn resume(mut self, checkpoint: Checkpoint<String>) -> Self {
-        self.schedule
+        self.driver
+            .schedule_mut()
             .resume(checkpoint.attempts, checkpoint.elapsed);
         if let Some(id) = checkpoint.cursor {
             self.parser.set_last_event_id(id);
@@ -374,7 +359,7 @@ where
     }
 
     fn parts(&mut self) -> (&mut Schedule, &mut Hooks<Event, E>) {
-        (&mut self.schedule, &mut self.hooks)
+        (self.driver.schedule_mut(), &mut self.hooks)
     }
 
     /// The reconnection time in force: the server's, clamped (and never
@@ -382,7 +367,7 @@ where
     /// spin), or the default.
     fn reconnection_time(&self) -> Duration {
         self.parser.retry().map_or(self.reconnect_time, |r| {
-            self.schedule.clamp_hint(r).max(MIN_RECONNECT)
+            self.driver.schedule().clamp_hint(r).max(MIN_RECONNECT)
         })
     }
 
@@ -391,33 +376,25 @@ where
     /// returns if there is one).
     fn disconnected(&mut self, cut: Cut<E>) -> Option<Error<E>> {
         self.parser.finish();
-        self.conn = Conn::Idle;
-        if let Some(slot) = self.slot.as_mut() {
-            let mut slot = slot.as_mut().project();
-            slot.connecting.set(None);
-            slot.body.set(None);
-        }
+        self.conn = Conn::Connecting;
+        // The connect's future, if any, is gone already: the driver drops
+        // a request once it has settled.
+        self.body.set(None);
         let alive = std::mem::take(&mut self.alive);
         let now = Instant::now();
-        if let (Cut::TimedOut(_), Err(stop)) = (&cut, self.schedule.check_deadline(now)) {
-            // A connect cut by the deadline's grace: that is the deadline passing.
-            self.gate.stop(stop);
-            return None;
+        if let Cut::TimedOut(_) = cut {
+            if let Some(e) = self.driver.cut_by_deadline(now) {
+                return Some(e);
+            }
         }
-        let allowed = match (self.reconnect, &cut) {
-            (Reconnect::Always, _) => true,
-            (Reconnect::AfterErrors, Cut::Ended) => false,
-            (Reconnect::AfterErrors, _) => true,
-            (Reconnect::BeforeFirstEvent, _) => !self.events_seen,
-            (Reconnect::Never, _) => false,
-        };
-        let attempts = self.schedule.attempts();
+        let allowed = self.reconnect.allows(&cut, self.events_seen);
+        let attempts = self.driver.schedule().attempts();
         let mut pending = false;
         let how = match &cut {
             Cut::Ended | Cut::Idle(_) if alive => Disconnect::Delivered,
             Cut::Ended | Cut::Idle(_) => Disconnect::Empty,
             Cut::TimedOut(_) => {
-                self.schedule.count_error();
+                self.driver.schedule().count_error();
                 Disconnect::Failed { hint: None }
             }
             // An error that means "not yet" (`pending_if`): an answer, not a
@@ -425,91 +402,61 @@ where
             Cut::Failed(e) if self.hooks.is_pending(e) => {
                 pending = true;
                 // The server answered: a sign of life for a `Fallback` above,
-                // and the end of a failing streak (its count and its time
-                // bound), as after a success of the other strategies. The
-                // quiet-connection backoff still paces repeated answers.
-                crate::life::heartbeat();
-                self.schedule.forgive();
+                // and the end of a failing streak (its last error, its count
+                // and its time bound), as after a success of the other
+                // strategies. The quiet-connection backoff still paces
+                // repeated answers.
+                self.driver.answered();
+                self.driver.schedule_mut().forgive();
                 Disconnect::Empty
             }
             Cut::Failed(e) => {
                 if self.hooks.is_stop(e) {
                     // The server asked us to stop (HTTP 204): end cleanly.
-                    self.gate.finish();
+                    self.driver.finish();
                     return None;
                 }
-                self.schedule.count_error();
-                if !self.hooks.is_transient(e) {
-                    self.gate.finish();
+                self.driver.schedule().count_error();
+                let (transient, hint) = classify(&mut self.hooks, e);
+                if !transient {
+                    self.driver.finish();
                     return cut.into_error(attempts);
                 }
-                Disconnect::Failed {
-                    hint: self.hooks.retry_after(e),
-                }
+                Disconnect::Failed { hint }
             }
         };
         if !allowed {
-            self.gate.finish();
+            self.driver.finish();
             return cut.into_error(attempts);
         }
-        self.gate.trace.reconnect(&self.schedule, alive);
+        self.driver
+            .gate()
+            .trace
+            .reconnect(self.driver.schedule(), alive);
         let base = self.reconnection_time();
-        let Some(at) = self.schedule.after_disconnect(now, base, how) else {
-            self.gate.finish();
+        let answer = Answer::Disconnect { base, how };
+        let Some(at) = self.driver.schedule_mut().next(now, answer) else {
+            self.driver.finish();
             return cut.into_error(attempts);
         };
-        let Some(slot) = self.slot.as_mut() else {
-            // Unreachable in practice: the slot exists once a connection ran.
-            self.gate.finish();
-            return None;
-        };
-        let timer = slot.as_mut().project().timer;
-        self.gate.plan(&mut self.schedule, now, at, timer);
-        if self.gate.is_stopping() {
-            // The deadline or the attempt limit ends it: no reconnect to
-            // tell anyone about.
-            if let Cut::Failed(e) = cut {
-                self.last_error = (!pending).then_some(e);
+        let planned = self.driver.retry_at(now, at);
+        if let Some(after) = planned {
+            if let Disconnect::Failed { hint } = how {
+                self.driver
+                    .tell_retry(&mut self.hooks, cut.error(), hint, after);
             }
-            return None;
+            let cause = cut.cause();
+            self.signal(&Signal::Reconnecting { after, cause });
         }
-        let after = self.schedule.cap(at).saturating_duration_since(now);
-        let cause = match &cut {
-            Cut::Ended => Cause::Ended,
-            Cut::Idle(_) => Cause::Idle,
-            Cut::TimedOut(_) => Cause::TimedOut,
-            Cut::Failed(e) => Cause::Failed(e),
-        };
-        if let Disconnect::Failed { hint } = how {
-            let error = match &cut {
-                Cut::Failed(e) => Some(e),
-                _ => None,
-            };
-            self.hooks.retrying(&crate::Retry {
-                error,
-                hint,
-                attempt: attempts,
-                delay: after,
-            });
-        }
-        self.signal(&Signal::Reconnecting { after, cause });
+        // Else the deadline or the attempt limit ends it: no reconnect to
+        // tell anyone about. Either way a failed connect is the last error
+        // for the stop that may end the wait.
         if let Cut::Failed(e) = cut {
-            self.last_error = (!pending).then_some(e);
+            if !pending {
+                self.driver.remember_error(e);
+            }
         }
         None
-    }
-}
-
-impl<E> Cut<E> {
-    /// The error that ends the stream for this cut, if it is one.
-    fn into_error(self, attempts: u32) -> Option<Error<E>> {
-        match self {
-            Cut::Ended => None,
-            Cut::Idle(timeout) | Cut::TimedOut(timeout) => {
-                Some(Error::AttemptTimeout { timeout, attempts })
-            }
-            Cut::Failed(e) => Some(Error::Fetch(e)),
-        }
     }
 }
 
@@ -521,7 +468,7 @@ where
     T: AsRef<[u8]>,
 {
     fn is_terminated(&self) -> bool {
-        self.gate.is_done() && !self.parser.has_events() && self.refused.is_none()
+        self.driver.gate().is_done() && !self.parser.has_events() && self.refused.is_none()
     }
 }
 
@@ -536,7 +483,7 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let _entered = this.gate.trace.enter(&this.schedule);
+        let _entered = this.driver.enter();
         loop {
             if let Some(event) = this.parser.next_event() {
                 this.events_seen = true;
@@ -547,179 +494,151 @@ where
             if let Some(e) = this.refused.take() {
                 return Poll::Ready(Some(Err(Error::Sse(e))));
             }
-            let slot = this.slot.get_or_insert_with(|| {
-                Box::pin(Slot {
-                    timer: tokio::time::sleep_until(Instant::now()),
-                    connecting: None,
-                    body: None,
-                })
-            });
-            let mut slot = slot.as_mut().project();
-            match this.conn {
-                Conn::Idle => {
-                    let gated = this
-                        .gate
-                        .poll_open(cx, &mut this.schedule, slot.timer.as_mut());
-                    let now = match ready!(gated) {
-                        Gated::Go(now) => now,
-                        Gated::Stop(stop) => {
-                            let last = this.last_error.take();
-                            return Poll::Ready(Some(Err(stop.into_error(last))));
-                        }
-                        Gated::Done => return Poll::Ready(None),
-                    };
-                    if std::mem::replace(&mut this.connected, true) {
-                        if let Some(stats) = this.schedule.stats() {
-                            stats.reconnect();
-                        }
-                    }
-                    let resume = resume_id(&this.parser);
-                    // The connect is bounded, and so is the wait for its
-                    // first byte when there is an idle timeout.
-                    let mut own = this.schedule.attempt_timeout().unwrap_or(CONNECT_TIMEOUT);
-                    if let Some(idle) = this.idle_timeout {
-                        own = own.min(idle);
-                    }
-                    let limit = this.schedule.request_limit(now, Some(own)).unwrap_or(own);
-                    slot.connecting.set(Some((this.connect)(resume)));
-                    slot.timer.reset(later(now, limit));
-                    this.last_bytes = now;
-                    this.conn = Conn::Connecting { limit };
-                }
-                Conn::Connecting { limit } => {
-                    let Some(connecting) = slot.connecting.as_mut().as_pin_mut() else {
-                        this.conn = Conn::Idle;
-                        continue;
-                    };
-                    let cut = match connecting.poll(cx) {
-                        Poll::Ready(Ok(body)) => {
-                            slot.connecting.set(None);
-                            slot.body.set(Some(body));
-                            let timer = stream_timer(
-                                this.idle_timeout,
-                                this.last_bytes,
-                                &this.schedule,
-                                slot.timer,
-                                Instant::now(),
-                            );
-                            this.conn = Conn::Streaming { timer };
-                            let attempt = this.schedule.attempts();
-                            this.signal(&Signal::Opened { attempt });
-                            continue;
-                        }
-                        Poll::Ready(Err(e)) => Cut::Failed(e),
-                        Poll::Pending => {
-                            if slot.timer.as_mut().poll(cx).is_pending() {
-                                return Poll::Pending;
-                            }
-                            Cut::TimedOut(limit)
-                        }
-                    };
+            let turn = match this.conn {
+                Conn::Connecting => ready!(this.poll_connect(cx)),
+                Conn::Streaming { timer } => ready!(this.poll_body(cx, timer)),
+            };
+            match turn {
+                Turn::Again => {}
+                Turn::Cut(cut) => {
                     if let Some(e) = this.disconnected(cut) {
                         return Poll::Ready(Some(Err(e)));
                     }
                 }
-                Conn::Streaming { timer } => {
-                    let Some(body) = slot.body.as_mut().as_pin_mut() else {
-                        this.conn = Conn::Idle;
-                        continue;
-                    };
-                    match body.poll_next(cx) {
-                        Poll::Ready(Some(Ok(chunk))) => {
-                            let chunk = chunk.as_ref();
-                            if !chunk.is_empty() {
-                                // Bytes, comments included: the connection
-                                // works, and a `Fallback` above may know it.
-                                crate::life::heartbeat();
-                                if !std::mem::replace(&mut this.alive, true) {
-                                    this.schedule.alive();
-                                    this.last_error = None;
-                                }
-                                if this.idle_timeout.is_some() {
-                                    this.last_bytes = Instant::now();
-                                }
-                            }
-                            if let Err(e) = this.parser.feed(chunk) {
-                                // The events complete in this chunk still go
-                                // out first; then the error ends the stream.
-                                slot.body.set(None);
-                                this.conn = Conn::Idle;
-                                this.gate.finish();
-                                this.refused = Some(e);
-                            }
-                            while let Some(comment) = this.parser.take_comment() {
-                                this.signal(&Signal::Comment(&comment));
-                            }
-                        }
-                        Poll::Ready(Some(Err(e))) => {
-                            if let Some(e) = this.disconnected(Cut::Failed(e)) {
-                                return Poll::Ready(Some(Err(e)));
-                            }
-                        }
-                        Poll::Ready(None) => {
-                            if let Some(e) = this.disconnected(Cut::Ended) {
-                                return Poll::Ready(Some(Err(e)));
-                            }
-                        }
-                        Poll::Pending => {
-                            if !timer || slot.timer.as_mut().poll(cx).is_pending() {
-                                return Poll::Pending;
-                            }
-                            let now = Instant::now();
-                            if let Err(stop) = this.schedule.check_deadline(now) {
-                                slot.body.set(None);
-                                this.conn = Conn::Idle;
-                                this.gate.finish();
-                                let last = this.last_error.take();
-                                return Poll::Ready(Some(Err(stop.into_error(last))));
-                            }
-                            let idle = this
-                                .idle_timeout
-                                .filter(|d| now >= later(this.last_bytes, *d));
-                            if let Some(idle) = idle {
-                                // A half-open connection, or a proxy holding
-                                // the body back: drop it and reconnect.
-                                if let Some(e) = this.disconnected(Cut::Idle(idle)) {
-                                    return Poll::Ready(Some(Err(e)));
-                                }
-                            } else {
-                                let timer = stream_timer(
-                                    this.idle_timeout,
-                                    this.last_bytes,
-                                    &this.schedule,
-                                    slot.timer,
-                                    now,
-                                );
-                                this.conn = Conn::Streaming { timer };
-                            }
-                        }
-                    }
-                }
+                Turn::End(item) => return Poll::Ready(item),
             }
         }
     }
 }
 
-/// Arms the timer for the nearer of the deadline and the idle check while a
-/// body is read; returns whether it is armed.
-fn stream_timer(
-    idle_timeout: Option<Duration>,
-    last_bytes: Instant,
-    schedule: &Schedule,
-    timer: Pin<&mut Sleep>,
-    now: Instant,
-) -> bool {
-    let idle = idle_timeout.map(|d| later(last_bytes, d));
-    let deadline = schedule.remaining(now).map(|left| later(now, left));
-    let at = match (idle, deadline) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => match a.or(b) {
-            Some(at) => at,
-            None => return false,
-        },
-    };
-    timer.reset(at);
-    true
+impl<F, Fut, B, T, E> SseStream<F, Fut, B>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<B, E>>,
+    B: Stream<Item = Result<T, E>>,
+    T: AsRef<[u8]>,
+{
+    /// The driver's turn: waits for the gate and connects, as for any
+    /// request, within the connect timeout.
+    fn poll_connect(&mut self, cx: &mut Context<'_>) -> Poll<Turn<E>> {
+        let (connect, parser) = (&mut self.connect, &self.parser);
+        let (connected, last_bytes) = (&mut self.connected, &mut self.last_bytes);
+        let idle_timeout = self.idle_timeout;
+        let step = ready!(self.driver.poll_step(cx, |schedule, now| {
+            if std::mem::replace(connected, true) {
+                if let Some(stats) = schedule.stats() {
+                    stats.reconnect();
+                }
+            }
+            // The connect is bounded, and so is the wait for its first byte
+            // when there is an idle timeout.
+            let mut own = schedule.attempt_timeout().unwrap_or(CONNECT_TIMEOUT);
+            if let Some(idle) = idle_timeout {
+                own = own.min(idle);
+            }
+            let limit = schedule.request_limit(now, Some(own)).unwrap_or(own);
+            *last_bytes = now;
+            (connect(resume_id(parser)), Some(limit))
+        }));
+        Poll::Ready(match step {
+            Step::Output(Ok(body)) => {
+                self.body.set(Some(body));
+                let timer = self.stream_timer(Instant::now());
+                self.conn = Conn::Streaming { timer };
+                let attempt = self.driver.schedule().attempts();
+                self.signal(&Signal::Opened { attempt });
+                Turn::Again
+            }
+            Step::Output(Err(e)) => Turn::Cut(Cut::Failed(e)),
+            Step::TimedOut(limit) => Turn::Cut(Cut::TimedOut(limit)),
+            Step::Stop(stop) => Turn::End(Some(Err(self.driver.stopped(stop)))),
+            Step::Done => Turn::End(None),
+        })
+    }
+
+    /// The body's turn: reads a chunk into the parser, or sees the
+    /// connection end, go idle or reach the deadline; `timer` is whether
+    /// the driver's timer is armed for the idle check or the deadline.
+    fn poll_body(&mut self, cx: &mut Context<'_>, timer: bool) -> Poll<Turn<E>> {
+        let Some(body) = self.body.as_mut().as_pin_mut() else {
+            self.conn = Conn::Connecting;
+            return Poll::Ready(Turn::Again);
+        };
+        match body.poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let chunk = chunk.as_ref();
+                if !chunk.is_empty() {
+                    // Bytes, comments included: the connection works, and a
+                    // `Fallback` above may know it.
+                    crate::life::heartbeat();
+                    if !std::mem::replace(&mut self.alive, true) {
+                        self.driver.schedule_mut().alive();
+                        self.driver.forget_error();
+                    }
+                    if self.idle_timeout.is_some() {
+                        self.last_bytes = Instant::now();
+                    }
+                }
+                if let Err(e) = self.parser.feed(chunk) {
+                    // The events complete in this chunk still go out first;
+                    // then the error ends the stream.
+                    self.body.set(None);
+                    self.conn = Conn::Connecting;
+                    self.driver.finish();
+                    self.refused = Some(e);
+                }
+                while let Some(comment) = self.parser.take_comment() {
+                    self.signal(&Signal::Comment(&comment));
+                }
+                Poll::Ready(Turn::Again)
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Turn::Cut(Cut::Failed(e))),
+            Poll::Ready(None) => Poll::Ready(Turn::Cut(Cut::Ended)),
+            Poll::Pending => {
+                if !timer {
+                    return Poll::Pending;
+                }
+                ready!(self.driver.poll_timer(cx));
+                let now = Instant::now();
+                if let Some(e) = self.driver.cut_by_deadline(now) {
+                    self.body.set(None);
+                    self.conn = Conn::Connecting;
+                    return Poll::Ready(Turn::End(Some(Err(e))));
+                }
+                let idle = self
+                    .idle_timeout
+                    .filter(|d| now >= later(self.last_bytes, *d));
+                if let Some(idle) = idle {
+                    // A half-open connection, or a proxy holding the body
+                    // back: drop it and reconnect.
+                    return Poll::Ready(Turn::Cut(Cut::Idle(idle)));
+                }
+                let timer = self.stream_timer(now);
+                self.conn = Conn::Streaming { timer };
+                Poll::Ready(Turn::Again)
+            }
+        }
+    }
+
+    /// Arms the driver's timer for the nearer of the deadline and the idle
+    /// check while a body is read; returns whether it is armed.
+    fn stream_timer(&mut self, now: Instant) -> bool {
+        let idle = self.idle_timeout.map(|d| later(self.last_bytes, d));
+        let deadline = self
+            .driver
+            .schedule()
+            .remaining(now)
+            .map(|left| later(now, left));
+        let at = match (idle, deadline) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(at) => at,
+                None => return false,
+            },
+        };
+        self.driver.set_timer(at);
+        true
+    }
 }
 
 /// The id to resume from (the committed last event id), `None` while there is
