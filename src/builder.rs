@@ -58,7 +58,10 @@ macro_rules! shared_setters {
         }
 
         /// The per-request timeout: a request slower than this is dropped
-        /// (which cancels it) and counts as a transient error. Default: none.
+        /// (which cancels it) and counts as a transient error. Default:
+        /// `ShortPoll` 30 s; `LongPoll` the wait plus a margin; `SseStream`
+        /// 30 s to connect (the body has `idle_timeout`). `Duration::MAX`
+        /// means never.
         pub fn attempt_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.parts().0.config.cold_mut().attempt_timeout = Some(timeout);
             self

@@ -69,6 +69,10 @@ struct InFlight {
     limit: Nanos,
     /// Whether the timer is set for it (only once the request is pending).
     armed: bool,
+    /// Whether `started` is a stand-in older than the start: the limit then
+    /// counts from when the request is first found pending (read then, in
+    /// the same poll that started it).
+    stale: bool,
 }
 
 /// What the driver hands to its strategy.
@@ -199,6 +203,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
                     started: now,
                     limit: Nanos::from_option(limit),
                     armed: false,
+                    stale: gate.stale_start(),
                 }
             }
         };
@@ -216,11 +221,16 @@ impl<Fut: Future, E> Driver<Fut, E> {
         *core.in_flight = Some(in_flight);
         if let Some(limit) = in_flight.limit.as_option() {
             if !in_flight.armed {
-                timer
-                    .as_mut()
-                    .reset(crate::schedule::later(in_flight.started, limit));
+                let started = if in_flight.stale {
+                    Instant::now()
+                } else {
+                    in_flight.started
+                };
+                timer.as_mut().reset(crate::schedule::later(started, limit));
                 *core.in_flight = Some(InFlight {
+                    started,
                     armed: true,
+                    stale: false,
                     ..in_flight
                 });
             }

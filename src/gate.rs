@@ -88,6 +88,11 @@ pub(crate) struct Gate {
     /// Whether `last_now` was read at the end of the reply just handled,
     /// with no wait since.
     fresh: bool,
+    /// Whether the instant of the last [`Gated::Go`] is a stand-in that may
+    /// be older than the request's start (a `ShortPoll` whose policies need
+    /// no clock): a limit then counts from when the request is first found
+    /// pending, read at that moment.
+    stale_start: bool,
 }
 
 impl Gate {
@@ -101,7 +106,15 @@ impl Gate {
             phase: Phase::Fresh,
             start_clock: StartClock::Read,
             fresh: false,
+            stale_start: false,
         }
+    }
+
+    /// Whether the instant the last request was let through at may be older
+    /// than its start (see `stale_start`).
+    #[inline]
+    pub(crate) fn stale_start(&self) -> bool {
+        self.stale_start
     }
 
     /// Waits until the next request may start, and counts it as started.
@@ -173,6 +186,7 @@ impl Gate {
                         StartClock::Policies => !schedule.needs_start_clock(),
                     };
                     self.fresh = false;
+                    self.stale_start = stand_in && self.start_clock == StartClock::Policies;
                     let now = match self.last_now {
                         Some(last) if stand_in => last,
                         _ => {

@@ -12,6 +12,11 @@ use futures_core::{Stream, TryFuture};
 use crate::builder::{poll_after_setter, shared_setters};
 use crate::driver::Driver;
 use crate::gate::StartClock;
+
+/// Default per-request timeout: the server answers at once, so a request
+/// still open after this was swallowed (a silent load balancer, a server
+/// that never answers) and fails instead of hanging the watch.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::hooks::Hooks;
 use crate::schedule::{Pacing, Schedule};
 use crate::{Cadence, Checkpoint, Error};
@@ -29,7 +34,13 @@ use crate::{Cadence, Checkpoint, Error};
 ///   ([`Cadence::FixedDelay`]); a zero interval sets no timer but still
 ///   yields to the runtime once between requests
 /// - jitter: none
-/// - deadline, per-request timeout, attempt limit: none
+/// - per-request timeout: 30 s (a request that a proxy or the server
+///   swallows fails with [`Error::AttemptTimeout`](crate::Error::AttemptTimeout)
+///   and is retried like any transient error, so a silent path ends the watch
+///   within the retry bound instead of hanging it);
+///   [`attempt_timeout`](Self::attempt_timeout) changes it
+///   (`Duration::MAX`: never)
+/// - deadline, attempt limit: none
 /// - errors: all transient, retried by [`Backoff::new()`](crate::Backoff::new)
 ///   (1 s doubling to 30 s, equal jitter), until failures have gone on for
 ///   5 minutes in a row (an upstream restart or a maintenance window is
@@ -284,7 +295,7 @@ where
         loop {
             let fetch = &mut this.fetch;
             let step = this.driver.poll_step(cx, |schedule, now| {
-                let own = schedule.attempt_timeout();
+                let own = schedule.attempt_timeout().or(Some(ATTEMPT_TIMEOUT));
                 (fetch(), schedule.request_limit(now, own))
             });
             let status = match this.driver.settle(ready!(step), &mut this.hooks) {

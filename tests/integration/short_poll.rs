@@ -662,3 +662,80 @@ async fn stagger_spreads_the_first_requests_of_pollers_started_together() {
     assert!(per_second.iter().all(|n| *n <= 20), "{per_second:?}");
     assert!(firsts.iter().any(|t| *t >= secs(9)));
 }
+
+/// A status endpoint behind a load balancer that swallows requests (no
+/// answer, no reset): without a per-request timeout of the user's, each
+/// request fails after the default 30 s and is retried, and the watch ends
+/// with that error once failures have gone on for the backoff's time bound,
+/// instead of hanging forever on the first request.
+#[tokio::test(start_paused = true)]
+async fn a_swallowed_request_fails_after_thirty_seconds_and_the_watch_ends_in_its_bound() {
+    let log = Log::new();
+    let l = log.clone();
+    let poller = ShortPoll::new(move || {
+        l.hit();
+        std::future::pending::<Result<&'static str, ApiError>>()
+    })
+    .backoff(Backoff::new().give_up_after(secs(120)));
+    let start = tokio::time::Instant::now();
+    // Bounded here so that a watch that hangs fails the test, not CI.
+    let end = tokio::time::timeout(secs(3600), poller.until(|s| *s == "done")).await;
+    let Ok(Err(error)) = end else {
+        panic!("a watch behind a silent path ends with an error");
+    };
+    // Retries ran out: the watch ends with the requests' own error.
+    assert!(
+        matches!(error, Error::AttemptTimeout { timeout, .. } if timeout == secs(30)),
+        "{error:?}"
+    );
+    // Requests at 0, 31 s, ...: each cut at 30 s, then retried after backoff.
+    let times = log.times();
+    assert_eq!(times[0], secs(0));
+    assert!(times[1] >= secs(30) && times[1] <= secs(32), "{times:?}");
+    // The bound counts from the first failure (30 s); after it, at most one
+    // more backoff (30 s at most) and one more request (30 s).
+    assert!(
+        start.elapsed() <= secs(30 + 120 + 30 + 30),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// The default per-request timeout counts from the request's start even
+/// when no policy read the clock for it (a long interval, no deadline): the
+/// second request, 10 minutes in, is cut at 10 min 30 s, not at once.
+#[tokio::test(start_paused = true)]
+async fn the_default_request_timeout_counts_from_the_start_of_each_request() {
+    let log = Log::new();
+    let l = log.clone();
+    let mut poller = ShortPoll::new(move || {
+        let n = l.hit();
+        async move {
+            if n == 1 {
+                Ok::<_, ApiError>(n)
+            } else {
+                std::future::pending().await
+            }
+        }
+    })
+    .interval(secs(600))
+    .backoff(Backoff::new().max_retries(0));
+    let start = tokio::time::Instant::now();
+    assert_eq!(poller.next().await.unwrap().unwrap(), 1);
+    let second = poller.next().await.unwrap();
+    assert!(
+        matches!(second, Err(Error::AttemptTimeout { .. })),
+        "{second:?}"
+    );
+    assert_eq!(start.elapsed(), secs(630));
+}
+
+/// `attempt_timeout(Duration::MAX)` turns the default off: a request that
+/// takes two hours is waited for.
+#[tokio::test(start_paused = true)]
+async fn attempt_timeout_max_waits_for_a_slow_request() {
+    let log = Log::new();
+    let mut poller = ShortPoll::new(counter(&log, secs(7200))).attempt_timeout(Duration::MAX);
+    assert_eq!(poller.next().await.unwrap().unwrap(), 1);
+    assert_eq!(log.times(), [secs(0)]);
+}
