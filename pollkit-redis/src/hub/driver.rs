@@ -18,7 +18,6 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::checkpointed::Checkpointed;
-use super::feed::Delivery;
 use super::wire::{self, EntryId, Event, WireError};
 use super::{Inner, Key, Last, Run, State};
 use crate::{Error, RemoteError};
@@ -138,7 +137,11 @@ where
 }
 
 /// Hands a stream entry to a key's waiters on this instance.
-pub(super) fn deliver<S: Clone>(state: &mut State<S>, key: &str, entry: wire::Entry<S>) {
+pub(super) fn deliver<S: Clone + Serialize>(
+    state: &mut State<S>,
+    key: &str,
+    entry: wire::Entry<S>,
+) {
     let Some(k) = state.keys.get_mut(key) else {
         return;
     };
@@ -146,10 +149,12 @@ pub(super) fn deliver<S: Clone>(state: &mut State<S>, key: &str, entry: wire::En
 }
 
 /// Hands a stream entry to a key's waiters, once per stream id; an entry
-/// written without a place in the sequence follows the ones before it.
-fn deliver_entry<S: Clone>(k: &mut Key<S>, entry: wire::Entry<S>) {
+/// written without a place in the sequence follows the ones before it, and
+/// one written without a term is of the term before it.
+fn deliver_entry<S: Clone + Serialize>(k: &mut Key<S>, entry: wire::Entry<S>) {
     let n = entry.n.unwrap_or(k.n + 1);
-    deliver_to(k, Some(entry.id), n, entry.event, entry.checkpoint);
+    let term = entry.term.unwrap_or(k.read.0);
+    deliver_to(k, Some((entry.id, term)), n, entry.event, entry.checkpoint);
 }
 
 /// Moves a key's cursor past an entry that could not be decoded.
@@ -168,28 +173,53 @@ fn skip_entry<S>(k: &mut Key<S>, id: &str) {
     }
 }
 
-/// Hands an event to a key's waiters: `id` is its stream entry's (`None`
-/// for a local poller's), `n` its place in the sequence. Nothing at or
-/// below the newest place delivered goes out: a status published by one
-/// poller and handed over locally by another (around a Redis outage) comes
-/// once, and never after a newer one.
-fn deliver_to<S: Clone>(
+/// Hands an event to a key's waiters: `read` is its stream entry's id and
+/// term (`None` for a local poller's event), `n` its place in the sequence.
+/// Nothing at or below the newest place delivered goes out: a status
+/// published by one poller and handed over locally by another (around a
+/// Redis outage) comes once, and never after a newer one.
+///
+/// Except when the sequence started over (see [`starts_over`]): its places
+/// are the new holder's, compared among themselves from then on. Up to the
+/// newest place delivered before, a status that is the one delivered at its
+/// place, or the last one delivered, is a replay (a poller that resumed
+/// from an older checkpoint, or found no change since): not delivered. The
+/// first one that is news ends the replay.
+fn deliver_to<S: Clone + Serialize>(
     k: &mut Key<S>,
-    id: Option<EntryId>,
+    read: Option<(EntryId, u64)>,
     n: u64,
     event: Event<S>,
     checkpoint: Option<String>,
 ) {
-    if let Some(id) = id {
+    if let Some((id, term)) = read {
         if k.cursor.is_some_and(|cursor| id <= cursor) {
             return;
         }
         k.cursor = Some(id);
+        if starts_over(k.read, term, n) && !k.ended {
+            k.replay = Some(k.n);
+            k.n = n.saturating_sub(1);
+        }
+        k.read = (term, n);
     }
     if k.ended || n <= k.n {
         return;
     }
     k.n = n;
+    let replayed = match (&event, k.replay) {
+        (Event::Status(s), Some(newest)) if n <= newest => {
+            k.feed.delivered(n, |old| same_json(s, old))
+                || k.last
+                    .status
+                    .as_ref()
+                    .is_some_and(|last| same_json(s, last))
+        }
+        _ => false,
+    };
+    if !replayed {
+        k.replay = None;
+    }
     match &event {
         Event::Status(s) => {
             k.last = Last {
@@ -200,15 +230,43 @@ fn deliver_to<S: Clone>(
         }
         Event::Error(_) | Event::End => k.ended = true,
     }
-    k.feed.push(Delivery { n, event });
+    if !replayed {
+        k.feed.push(n, event);
+    }
+}
+
+/// Whether two statuses are the same as JSON (as the stream holds them).
+fn same_json<S: Serialize>(a: &S, b: &S) -> bool {
+    match (serde_json::to_string(a), serde_json::to_string(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether a stream entry of `term` at place `n` starts the key's sequence
+/// over, after the last entry read at `read` (term, place). Entries are read
+/// in stream order, which is the holders' order (publishing is fenced by
+/// the lease), so a new term is a new holder. A new holder goes on from the
+/// stream's latest status: past every entry any instance read, unless Redis
+/// lost entries (a restart from a snapshot or empty, a `DEL`) and it went
+/// on from an older one, or from nothing. Then its places are at or below
+/// the last one read, and they are news.
+///
+/// A new holder whose places are above the last entry read goes on from
+/// it: its places below the newest delivered here came here already, from
+/// this instance's own poller while Redis was away.
+fn starts_over(read: (u64, u64), term: u64, n: u64) -> bool {
+    term != read.0 && n <= read.1
 }
 
 /// The end of an earlier poller, found as a key's latest entry when this
 /// instance loads it: history, not news. The waiters joined after it, so
 /// it is not delivered; a new poller starts afresh after its place.
-fn after_end<S>(k: &mut Key<S>, id: EntryId, n: u64) {
+fn after_end<S>(k: &mut Key<S>, id: EntryId, term: u64, n: u64) {
     k.cursor = Some(id);
     k.n = n;
+    k.read = (term, n);
+    k.replay = None;
     k.last = Last {
         status: None,
         checkpoint: None,
@@ -296,7 +354,7 @@ where
                 let (newest_id, entry) = newest::<S>(&reply);
                 match entry {
                     Some(entry) if entry.event.is_final() => {
-                        after_end(k, entry.id, entry.n.unwrap_or(0));
+                        after_end(k, entry.id, entry.term.unwrap_or(0), entry.n.unwrap_or(0));
                     }
                     Some(entry) => deliver_entry(k, entry),
                     None => {}
@@ -445,6 +503,16 @@ where
         let mut conn = self.conn.clone();
         let replies: Vec<StreamRangeReply> =
             timed(self.config.timeout, pipe.query_async(&mut conn)).await?;
+        // The new holders' term: the Redis server's clock, one clock for the
+        // whole fleet that goes on when Redis loses data (a counter in Redis
+        // would go back with it). Above the stream's latest entry's term, so
+        // that a term is never taken twice for a key.
+        let (secs, micros): (u64, u64) = timed(
+            self.config.timeout,
+            redis::cmd("TIME").query_async(&mut conn),
+        )
+        .await?;
+        let now = secs.saturating_mul(1_000_000).saturating_add(micros);
         let mut ended = Vec::new();
         {
             let mut state = self.lock();
@@ -467,7 +535,9 @@ where
                 // status, even when this instance saw newer ones on its own
                 // (those come again, and its waiters skip them).
                 let mut from = k.last.clone();
+                let mut term = now;
                 if let (_, Some(entry)) = newest::<S>(latest) {
+                    term = term.max(entry.term.unwrap_or(0).saturating_add(1));
                     if let (Event::Status(status), Some(n)) = (entry.event, entry.n) {
                         from = Last {
                             status: Some(status),
@@ -481,7 +551,7 @@ where
                     continue;
                 }
                 self.taken.fetch_add(1, Ordering::Relaxed);
-                self.start(key, k, from, true);
+                self.start(key, k, from, Some(term));
             }
         }
         if !ended.is_empty() {
@@ -490,9 +560,9 @@ where
         Ok(())
     }
 
-    /// Starts this instance's poller of `key`, under the lease (`holder`) or
-    /// on its own (degraded mode).
-    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, last: Last<S>, holder: bool) {
+    /// Starts this instance's poller of `key`, under the lease (with the
+    /// holder's `term`) or on its own (degraded mode: `None`).
+    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, last: Last<S>, term: Option<u64>) {
         let skip = last
             .status
             .as_ref()
@@ -500,15 +570,18 @@ where
         // `make` is the user's code: it runs under the state lock, so it
         // must not watch through this hub (documented on `watch`).
         let poller = (k.make)(&last);
-        let holder = Arc::new(AtomicBool::new(holder));
+        let holder = Arc::new(AtomicBool::new(term.is_some()));
         let task = tokio::spawn(run(
             Arc::downgrade(self),
             key.to_owned(),
-            k.id,
+            Place {
+                entry: k.id,
+                term: term.unwrap_or(0),
+                n: last.n,
+            },
             poller,
             Arc::clone(&holder),
             skip,
-            last.n,
         ));
         k.run = Some(Run {
             id: k.id,
@@ -531,7 +604,7 @@ where
         for key in keys {
             if let Some(k) = state.keys.get_mut(&key) {
                 let last = k.last.clone();
-                self.start(&key, k, last, false);
+                self.start(&key, k, last, None);
             }
         }
     }
@@ -541,7 +614,7 @@ where
     async fn publish(
         &self,
         key: &str,
-        n: u64,
+        (term, n): (u64, u64),
         event: &Event<S>,
         status_json: Option<&str>,
         checkpoint: Option<&str>,
@@ -568,7 +641,7 @@ where
         if let Some(checkpoint) = checkpoint {
             call.arg(wire::CHECKPOINT).arg(checkpoint);
         }
-        call.arg(wire::SEQ).arg(n);
+        call.arg(wire::SEQ).arg(n).arg(wire::TERM).arg(term);
         let mut conn = self.conn.clone();
         let id: Option<String> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
         match id {
@@ -581,19 +654,27 @@ where
     }
 }
 
+/// Where a poller publishes: its key's entry here, its holder's term (0
+/// for a local poller), and the place in the sequence it goes on from.
+struct Place {
+    entry: u64,
+    term: u64,
+    n: u64,
+}
+
 /// One poller of this instance: polls, publishes under the lease (or hands
 /// statuses over directly in degraded mode), and ends with the poller.
 async fn run<S>(
     weak: Weak<Inner<S>>,
     key: String,
-    entry: u64,
+    place: Place,
     mut poller: Box<dyn Running<S>>,
     holder: Arc<AtomicBool>,
     mut skip: Option<String>,
-    mut n: u64,
 ) where
     S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
+    let Place { entry, term, mut n } = place;
     loop {
         let item = std::future::poll_fn(|cx| poller.poll_item(cx)).await;
         let checkpoint = poller.checkpoint();
@@ -635,7 +716,7 @@ async fn run<S>(
             let published = inner
                 .publish(
                     &key,
-                    n,
+                    (term, n),
                     &event,
                     status_json.as_deref(),
                     checkpoint.as_deref(),
@@ -670,7 +751,7 @@ async fn run<S>(
         {
             let mut state = inner.lock();
             if let Some(k) = state.keys.get_mut(&key).filter(|k| k.id == entry) {
-                deliver_to(k, id, n, event, checkpoint);
+                deliver_to(k, id.map(|id| (id, term)), n, event, checkpoint);
                 if done {
                     k.run = None;
                 }
@@ -687,5 +768,31 @@ async fn run<S>(
             }
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_over;
+
+    #[test]
+    fn a_sequence_starts_over_only_at_a_new_term_that_does_not_go_past_the_last_read() {
+        // Term 7 read up to place 5.
+        let read = (7, 5);
+        // The same holder goes on (or its entries come again): not over.
+        assert!(!starts_over(read, 7, 6));
+        assert!(!starts_over(read, 7, 5));
+        // A new holder that went on from the last entry read, or from a
+        // later one: not over (places it shares with a local poller here
+        // came already).
+        assert!(!starts_over(read, 9, 6));
+        assert!(!starts_over(read, 9, 12));
+        // A new holder after Redis lost the stream (from nothing) or came
+        // back from an older snapshot (from place 2): over.
+        assert!(starts_over(read, 9, 1));
+        assert!(starts_over(read, 9, 3));
+        assert!(starts_over(read, 9, 5));
+        // Nothing read yet: nothing to start over from.
+        assert!(!starts_over((0, 0), 9, 1));
     }
 }
