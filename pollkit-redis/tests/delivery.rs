@@ -367,6 +367,78 @@ async fn a_healthy_watch_keeps_receiving_new_statuses_after_redis_loses_its_stre
     }
 }
 
+/// The same after a `DEL` of the key's stream, with a new holder that never
+/// saw the key (a new instance): its sequence starts again at 1, with the
+/// state it finds. The waiter on an instance that had 5 statuses gets its
+/// news (not the state it already had again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_watch_keeps_receiving_new_statuses_from_a_new_holder_after_a_del_of_its_stream()
+{
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port()).await;
+    let state = Arc::new(AtomicU64::new(10));
+    let make = {
+        let state = Arc::clone(&state);
+        move |_| {
+            let state = Arc::clone(&state);
+            ShortPoll::new(move || {
+                let now = state.load(Ordering::SeqCst);
+                async move { Ok::<_, std::io::Error>(now) }
+            })
+            .interval(Duration::from_millis(50))
+            .changes()
+        }
+    };
+    let config = config().timeout(Duration::from_millis(200));
+    let holder: FleetHub<u64> = hub(&server.client(), "deleted").await;
+    let behind_proxy: FleetHub<u64> = FleetHub::with_config(&proxy.client(), "deleted", config)
+        .await
+        .unwrap();
+    let mut on_holder = holder.watch("job", make.clone());
+    assert!(eventually(Duration::from_secs(5), || holder.stats().holding == 1).await);
+    let mut watch = behind_proxy.watch("job", make.clone());
+    for v in [10, 20, 30, 40, 50] {
+        state.store(v, Ordering::SeqCst);
+        assert_eq!(next(&mut on_holder).await, v);
+        assert_eq!(next(&mut watch).await, v);
+    }
+    // The stream is deleted; the holder leaves while the other instance
+    // cannot reach Redis (so that a new instance takes the key).
+    proxy.cut();
+    let mut conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg("pollkit:hub:deleted:stream:job")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    drop(on_holder);
+    drop(holder);
+    let new: FleetHub<u64> = hub(&server.client(), "deleted").await;
+    let mut on_new = new.watch("job", make.clone());
+    assert_eq!(next(&mut on_new).await, 50, "the new holder starts afresh");
+    assert_eq!(new.stats().holding, 1);
+    proxy.restore();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let s = behind_proxy.stats();
+            !s.degraded && s.local == 0
+        })
+        .await
+    );
+    sleep(Duration::from_millis(500)).await;
+    state.store(60, Ordering::SeqCst);
+    assert_eq!(next(&mut on_new).await, 60);
+    let got = timeout(Duration::from_secs(5), watch.next()).await;
+    assert!(
+        matches!(got, Ok(Some(Ok(60)))),
+        "the waiter that had 5 statuses gets 60: {got:?}"
+    );
+}
+
 /// Stops Redis, restarts it from its snapshot once the leases in it have
 /// expired (1.5 s: the lease is 1 s), and waits until one of `hubs` holds
 /// the key again and none polls on its own.

@@ -2,10 +2,11 @@
 //! renew and take leases, notice Redis trouble) and one task per poller
 //! this instance runs; the reader is in `reader.rs`.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use tokio::sync::Notify;
 
 use super::checkpointed::Checkpointed;
 use super::wire::{self, EntryId, Event, WireError};
-use super::{Inner, Key, Last, Run, State};
+use super::{Inner, Key, Last, Run, State, lock};
 use crate::{Error, RemoteError};
 
 static LEASE: LazyLock<Script> =
@@ -115,6 +116,55 @@ pub(crate) async fn give_up(mut conn: ConnectionManager, leases: Vec<String>, to
     }
 }
 
+/// Leases this instance is giving up (a compare-and-delete with its token):
+/// until that is done, it does not take their keys again, or the give-up
+/// would delete the lease it took for a new watch of the key (made as soon
+/// as the old watch's waiters got its end), and the new poller would stop
+/// at its first publish. Dropped, it lets the keys be taken again.
+pub(crate) struct Release {
+    releasing: Arc<Mutex<HashSet<String>>>,
+    wake: Arc<Notify>,
+    conn: ConnectionManager,
+    token: String,
+    keys: Vec<String>,
+    leases: Vec<String>,
+}
+
+impl Release {
+    /// Gives the leases up, best effort, and lets the keys be taken again.
+    pub(crate) async fn give_up(mut self) {
+        let leases = std::mem::take(&mut self.leases);
+        give_up(self.conn.clone(), leases, self.token.clone()).await;
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let mut releasing = lock(&self.releasing);
+        for key in &self.keys {
+            releasing.remove(key);
+        }
+        drop(releasing);
+        self.wake.notify_one();
+    }
+}
+
+impl<S> Inner<S> {
+    /// Marks `keys` as being given up (see [`Release`]); call it before the
+    /// waiters can see why (the end published).
+    pub(crate) fn release(&self, keys: Vec<String>) -> Release {
+        lock(&self.releasing).extend(keys.iter().cloned());
+        Release {
+            releasing: Arc::clone(&self.releasing),
+            wake: Arc::clone(&self.wake),
+            conn: self.conn.clone(),
+            token: self.token.clone(),
+            leases: keys.iter().map(|k| self.lease_key(k)).collect(),
+            keys,
+        }
+    }
+}
+
 /// The driver: a tick every `lease / 5`, and at once when a key is added.
 pub(crate) async fn drive<S>(weak: Weak<Inner<S>>, wake: Arc<Notify>)
 where
@@ -136,13 +186,15 @@ where
     }
 }
 
-/// Hands a stream entry to a key's waiters on this instance.
+/// Hands a stream entry to a key's waiters on this instance, if `watch` is
+/// still the key's watch here.
 pub(super) fn deliver<S: Clone + Serialize>(
     state: &mut State<S>,
     key: &str,
+    watch: u64,
     entry: wire::Entry<S>,
 ) {
-    let Some(k) = state.keys.get_mut(key) else {
+    let Some(k) = state.keys.get_mut(key).filter(|k| k.id == watch) else {
         return;
     };
     deliver_entry(k, entry);
@@ -157,9 +209,10 @@ fn deliver_entry<S: Clone + Serialize>(k: &mut Key<S>, entry: wire::Entry<S>) {
     deliver_to(k, Some((entry.id, term)), n, entry.event, entry.checkpoint);
 }
 
-/// Moves a key's cursor past an entry that could not be decoded.
-pub(super) fn skip<S>(state: &mut State<S>, key: &str, id: &str) {
-    if let Some(k) = state.keys.get_mut(key) {
+/// Moves a key's cursor past an entry that could not be decoded (if
+/// `watch` is still the key's watch here).
+pub(super) fn skip<S>(state: &mut State<S>, key: &str, watch: u64, id: &str) {
+    if let Some(k) = state.keys.get_mut(key).filter(|k| k.id == watch) {
         skip_entry(k, id);
     }
 }
@@ -390,6 +443,7 @@ where
         // and no holder here (a local poller included).
         let (held, wanted) = {
             let state = self.lock();
+            let releasing = lock(&self.releasing);
             let mut held = Vec::new();
             let mut wanted = Vec::new();
             for (key, k) in &state.keys {
@@ -398,6 +452,7 @@ where
                 }
                 match &k.run {
                     Some(run) if run.holder.load(Ordering::Relaxed) => held.push(key.clone()),
+                    _ if releasing.contains(key) => {}
                     _ => wanted.push(key.clone()),
                 }
             }
@@ -467,10 +522,10 @@ where
                     (true, Some(run)) if !holder => {
                         run.abort.abort();
                         k.run = None;
-                        taken.push(key.clone());
+                        taken.push((key.clone(), k.id));
                     }
                     (true, Some(_)) => {}
-                    (true, None) => taken.push(key.clone()),
+                    (true, None) => taken.push((key.clone(), k.id)),
                 }
             }
         }
@@ -482,14 +537,14 @@ where
 
     /// Starts the pollers of keys just taken, from the latest entry of their
     /// streams (the previous holder may have published since we read).
-    async fn take(self: &Arc<Self>, keys: Vec<String>) -> Result<(), Error> {
+    async fn take(self: &Arc<Self>, keys: Vec<(String, u64)>) -> Result<(), Error> {
         // Per key: what this instance has not read yet (delivered first, so
         // that the holder's own entries never jump the reader's cursor past
         // them), and the latest entries (where the history goes on from).
         let mut pipe = redis::pipe();
         {
             let state = self.lock();
-            for key in &keys {
+            for (key, _) in &keys {
                 let stream = self.stream_key(key);
                 let cursor = state
                     .keys
@@ -516,10 +571,11 @@ where
         let mut ended = Vec::new();
         {
             let mut state = self.lock();
-            for (key, replies) in keys.iter().zip(replies.chunks(2)) {
-                let Some(k) = state.keys.get_mut(key) else {
-                    // Its waiters left meanwhile.
-                    ended.push(self.lease_key(key));
+            for ((key, watch), replies) in keys.iter().zip(replies.chunks(2)) {
+                let Some(k) = state.keys.get_mut(key).filter(|k| k.id == *watch) else {
+                    // Its waiters left meanwhile (new ones make another
+                    // watch, which takes the key once this give-up is done).
+                    ended.push(key.clone());
                     continue;
                 };
                 let [unread, latest] = replies else {
@@ -547,7 +603,7 @@ where
                     }
                 }
                 if k.ended || k.run.is_some() {
-                    ended.push(self.lease_key(key));
+                    ended.push(key.clone());
                     continue;
                 }
                 self.taken.fetch_add(1, Ordering::Relaxed);
@@ -555,7 +611,7 @@ where
             }
         }
         if !ended.is_empty() {
-            tokio::spawn(give_up(self.conn.clone(), ended, self.token.clone()));
+            tokio::spawn(self.release(ended).give_up());
         }
         Ok(())
     }
@@ -711,6 +767,12 @@ async fn run<S>(
             return;
         };
         n += 1;
+        let done = event.is_final();
+        // The holder gives the lease up at the end: marked before the end
+        // is published (the reader may hand it to the waiters before the
+        // publish returns here).
+        let release =
+            (done && holder.load(Ordering::Relaxed)).then(|| inner.release(vec![key.clone()]));
         let mut id = None;
         if holder.load(Ordering::Relaxed) {
             let published = inner
@@ -747,7 +809,6 @@ async fn run<S>(
                 }
             }
         }
-        let done = event.is_final();
         {
             let mut state = inner.lock();
             if let Some(k) = state.keys.get_mut(&key).filter(|k| k.id == entry) {
@@ -758,13 +819,9 @@ async fn run<S>(
             }
         }
         if done {
-            if holder.load(Ordering::Relaxed) {
-                give_up(
-                    inner.conn.clone(),
-                    vec![inner.lease_key(&key)],
-                    inner.token.clone(),
-                )
-                .await;
+            drop(inner);
+            if let Some(release) = release {
+                release.give_up().await;
             }
             return;
         }

@@ -180,6 +180,10 @@ pub(crate) struct Inner<S> {
     /// Wakes the reader: its set of streams changed.
     wake_reader: Arc<Notify>,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Keys whose lease this instance is giving up: not taken meanwhile
+    /// (see `driver::Release`). Apart from the state, so that the give-up
+    /// task needs no status type.
+    releasing: Arc<Mutex<HashSet<String>>>,
     taken: AtomicU64,
     published: AtomicU64,
     read: AtomicU64,
@@ -344,6 +348,7 @@ where
             wake: Arc::default(),
             wake_reader: Arc::default(),
             tasks: Mutex::default(),
+            releasing: Arc::default(),
             taken: AtomicU64::new(0),
             published: AtomicU64::new(0),
             read: AtomicU64::new(0),
@@ -561,9 +566,7 @@ impl<S> Drop for FleetWatch<S> {
             run.abort.abort();
             if run.holder.load(Ordering::Relaxed) {
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    let conn = self.inner.conn.clone();
-                    let lease = vec![self.inner.lease_key(&key)];
-                    runtime.spawn(driver::give_up(conn, lease, self.inner.token.clone()));
+                    runtime.spawn(self.inner.release(vec![key]).give_up());
                 }
             }
         }
