@@ -543,12 +543,20 @@ async fn nemesis() {
     for (n, inc) in live.iter().chain(&gone).enumerate() {
         for (key, history) in inc.histories() {
             delivered += history.len();
-            for pair in history.windows(2) {
+            for (i, pair) in history.windows(2).enumerate() {
                 let ((a, _), (b, bt)) = (pair[0], pair[1]);
                 if b <= a {
+                    // With the statuses around it and when they came (ms
+                    // from the start), to line them up with the faults.
+                    let around: Vec<String> = history
+                        [i.saturating_sub(4)..(i + 6).min(history.len())]
+                        .iter()
+                        .map(|(s, ms)| format!("{s}@{}", ms.saturating_sub(start_ms)))
+                        .collect();
                     problems.push(format!(
-                        "incarnation {n} (instance {}) {key}: {b} after {a}",
-                        inc.slot
+                        "incarnation {n} (instance {}) {key}: {b} after {a} ({})",
+                        inc.slot,
+                        around.join(" ")
                     ));
                 } else if b > a + 1 {
                     // A hole: only where a watch started afresh at `b` (it
@@ -632,7 +640,13 @@ async fn nemesis() {
         documented + allowance,
     );
     for f in &faults {
-        eprintln!("fault at {} ms: {}", f.at_ms, f.what);
+        eprintln!(
+            "fault at {} ms (+{} ms from the start, back at +{}): {}",
+            f.at_ms,
+            f.at_ms.saturating_sub(start_ms),
+            f.back_ms.saturating_sub(start_ms),
+            f.what
+        );
     }
     if busiest as f64 > documented + allowance {
         problems.push(format!("busiest 1 s window: {busiest} requests"));

@@ -251,7 +251,10 @@ fn deliver_to<S: Clone + Serialize>(
         }
         k.cursor = Some(id);
         if starts_over(k.read, term, n) && !k.ended {
-            k.replay = Some(k.n);
+            // Up to the newest place delivered, also when an earlier replay
+            // is not over (Redis lost entries again meanwhile): `k.n` is
+            // then the replay's place, below the newest delivered.
+            k.replay = Some(k.replay.map_or(k.n, |newest| newest.max(k.n)));
             k.n = n.saturating_sub(1);
         }
         k.read = (term, n);
@@ -830,7 +833,84 @@ async fn run<S>(
 
 #[cfg(test)]
 mod tests {
-    use super::starts_over;
+    use std::sync::Arc;
+
+    use super::super::feed::Feed;
+    use super::*;
+
+    /// A key with nothing delivered; it never starts a poller.
+    fn key() -> Key<u64> {
+        Key {
+            id: 0,
+            waiters: 1,
+            feed: Arc::new(Feed::new(100)),
+            cursor: None,
+            n: 0,
+            read: (0, 0),
+            replay: None,
+            last: Last {
+                status: None,
+                checkpoint: None,
+                n: 0,
+            },
+            make: Arc::new(|_| unreachable!("no poller in this test")),
+            run: None,
+            ended: false,
+        }
+    }
+
+    /// Reads stream entry `ms` of `term` at place `n`, status `status`.
+    fn read(k: &mut Key<u64>, ms: u64, term: u64, n: u64, status: u64) {
+        let id = format!("{ms}-0").parse().unwrap();
+        deliver_to(k, Some((id, term)), n, Event::Status(status), None);
+    }
+
+    /// What the key's waiters got, in order.
+    fn got(k: &Key<u64>) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while let Some(d) = k.feed.after(at) {
+            at = d.at;
+            if let Event::Status(s) = d.event {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn replays_after_two_losses_in_a_row_are_skipped_and_news_delivered() {
+        let mut k = key();
+        // Term 1 publishes places 1..=6 (statuses 11..=16).
+        for n in 1..=6 {
+            read(&mut k, n, 1, n, 10 + n);
+        }
+        // Redis comes back from a snapshot at place 2: term 2 replays 3, 4.
+        read(&mut k, 10, 2, 3, 13);
+        read(&mut k, 11, 2, 4, 14);
+        // Again, from a snapshot at place 3, before term 2 got past 6:
+        // term 3 replays 4, 5 and 6 (not news: they came before term 2),
+        // then has news.
+        for n in 4..=8 {
+            read(&mut k, 20 + n, 3, n, 10 + n);
+        }
+        assert_eq!(got(&k), [11, 12, 13, 14, 15, 16, 17, 18]);
+    }
+
+    #[test]
+    fn a_new_sequence_from_nothing_is_news_from_its_first_change() {
+        let mut k = key();
+        for n in 1..=5 {
+            read(&mut k, n, 1, n, 10 + n);
+        }
+        // The stream was lost; a new holder starts afresh at place 1 with
+        // the state it finds (15: no news), then 16.
+        read(&mut k, 10, 2, 1, 15);
+        read(&mut k, 11, 2, 2, 16);
+        // A stale read of an entry already read changes nothing.
+        read(&mut k, 5, 1, 5, 15);
+        assert_eq!(got(&k), [11, 12, 13, 14, 15, 16]);
+    }
 
     #[test]
     fn a_sequence_starts_over_only_at_a_new_term_that_does_not_go_past_the_last_read() {
