@@ -2,7 +2,7 @@
 //! renew and take leases, notice Redis trouble) and one task per poller
 //! this instance runs; the reader is in `reader.rs`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -116,13 +116,16 @@ pub(crate) async fn give_up(mut conn: ConnectionManager, leases: Vec<String>, to
     }
 }
 
+/// Per key, how many of its leases' give-ups are under way.
+pub(crate) type Releasing = HashMap<String, usize>;
+
 /// Leases this instance is giving up (a compare-and-delete with its token):
 /// until that is done, it does not take their keys again, or the give-up
 /// would delete the lease it took for a new watch of the key (made as soon
 /// as the old watch's waiters got its end), and the new poller would stop
 /// at its first publish. Dropped, it lets the keys be taken again.
 pub(crate) struct Release {
-    releasing: Arc<Mutex<HashSet<String>>>,
+    releasing: Arc<Mutex<Releasing>>,
     wake: Arc<Notify>,
     conn: ConnectionManager,
     token: String,
@@ -142,7 +145,12 @@ impl Drop for Release {
     fn drop(&mut self) {
         let mut releasing = lock(&self.releasing);
         for key in &self.keys {
-            releasing.remove(key);
+            if let Some(count) = releasing.get_mut(key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    releasing.remove(key);
+                }
+            }
         }
         drop(releasing);
         self.wake.notify_one();
@@ -153,7 +161,11 @@ impl<S> Inner<S> {
     /// Marks `keys` as being given up (see [`Release`]); call it before the
     /// waiters can see why (the end published).
     pub(crate) fn release(&self, keys: Vec<String>) -> Release {
-        lock(&self.releasing).extend(keys.iter().cloned());
+        let mut releasing = lock(&self.releasing);
+        for key in &keys {
+            *releasing.entry(key.clone()).or_insert(0) += 1;
+        }
+        drop(releasing);
         Release {
             releasing: Arc::clone(&self.releasing),
             wake: Arc::clone(&self.wake),
@@ -455,7 +467,7 @@ where
                 }
                 match &k.run {
                     Some(run) if run.holder.load(Ordering::Relaxed) => held.push(key.clone()),
-                    _ if releasing.contains(key) => {}
+                    _ if releasing.contains_key(key) => {}
                     _ => wanted.push(key.clone()),
                 }
             }

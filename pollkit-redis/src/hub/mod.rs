@@ -183,7 +183,7 @@ pub(crate) struct Inner<S> {
     /// Keys whose lease this instance is giving up: not taken meanwhile
     /// (see `driver::Release`). Apart from the state, so that the give-up
     /// task needs no status type.
-    releasing: Arc<Mutex<HashSet<String>>>,
+    releasing: Arc<Mutex<driver::Releasing>>,
     taken: AtomicU64,
     published: AtomicU64,
     read: AtomicU64,
