@@ -304,3 +304,199 @@ async fn a_status_over_max_status_ends_the_watch_with_a_clear_error() {
         assert_eq!(s.unwrap().unwrap().len(), 10);
     }
 }
+
+/// Redis comes back from a snapshot older than the statuses the waiters
+/// got (as after a `DEL` of the stream, or a restart empty, when a new
+/// holder starts afresh): the stream's sequence goes on from the snapshot's
+/// latest entry, below where the waiters stand. The new holder's statuses
+/// are news all the same: every waiter gets them, instead of dropping them
+/// as seen until the sequence catches up (for a poller that publishes only
+/// changes, maybe never: a job's "done" lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_watch_keeps_receiving_new_statuses_after_redis_loses_its_stream() {
+    let server = RedisServer::start();
+    // A job's state, read by a short poll that yields its changes: the
+    // statuses are not their places in the sequence.
+    let state = Arc::new(AtomicU64::new(10));
+    let make = {
+        let state = Arc::clone(&state);
+        move |_| {
+            let state = Arc::clone(&state);
+            ShortPoll::new(move || {
+                let now = state.load(Ordering::SeqCst);
+                async move { Ok::<_, std::io::Error>(now) }
+            })
+            .interval(Duration::from_millis(50))
+            .changes()
+        }
+    };
+    let holder: FleetHub<u64> = hub(&server.client(), "lost").await;
+    let reader: FleetHub<u64> = hub(&server.client(), "lost").await;
+    let mut on_holder = holder.watch("job", make.clone());
+    assert!(eventually(Duration::from_secs(5), || holder.stats().holding == 1).await);
+    let mut on_reader = reader.watch("job", make.clone());
+    assert_eq!(next(&mut on_holder).await, 10);
+    assert_eq!(next(&mut on_reader).await, 10);
+    state.store(20, Ordering::SeqCst);
+    assert_eq!(next(&mut on_holder).await, 20);
+    assert_eq!(next(&mut on_reader).await, 20);
+    // A snapshot at the second status; three more after it.
+    server.save();
+    for v in [30, 40, 50] {
+        state.store(v, Ordering::SeqCst);
+        assert_eq!(next(&mut on_holder).await, v);
+        assert_eq!(next(&mut on_reader).await, v);
+    }
+    // Whichever instance takes the key resumes from the second status.
+    let _server = back_from_the_snapshot(server, [&holder, &reader]).await;
+    // The job is done: every waiter gets it.
+    state.store(60, Ordering::SeqCst);
+    for (name, watch) in [("holder", &mut on_holder), ("reader", &mut on_reader)] {
+        let mut got = Vec::new();
+        while got.last() != Some(&60) {
+            match timeout(Duration::from_secs(5), watch.next()).await {
+                Ok(Some(Ok(v))) => got.push(v),
+                other => panic!(
+                    "the waiter on the {name} got {got:?} and then, instead of 60: {other:?}"
+                ),
+            }
+        }
+        // Nothing before it: the new holder resumed from 20 and published
+        // the state it found, 50, which is no news here.
+        assert_eq!(got, [60], "the waiter on the {name}");
+    }
+}
+
+/// The same after a `DEL` of the key's stream, with a new holder that never
+/// saw the key (a new instance): its sequence starts again at 1, with the
+/// state it finds. The waiter on an instance that had 5 statuses gets its
+/// news (not the state it already had again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_watch_keeps_receiving_new_statuses_from_a_new_holder_after_a_del_of_its_stream()
+{
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port()).await;
+    let state = Arc::new(AtomicU64::new(10));
+    let make = {
+        let state = Arc::clone(&state);
+        move |_| {
+            let state = Arc::clone(&state);
+            ShortPoll::new(move || {
+                let now = state.load(Ordering::SeqCst);
+                async move { Ok::<_, std::io::Error>(now) }
+            })
+            .interval(Duration::from_millis(50))
+            .changes()
+        }
+    };
+    let config = config().timeout(Duration::from_millis(200));
+    let holder: FleetHub<u64> = hub(&server.client(), "deleted").await;
+    let behind_proxy: FleetHub<u64> = FleetHub::with_config(&proxy.client(), "deleted", config)
+        .await
+        .unwrap();
+    let mut on_holder = holder.watch("job", make.clone());
+    assert!(eventually(Duration::from_secs(5), || holder.stats().holding == 1).await);
+    let mut watch = behind_proxy.watch("job", make.clone());
+    for v in [10, 20, 30, 40, 50] {
+        state.store(v, Ordering::SeqCst);
+        assert_eq!(next(&mut on_holder).await, v);
+        assert_eq!(next(&mut watch).await, v);
+    }
+    // The stream is deleted; the holder leaves while the other instance
+    // cannot reach Redis (so that a new instance takes the key).
+    proxy.cut();
+    let mut conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg("pollkit:hub:deleted:stream:job")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    drop(on_holder);
+    drop(holder);
+    let new: FleetHub<u64> = hub(&server.client(), "deleted").await;
+    let mut on_new = new.watch("job", make.clone());
+    assert_eq!(next(&mut on_new).await, 50, "the new holder starts afresh");
+    assert_eq!(new.stats().holding, 1);
+    proxy.restore();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let s = behind_proxy.stats();
+            !s.degraded && s.local == 0
+        })
+        .await
+    );
+    sleep(Duration::from_millis(500)).await;
+    state.store(60, Ordering::SeqCst);
+    assert_eq!(next(&mut on_new).await, 60);
+    let got = timeout(Duration::from_secs(5), watch.next()).await;
+    assert!(
+        matches!(got, Ok(Some(Ok(60)))),
+        "the waiter that had 5 statuses gets 60: {got:?}"
+    );
+}
+
+/// Stops Redis, restarts it from its snapshot once the leases in it have
+/// expired (1.5 s: the lease is 1 s), and waits until one of `hubs` holds
+/// the key again and none polls on its own.
+async fn back_from_the_snapshot(mut server: RedisServer, hubs: [&FleetHub<u64>; 2]) -> RedisServer {
+    let server = tokio::task::spawn_blocking(move || {
+        server.stop();
+        std::thread::sleep(Duration::from_millis(1_500));
+        server.restart();
+        server.forget();
+        server
+    })
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let stats = hubs.map(FleetHub::stats);
+            stats.iter().all(|s| !s.degraded && s.local == 0)
+                && stats.iter().map(|s| s.holding).sum::<usize>() == 1
+        })
+        .await,
+        "one holder again: {:?}",
+        hubs.map(FleetHub::stats)
+    );
+    server
+}
+
+/// The other side of the test above: a long poll resumes from the older
+/// checkpoint the snapshot kept and yields again the changes Redis lost
+/// (3, 4, 5, which every waiter got). They are no news: every waiter gets
+/// 1..=6 once each, never `…5, 3, 4, 5, 6`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_never_step_back_when_a_new_holder_replays_what_redis_lost() {
+    let server = RedisServer::start();
+    let (head, source) = head();
+    let holder: FleetHub<u64> = hub(&server.client(), "replay").await;
+    let reader: FleetHub<u64> = hub(&server.client(), "replay").await;
+    let s = source.clone();
+    let mut on_holder = holder.watch("job", move |resume| change_log(s.clone(), resume));
+    assert!(eventually(Duration::from_secs(5), || holder.stats().holding == 1).await);
+    let s = source.clone();
+    let mut on_reader = reader.watch("job", move |resume| change_log(s.clone(), resume));
+    let mut got = [Vec::new(), Vec::new()];
+    for n in 1..=5 {
+        head.store(n, Ordering::SeqCst);
+        got[0].push(next(&mut on_holder).await);
+        got[1].push(next(&mut on_reader).await);
+        if n == 2 {
+            server.save();
+        }
+    }
+    let _server = back_from_the_snapshot(server, [&holder, &reader]).await;
+    head.store(6, Ordering::SeqCst);
+    for (got, watch) in got.iter_mut().zip([&mut on_holder, &mut on_reader]) {
+        while got.last() != Some(&6) {
+            got.push(next(watch).await);
+        }
+    }
+    for got in got {
+        assert_eq!(got, (1..=6).collect::<Vec<_>>(), "in order, none twice");
+    }
+}

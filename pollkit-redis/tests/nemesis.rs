@@ -2,15 +2,22 @@
 //! (this test binary run again as children) share one redis-server, a
 //! `FleetHub` of 6 keys and a `FleetBudget` (which one more poller per
 //! instance keeps spent); an upstream in the parent counts changes per key
-//! and logs every request. A seeded nemesis
+//! and logs every request; each key is watched from now (a poller without
+//! a checkpoint starts at the current change, logged as a fresh start), so
+//! a status is not its place in the hub's sequence. A seeded nemesis
 //! SIGKILLs and restarts instances, SIGSTOPs them past their lease and
 //! resumes them, kills Redis and restarts it (empty, or from a snapshot that
-//! misses the last writes) and `DEL`s keys (a lease, a stream, the budget).
-//! Then a checker reads every waiter's history and the request log:
+//! misses the last 0.3–2 s of writes) and `DEL`s keys (a lease, a stream,
+//! the budget). Then a checker reads every waiter's history and the request
+//! log:
 //!
 //! - per key and waiter, statuses are in order, none twice, none older than
-//!   one it got; none is missing unless Redis lost data (a restart, a
-//!   `DEL`ed stream) between the two it got;
+//!   one it got; none is missing unless a watch started afresh at the next,
+//!   or Redis lost that key's data (a restart, a `DEL` of its stream) near
+//!   the time every missing change was made;
+//! - a watch starts afresh only at the start, in a new process, or after a
+//!   loss of its key's data;
+//! - no watch ends (an error or the end is a problem, not a finish);
 //! - in every 1 s window the upstream's requests stay within the budget's
 //!   documented bound (`rate × (1 s + late) + burst`, plus, around Redis
 //!   returning, one local burst per instance and the other instances' local
@@ -59,10 +66,13 @@ fn wall_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// One request to the upstream: the head of `key` (its number of changes).
-async fn ask(upstream: &str, key: &str) -> std::io::Result<u64> {
+/// One request to the upstream: the head of `key` (its number of changes);
+/// `from_now` marks the first request of a watch that starts afresh (no
+/// checkpoint to resume from), which the upstream logs.
+async fn ask(upstream: &str, key: &str, from_now: bool) -> std::io::Result<u64> {
     let mut conn = TcpStream::connect(upstream).await?;
-    conn.write_all(format!("{key}\n").as_bytes()).await?;
+    let mark = if from_now { " now" } else { "" };
+    conn.write_all(format!("{key}{mark}\n").as_bytes()).await?;
     let mut line = String::new();
     AsyncBufReader::new(conn).read_line(&mut line).await?;
     line.trim()
@@ -108,7 +118,7 @@ async fn nemesis_instance() {
         let (upstream, budget) = (upstream.clone(), budget.clone());
         let mut poller = pollkit::ShortPoll::new(move || {
             let upstream = upstream.clone();
-            async move { ask(&upstream, "load").await }
+            async move { ask(&upstream, "load", false).await }
         })
         .interval(Duration::ZERO)
         .admission(budget);
@@ -122,15 +132,20 @@ async fn nemesis_instance() {
         let k = key.clone();
         let mut watch = hub.watch(key.clone(), move |resume| {
             let (upstream, k) = (upstream.clone(), k.clone());
+            // A change feed watched from now: without a checkpoint the
+            // first status is the current head (not the first change), then
+            // change by change. So a status is not its place in the hub's
+            // sequence, and a holder that starts afresh (Redis lost the
+            // key's stream) starts that sequence over at another status.
             let poller = LongPoll::new(move |req: Request<u64>| {
                 let (upstream, k) = (upstream.clone(), k.clone());
-                let after = req.cursor().copied().unwrap_or(0);
+                let after = req.cursor().copied();
                 async move {
-                    let head = ask(&upstream, &k).await?;
-                    Ok::<_, std::io::Error>(if head > after {
-                        Reply::changed(after + 1, after + 1)
-                    } else {
-                        Reply::unchanged()
+                    let head = ask(&upstream, &k, after.is_none()).await?;
+                    Ok::<_, std::io::Error>(match after {
+                        None => Reply::changed(head, head),
+                        Some(after) if head > after => Reply::changed(after + 1, after + 1),
+                        Some(_) => Reply::unchanged(),
                     })
                 }
             })
@@ -261,12 +276,20 @@ impl Incarnation {
         out
     }
 
+    /// Watches that got the last change.
     fn finished(&self) -> usize {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().filter(|l| l.starts_with("done ")).count()
+    }
+
+    /// Watches that ended (an error or the end): none should.
+    fn ended(&self) -> Vec<String> {
         let lines = self.lines.lock().unwrap();
         lines
             .iter()
-            .filter(|l| l.starts_with("done ") || l.starts_with("err ") || l.starts_with("end "))
-            .count()
+            .filter(|l| l.starts_with("err ") || l.starts_with("end "))
+            .cloned()
+            .collect()
     }
 }
 
@@ -278,29 +301,63 @@ impl Drop for Incarnation {
     }
 }
 
-/// What the nemesis did, and when (wall ms), for the checker.
+/// What the nemesis did, and when (wall ms: from `at_ms` to `back_ms`,
+/// when Redis or the instance was back), for the checker.
 struct Fault {
     at_ms: u64,
+    back_ms: u64,
     what: String,
     /// Redis lost data: history may have a hole here.
     lossy: bool,
+    /// The key it hit; `None` for all of them (Redis, an instance).
+    key: Option<String>,
+    /// An instance started (a new process has no checkpoint to resume
+    /// from while it cannot read Redis).
+    spawned: bool,
 }
 
+impl Fault {
+    fn hits(&self, key: &str) -> bool {
+        self.key.as_deref().is_none_or(|k| k == key)
+    }
+
+    /// Whether Redis may have lost `key`'s status of a change made at
+    /// `change_ms`: one published up to a lagging reader's delay (a paused
+    /// process, the budget's queue) before the loss, or not yet read again
+    /// by then, up to a takeover after Redis is back.
+    fn lost(&self, key: &str, change_ms: u64) -> bool {
+        self.lossy
+            && self.hits(key)
+            && change_ms + LAG_MS >= self.at_ms
+            && change_ms <= self.back_ms + TAKEOVER_MS
+    }
+}
+
+/// How long before a loss a change may have been made and not yet read by
+/// a waiter (a SIGSTOP of up to 3.5 s, the budget's queue).
+const LAG_MS: u64 = 6_000;
+/// How long after Redis is back a change may be made and still be missed
+/// (the lease, a tick, the new holder's first poll).
+const TAKEOVER_MS: u64 = 4_000;
+
 /// The upstream: every key's head grows by one every `CHANGE_EVERY` up to
-/// `last`; each request is logged.
+/// `last`; each request is logged, and each watch that starts afresh (its
+/// key, the head it got, wall ms).
 struct Upstream {
     addr: String,
     log: Arc<Mutex<Vec<Instant>>>,
+    fresh: Arc<Mutex<Vec<(String, u64, u64)>>>,
 }
 
 async fn upstream(start: Instant, last: u64) -> Upstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let log: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let l = Arc::clone(&log);
+    let fresh: Arc<Mutex<Vec<(String, u64, u64)>>> = Arc::default();
+    let (l, f) = (Arc::clone(&log), Arc::clone(&fresh));
     tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
-            let l = Arc::clone(&l);
+            let (l, f) = (Arc::clone(&l), Arc::clone(&f));
             tokio::spawn(async move {
                 let (read, mut write) = conn.into_split();
                 let mut line = String::new();
@@ -313,13 +370,15 @@ async fn upstream(start: Instant, last: u64) -> Upstream {
                 }
                 l.lock().unwrap().push(Instant::now());
                 let head = (start.elapsed().as_millis() / CHANGE_EVERY.as_millis()) as u64;
-                let _ = write
-                    .write_all(format!("{}\n", head.min(last)).as_bytes())
-                    .await;
+                let head = head.min(last);
+                if let Some(key) = line.trim().strip_suffix(" now") {
+                    f.lock().unwrap().push((key.to_string(), head, wall_ms()));
+                }
+                let _ = write.write_all(format!("{head}\n").as_bytes()).await;
             });
         }
     });
-    Upstream { addr, log }
+    Upstream { addr, log, fresh }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,6 +401,7 @@ async fn nemesis() {
     let server = Arc::new(Mutex::new(RedisServer::start()));
     let url = server.lock().unwrap().url();
     let start = Instant::now();
+    let start_ms = wall_ms();
     let up = upstream(start, last).await;
     let spec = format!("{url} {} {last}", up.addr);
     let mut live: Vec<Incarnation> = (0..INSTANCES)
@@ -357,18 +417,21 @@ async fn nemesis() {
         tokio::task::spawn_blocking(move || f(&mut server.lock().unwrap()))
     };
     while start.elapsed() + Duration::from_secs(5) < run {
-        let mut fault = |what: String, lossy: bool| {
+        let mut fault = |what: String, lossy: bool, key: Option<String>| {
             eprintln!("{:>6.1}s nemesis: {what}", start.elapsed().as_secs_f64());
             faults.push(Fault {
                 at_ms: wall_ms(),
+                back_ms: wall_ms(),
+                spawned: what.starts_with("SIGKILL"),
                 what,
                 lossy,
+                key,
             });
         };
         match rng.below(6) {
             0 => {
                 let i = rng.below(live.len() as u64) as usize;
-                fault(format!("SIGKILL instance {}", live[i].slot), false);
+                fault(format!("SIGKILL instance {}", live[i].slot), false, None);
                 let mut dead = live.remove(i);
                 dead.kill();
                 sleep(rng.millis(300, 2_000)).await;
@@ -381,6 +444,7 @@ async fn nemesis() {
                 fault(
                     format!("SIGSTOP instance {} for {pause:?}", live[i].slot),
                     false,
+                    None,
                 );
                 live[i].signal("-STOP");
                 sleep(pause).await;
@@ -391,6 +455,7 @@ async fn nemesis() {
                 fault(
                     format!("Redis killed, restarted empty after {down:?}"),
                     true,
+                    None,
                 );
                 redis(|s| {
                     s.forget();
@@ -406,11 +471,19 @@ async fn nemesis() {
                 fault(
                     format!("Redis snapshot, killed, restarted from it after {down:?}"),
                     true,
+                    None,
                 );
-                redis(|s| {
-                    s.save();
-                    std::thread::sleep(Duration::from_millis(300)); // writes the snapshot misses
-                    s.stop();
+                // The writes the snapshot misses: several statuses of each
+                // key, which every waiter may have got.
+                let missed = rng.millis(300, 2_000);
+                tokio::task::spawn_blocking({
+                    let server = Arc::clone(&server);
+                    move || {
+                        let mut s = server.lock().unwrap();
+                        s.save();
+                        std::thread::sleep(missed);
+                        s.stop();
+                    }
                 })
                 .await
                 .unwrap();
@@ -429,7 +502,7 @@ async fn nemesis() {
                     1 => (format!("pollkit:hub:nemesis:stream:{key}"), true),
                     _ => ("nemesis:budget".to_string(), false),
                 };
-                fault(format!("DEL {target}"), lossy);
+                fault(format!("DEL {target}"), lossy, Some(key));
                 let url = url.clone();
                 tokio::task::spawn_blocking(move || {
                     let client = redis::Client::open(url).unwrap();
@@ -442,12 +515,17 @@ async fn nemesis() {
                 .unwrap();
             }
         }
+        if let Some(f) = faults.last_mut() {
+            f.back_ms = wall_ms();
+        }
         sleep(rng.millis(1_000, 3_000)).await;
     }
     // The changes end at `last`: every waiter alive must get there.
     let faults_ended = Instant::now();
     let bound = run.saturating_sub(start.elapsed()) + Duration::from_secs(30);
-    while live.iter().any(|i| i.finished() < KEYS) && faults_ended.elapsed() < bound {
+    while live.iter().any(|i| i.finished() + i.ended().len() < KEYS)
+        && faults_ended.elapsed() < bound
+    {
         sleep(Duration::from_millis(200)).await;
     }
     let took = faults_ended.elapsed();
@@ -457,24 +535,43 @@ async fn nemesis() {
 
     // The checker.
     let mut problems = Vec::new();
-    let lossy: Vec<u64> = faults.iter().filter(|f| f.lossy).map(|f| f.at_ms).collect();
+    let fresh = up.fresh.lock().unwrap().clone();
+    // When a change was made upstream (wall ms).
+    let change_ms = |c: u64| start_ms + c * CHANGE_EVERY.as_millis() as u64;
     let mut delivered = 0;
     let mut holes = 0;
     for (n, inc) in live.iter().chain(&gone).enumerate() {
         for (key, history) in inc.histories() {
             delivered += history.len();
-            for pair in history.windows(2) {
-                let ((a, at), (b, bt)) = (pair[0], pair[1]);
+            for (i, pair) in history.windows(2).enumerate() {
+                let ((a, _), (b, bt)) = (pair[0], pair[1]);
                 if b <= a {
+                    // With the statuses around it and when they came (ms
+                    // from the start), to line them up with the faults.
+                    let around: Vec<String> = history
+                        [i.saturating_sub(4)..(i + 6).min(history.len())]
+                        .iter()
+                        .map(|(s, ms)| format!("{s}@{}", ms.saturating_sub(start_ms)))
+                        .collect();
                     problems.push(format!(
-                        "incarnation {n} (instance {}) {key}: {b} after {a}",
-                        inc.slot
+                        "incarnation {n} (instance {}) {key}: {b} after {a} ({})",
+                        inc.slot,
+                        around.join(" ")
                     ));
                 } else if b > a + 1 {
-                    // A hole: only where Redis lost data between the two.
-                    let explained = lossy.iter().any(|&f| f + 5_000 >= at && f <= bt);
+                    // A hole: only where a watch started afresh at `b` (it
+                    // had no checkpoint), or where Redis lost this key's
+                    // statuses of every change missing.
+                    let started_at_b = fresh
+                        .iter()
+                        .any(|(k, head, ms)| *k == key && *head == b && *ms <= bt);
+                    let lost = (a + 1..b).all(|c| {
+                        faults
+                            .iter()
+                            .any(|f| f.lost(&key, change_ms(c)) && f.at_ms <= bt)
+                    });
                     holes += 1;
-                    if !explained {
+                    if !started_at_b && !lost {
                         problems.push(format!(
                             "incarnation {n} (instance {}) {key}: {a} then {b} with no data lost",
                             inc.slot
@@ -482,6 +579,21 @@ async fn nemesis() {
                     }
                 }
             }
+        }
+    }
+    // A watch starts afresh (from the head, skipping what came before) only
+    // without a checkpoint: at the start, in a new process, or after Redis
+    // lost the key's stream.
+    for (key, head, ms) in &fresh {
+        let settled = *ms > start_ms + 3_000;
+        let excused = faults.iter().any(|f| {
+            (f.spawned || (f.lossy && f.hits(key))) && f.at_ms <= *ms && *ms <= f.back_ms + 10_000
+        });
+        if settled && !excused {
+            problems.push(format!(
+                "{key} started afresh at {head} ({:.1} s) with its checkpoint kept",
+                (ms - start_ms) as f64 / 1_000.0
+            ));
         }
     }
     for inc in &live {
@@ -492,10 +604,10 @@ async fn nemesis() {
                 inc.finished()
             ));
         }
-        for line in inc.lines.lock().unwrap().iter() {
-            if line.starts_with("err ") || line.starts_with("end ") {
-                eprintln!("instance {}: {line}", inc.slot);
-            }
+    }
+    for inc in live.iter().chain(&gone) {
+        for line in inc.ended() {
+            problems.push(format!("instance {}: a watch ended: {line}", inc.slot));
         }
     }
     let mut starts = up.log.lock().unwrap().clone();
@@ -514,11 +626,13 @@ async fn nemesis() {
     let allowance = f64::from(RATE) * 0.2;
     eprintln!(
         "seed {seed}, {secs} s: {} faults, {} incarnations, {delivered} statuses delivered, \
-         {holes} holes (all where Redis lost data unless listed), {} requests, busiest 1 s window \
+         {holes} holes (all where Redis lost data unless listed), {} fresh starts, {} requests, \
+         busiest 1 s window \
          {busiest} at {:.1} s (documented bound {documented:.0}, allowed {:.0}), all watches \
          finished {took:?} after the faults",
         faults.len(),
         live.len() + gone.len(),
+        fresh.len(),
         starts.len(),
         starts
             .get(at)
@@ -526,7 +640,13 @@ async fn nemesis() {
         documented + allowance,
     );
     for f in &faults {
-        eprintln!("fault at {} ms: {}", f.at_ms, f.what);
+        eprintln!(
+            "fault at {} ms (+{} ms from the start, back at +{}): {}",
+            f.at_ms,
+            f.at_ms.saturating_sub(start_ms),
+            f.back_ms.saturating_sub(start_ms),
+            f.what
+        );
     }
     if busiest as f64 > documented + allowance {
         problems.push(format!("busiest 1 s window: {busiest} requests"));

@@ -2,10 +2,11 @@
 //! renew and take leases, notice Redis trouble) and one task per poller
 //! this instance runs; the reader is in `reader.rs`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,9 +19,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::checkpointed::Checkpointed;
-use super::feed::Delivery;
 use super::wire::{self, EntryId, Event, WireError};
-use super::{Inner, Key, Last, Run, State};
+use super::{Inner, Key, Last, Run, State, lock};
 use crate::{Error, RemoteError};
 
 static LEASE: LazyLock<Script> =
@@ -116,6 +116,67 @@ pub(crate) async fn give_up(mut conn: ConnectionManager, leases: Vec<String>, to
     }
 }
 
+/// Per key, how many of its leases' give-ups are under way.
+pub(crate) type Releasing = HashMap<String, usize>;
+
+/// Leases this instance is giving up (a compare-and-delete with its token):
+/// until that is done, it does not take their keys again, or the give-up
+/// would delete the lease it took for a new watch of the key (made as soon
+/// as the old watch's waiters got its end), and the new poller would stop
+/// at its first publish. Dropped, it lets the keys be taken again.
+pub(crate) struct Release {
+    releasing: Arc<Mutex<Releasing>>,
+    wake: Arc<Notify>,
+    conn: ConnectionManager,
+    token: String,
+    keys: Vec<String>,
+    leases: Vec<String>,
+}
+
+impl Release {
+    /// Gives the leases up, best effort, and lets the keys be taken again.
+    pub(crate) async fn give_up(mut self) {
+        let leases = std::mem::take(&mut self.leases);
+        give_up(self.conn.clone(), leases, self.token.clone()).await;
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let mut releasing = lock(&self.releasing);
+        for key in &self.keys {
+            if let Some(count) = releasing.get_mut(key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    releasing.remove(key);
+                }
+            }
+        }
+        drop(releasing);
+        self.wake.notify_one();
+    }
+}
+
+impl<S> Inner<S> {
+    /// Marks `keys` as being given up (see [`Release`]); call it before the
+    /// waiters can see why (the end published).
+    pub(crate) fn release(&self, keys: Vec<String>) -> Release {
+        let mut releasing = lock(&self.releasing);
+        for key in &keys {
+            *releasing.entry(key.clone()).or_insert(0) += 1;
+        }
+        drop(releasing);
+        Release {
+            releasing: Arc::clone(&self.releasing),
+            wake: Arc::clone(&self.wake),
+            conn: self.conn.clone(),
+            token: self.token.clone(),
+            leases: keys.iter().map(|k| self.lease_key(k)).collect(),
+            keys,
+        }
+    }
+}
+
 /// The driver: a tick every `lease / 5`, and at once when a key is added.
 pub(crate) async fn drive<S>(weak: Weak<Inner<S>>, wake: Arc<Notify>)
 where
@@ -137,24 +198,33 @@ where
     }
 }
 
-/// Hands a stream entry to a key's waiters on this instance.
-pub(super) fn deliver<S: Clone>(state: &mut State<S>, key: &str, entry: wire::Entry<S>) {
-    let Some(k) = state.keys.get_mut(key) else {
+/// Hands a stream entry to a key's waiters on this instance, if `watch` is
+/// still the key's watch here.
+pub(super) fn deliver<S: Clone + Serialize>(
+    state: &mut State<S>,
+    key: &str,
+    watch: u64,
+    entry: wire::Entry<S>,
+) {
+    let Some(k) = state.keys.get_mut(key).filter(|k| k.id == watch) else {
         return;
     };
     deliver_entry(k, entry);
 }
 
 /// Hands a stream entry to a key's waiters, once per stream id; an entry
-/// written without a place in the sequence follows the ones before it.
-fn deliver_entry<S: Clone>(k: &mut Key<S>, entry: wire::Entry<S>) {
+/// written without a place in the sequence follows the ones before it, and
+/// one written without a term is of the term before it.
+fn deliver_entry<S: Clone + Serialize>(k: &mut Key<S>, entry: wire::Entry<S>) {
     let n = entry.n.unwrap_or(k.n + 1);
-    deliver_to(k, Some(entry.id), n, entry.event, entry.checkpoint);
+    let term = entry.term.unwrap_or(k.read.0);
+    deliver_to(k, Some((entry.id, term)), n, entry.event, entry.checkpoint);
 }
 
-/// Moves a key's cursor past an entry that could not be decoded.
-pub(super) fn skip<S>(state: &mut State<S>, key: &str, id: &str) {
-    if let Some(k) = state.keys.get_mut(key) {
+/// Moves a key's cursor past an entry that could not be decoded (if
+/// `watch` is still the key's watch here).
+pub(super) fn skip<S>(state: &mut State<S>, key: &str, watch: u64, id: &str) {
+    if let Some(k) = state.keys.get_mut(key).filter(|k| k.id == watch) {
         skip_entry(k, id);
     }
 }
@@ -168,28 +238,56 @@ fn skip_entry<S>(k: &mut Key<S>, id: &str) {
     }
 }
 
-/// Hands an event to a key's waiters: `id` is its stream entry's (`None`
-/// for a local poller's), `n` its place in the sequence. Nothing at or
-/// below the newest place delivered goes out: a status published by one
-/// poller and handed over locally by another (around a Redis outage) comes
-/// once, and never after a newer one.
-fn deliver_to<S: Clone>(
+/// Hands an event to a key's waiters: `read` is its stream entry's id and
+/// term (`None` for a local poller's event), `n` its place in the sequence.
+/// Nothing at or below the newest place delivered goes out: a status
+/// published by one poller and handed over locally by another (around a
+/// Redis outage) comes once, and never after a newer one.
+///
+/// Except when the sequence started over (see [`starts_over`]): its places
+/// are the new holder's, compared among themselves from then on. Up to the
+/// newest place delivered before, a status that is the one delivered at its
+/// place, or the last one delivered, is a replay (a poller that resumed
+/// from an older checkpoint, or found no change since): not delivered. The
+/// first one that is news ends the replay.
+fn deliver_to<S: Clone + Serialize>(
     k: &mut Key<S>,
-    id: Option<EntryId>,
+    read: Option<(EntryId, u64)>,
     n: u64,
     event: Event<S>,
     checkpoint: Option<String>,
 ) {
-    if let Some(id) = id {
+    if let Some((id, term)) = read {
         if k.cursor.is_some_and(|cursor| id <= cursor) {
             return;
         }
         k.cursor = Some(id);
+        if starts_over(k.read, term, n) && !k.ended {
+            // Up to the newest place delivered, also when an earlier replay
+            // is not over (Redis lost entries again meanwhile): `k.n` is
+            // then the replay's place, below the newest delivered.
+            k.replay = Some(k.replay.map_or(k.n, |newest| newest.max(k.n)));
+            k.n = n.saturating_sub(1);
+        }
+        k.read = (term, n);
     }
     if k.ended || n <= k.n {
         return;
     }
     k.n = n;
+    let replayed = match (&event, k.replay) {
+        (Event::Status(s), Some(newest)) if n <= newest => {
+            k.feed.delivered(n, |old| same_json(s, old))
+                || k.last
+                    .status
+                    .as_ref()
+                    .is_some_and(|last| same_json(s, last))
+        }
+        _ => false,
+    };
+    if !replayed {
+        k.replay = None;
+    }
     match &event {
         Event::Status(s) => {
             k.last = Last {
@@ -200,15 +298,43 @@ fn deliver_to<S: Clone>(
         }
         Event::Error(_) | Event::End => k.ended = true,
     }
-    k.feed.push(Delivery { n, event });
+    if !replayed {
+        k.feed.push(n, event);
+    }
+}
+
+/// Whether two statuses are the same as JSON (as the stream holds them).
+fn same_json<S: Serialize>(a: &S, b: &S) -> bool {
+    match (serde_json::to_string(a), serde_json::to_string(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether a stream entry of `term` at place `n` starts the key's sequence
+/// over, after the last entry read at `read` (term, place). Entries are read
+/// in stream order, which is the holders' order (publishing is fenced by
+/// the lease), so a new term is a new holder. A new holder goes on from the
+/// stream's latest status: past every entry any instance read, unless Redis
+/// lost entries (a restart from a snapshot or empty, a `DEL`) and it went
+/// on from an older one, or from nothing. Then its places are at or below
+/// the last one read, and they are news.
+///
+/// A new holder whose places are above the last entry read goes on from
+/// it: its places below the newest delivered here came here already, from
+/// this instance's own poller while Redis was away.
+fn starts_over(read: (u64, u64), term: u64, n: u64) -> bool {
+    term != read.0 && n <= read.1
 }
 
 /// The end of an earlier poller, found as a key's latest entry when this
 /// instance loads it: history, not news. The waiters joined after it, so
 /// it is not delivered; a new poller starts afresh after its place.
-fn after_end<S>(k: &mut Key<S>, id: EntryId, n: u64) {
+fn after_end<S>(k: &mut Key<S>, id: EntryId, term: u64, n: u64) {
     k.cursor = Some(id);
     k.n = n;
+    k.read = (term, n);
+    k.replay = None;
     k.last = Last {
         status: None,
         checkpoint: None,
@@ -296,7 +422,7 @@ where
                 let (newest_id, entry) = newest::<S>(&reply);
                 match entry {
                     Some(entry) if entry.event.is_final() => {
-                        after_end(k, entry.id, entry.n.unwrap_or(0));
+                        after_end(k, entry.id, entry.term.unwrap_or(0), entry.n.unwrap_or(0));
                     }
                     Some(entry) => deliver_entry(k, entry),
                     None => {}
@@ -332,6 +458,7 @@ where
         // and no holder here (a local poller included).
         let (held, wanted) = {
             let state = self.lock();
+            let releasing = lock(&self.releasing);
             let mut held = Vec::new();
             let mut wanted = Vec::new();
             for (key, k) in &state.keys {
@@ -340,6 +467,7 @@ where
                 }
                 match &k.run {
                     Some(run) if run.holder.load(Ordering::Relaxed) => held.push(key.clone()),
+                    _ if releasing.contains_key(key) => {}
                     _ => wanted.push(key.clone()),
                 }
             }
@@ -409,10 +537,10 @@ where
                     (true, Some(run)) if !holder => {
                         run.abort.abort();
                         k.run = None;
-                        taken.push(key.clone());
+                        taken.push((key.clone(), k.id));
                     }
                     (true, Some(_)) => {}
-                    (true, None) => taken.push(key.clone()),
+                    (true, None) => taken.push((key.clone(), k.id)),
                 }
             }
         }
@@ -424,14 +552,14 @@ where
 
     /// Starts the pollers of keys just taken, from the latest entry of their
     /// streams (the previous holder may have published since we read).
-    async fn take(self: &Arc<Self>, keys: Vec<String>) -> Result<(), Error> {
+    async fn take(self: &Arc<Self>, keys: Vec<(String, u64)>) -> Result<(), Error> {
         // Per key: what this instance has not read yet (delivered first, so
         // that the holder's own entries never jump the reader's cursor past
         // them), and the latest entries (where the history goes on from).
         let mut pipe = redis::pipe();
         {
             let state = self.lock();
-            for key in &keys {
+            for (key, _) in &keys {
                 let stream = self.stream_key(key);
                 let cursor = state
                     .keys
@@ -445,13 +573,24 @@ where
         let mut conn = self.conn.clone();
         let replies: Vec<StreamRangeReply> =
             timed(self.config.timeout, pipe.query_async(&mut conn)).await?;
+        // The new holders' term: the Redis server's clock, one clock for the
+        // whole fleet that goes on when Redis loses data (a counter in Redis
+        // would go back with it). Above the stream's latest entry's term, so
+        // that a term is never taken twice for a key.
+        let (secs, micros): (u64, u64) = timed(
+            self.config.timeout,
+            redis::cmd("TIME").query_async(&mut conn),
+        )
+        .await?;
+        let now = secs.saturating_mul(1_000_000).saturating_add(micros);
         let mut ended = Vec::new();
         {
             let mut state = self.lock();
-            for (key, replies) in keys.iter().zip(replies.chunks(2)) {
-                let Some(k) = state.keys.get_mut(key) else {
-                    // Its waiters left meanwhile.
-                    ended.push(self.lease_key(key));
+            for ((key, watch), replies) in keys.iter().zip(replies.chunks(2)) {
+                let Some(k) = state.keys.get_mut(key).filter(|k| k.id == *watch) else {
+                    // Its waiters left meanwhile (new ones make another
+                    // watch, which takes the key once this give-up is done).
+                    ended.push(key.clone());
                     continue;
                 };
                 let [unread, latest] = replies else {
@@ -467,7 +606,9 @@ where
                 // status, even when this instance saw newer ones on its own
                 // (those come again, and its waiters skip them).
                 let mut from = k.last.clone();
+                let mut term = now;
                 if let (_, Some(entry)) = newest::<S>(latest) {
+                    term = term.max(entry.term.unwrap_or(0).saturating_add(1));
                     if let (Event::Status(status), Some(n)) = (entry.event, entry.n) {
                         from = Last {
                             status: Some(status),
@@ -477,22 +618,22 @@ where
                     }
                 }
                 if k.ended || k.run.is_some() {
-                    ended.push(self.lease_key(key));
+                    ended.push(key.clone());
                     continue;
                 }
                 self.taken.fetch_add(1, Ordering::Relaxed);
-                self.start(key, k, from, true);
+                self.start(key, k, from, Some(term));
             }
         }
         if !ended.is_empty() {
-            tokio::spawn(give_up(self.conn.clone(), ended, self.token.clone()));
+            tokio::spawn(self.release(ended).give_up());
         }
         Ok(())
     }
 
-    /// Starts this instance's poller of `key`, under the lease (`holder`) or
-    /// on its own (degraded mode).
-    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, last: Last<S>, holder: bool) {
+    /// Starts this instance's poller of `key`, under the lease (with the
+    /// holder's `term`) or on its own (degraded mode: `None`).
+    fn start(self: &Arc<Self>, key: &str, k: &mut Key<S>, last: Last<S>, term: Option<u64>) {
         let skip = last
             .status
             .as_ref()
@@ -500,15 +641,18 @@ where
         // `make` is the user's code: it runs under the state lock, so it
         // must not watch through this hub (documented on `watch`).
         let poller = (k.make)(&last);
-        let holder = Arc::new(AtomicBool::new(holder));
+        let holder = Arc::new(AtomicBool::new(term.is_some()));
         let task = tokio::spawn(run(
             Arc::downgrade(self),
             key.to_owned(),
-            k.id,
+            Place {
+                entry: k.id,
+                term: term.unwrap_or(0),
+                n: last.n,
+            },
             poller,
             Arc::clone(&holder),
             skip,
-            last.n,
         ));
         k.run = Some(Run {
             id: k.id,
@@ -531,7 +675,7 @@ where
         for key in keys {
             if let Some(k) = state.keys.get_mut(&key) {
                 let last = k.last.clone();
-                self.start(&key, k, last, false);
+                self.start(&key, k, last, None);
             }
         }
     }
@@ -541,7 +685,7 @@ where
     async fn publish(
         &self,
         key: &str,
-        n: u64,
+        (term, n): (u64, u64),
         event: &Event<S>,
         status_json: Option<&str>,
         checkpoint: Option<&str>,
@@ -568,7 +712,7 @@ where
         if let Some(checkpoint) = checkpoint {
             call.arg(wire::CHECKPOINT).arg(checkpoint);
         }
-        call.arg(wire::SEQ).arg(n);
+        call.arg(wire::SEQ).arg(n).arg(wire::TERM).arg(term);
         let mut conn = self.conn.clone();
         let id: Option<String> = timed(self.config.timeout, call.invoke_async(&mut conn)).await?;
         match id {
@@ -581,19 +725,27 @@ where
     }
 }
 
+/// Where a poller publishes: its key's entry here, its holder's term (0
+/// for a local poller), and the place in the sequence it goes on from.
+struct Place {
+    entry: u64,
+    term: u64,
+    n: u64,
+}
+
 /// One poller of this instance: polls, publishes under the lease (or hands
 /// statuses over directly in degraded mode), and ends with the poller.
 async fn run<S>(
     weak: Weak<Inner<S>>,
     key: String,
-    entry: u64,
+    place: Place,
     mut poller: Box<dyn Running<S>>,
     holder: Arc<AtomicBool>,
     mut skip: Option<String>,
-    mut n: u64,
 ) where
     S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
+    let Place { entry, term, mut n } = place;
     loop {
         let item = std::future::poll_fn(|cx| poller.poll_item(cx)).await;
         let checkpoint = poller.checkpoint();
@@ -630,12 +782,18 @@ async fn run<S>(
             return;
         };
         n += 1;
+        let done = event.is_final();
+        // The holder gives the lease up at the end: marked before the end
+        // is published (the reader may hand it to the waiters before the
+        // publish returns here).
+        let release =
+            (done && holder.load(Ordering::Relaxed)).then(|| inner.release(vec![key.clone()]));
         let mut id = None;
         if holder.load(Ordering::Relaxed) {
             let published = inner
                 .publish(
                     &key,
-                    n,
+                    (term, n),
                     &event,
                     status_json.as_deref(),
                     checkpoint.as_deref(),
@@ -666,26 +824,124 @@ async fn run<S>(
                 }
             }
         }
-        let done = event.is_final();
         {
             let mut state = inner.lock();
             if let Some(k) = state.keys.get_mut(&key).filter(|k| k.id == entry) {
-                deliver_to(k, id, n, event, checkpoint);
+                deliver_to(k, id.map(|id| (id, term)), n, event, checkpoint);
                 if done {
                     k.run = None;
                 }
             }
         }
         if done {
-            if holder.load(Ordering::Relaxed) {
-                give_up(
-                    inner.conn.clone(),
-                    vec![inner.lease_key(&key)],
-                    inner.token.clone(),
-                )
-                .await;
+            drop(inner);
+            if let Some(release) = release {
+                release.give_up().await;
             }
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::feed::Feed;
+    use super::*;
+
+    /// A key with nothing delivered; it never starts a poller.
+    fn key() -> Key<u64> {
+        Key {
+            id: 0,
+            waiters: 1,
+            feed: Arc::new(Feed::new(100)),
+            cursor: None,
+            n: 0,
+            read: (0, 0),
+            replay: None,
+            last: Last {
+                status: None,
+                checkpoint: None,
+                n: 0,
+            },
+            make: Arc::new(|_| unreachable!("no poller in this test")),
+            run: None,
+            ended: false,
+        }
+    }
+
+    /// Reads stream entry `ms` of `term` at place `n`, status `status`.
+    fn read(k: &mut Key<u64>, ms: u64, term: u64, n: u64, status: u64) {
+        let id = format!("{ms}-0").parse().unwrap();
+        deliver_to(k, Some((id, term)), n, Event::Status(status), None);
+    }
+
+    /// What the key's waiters got, in order.
+    fn got(k: &Key<u64>) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while let Some(d) = k.feed.after(at) {
+            at = d.at;
+            if let Event::Status(s) = d.event {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn replays_after_two_losses_in_a_row_are_skipped_and_news_delivered() {
+        let mut k = key();
+        // Term 1 publishes places 1..=6 (statuses 11..=16).
+        for n in 1..=6 {
+            read(&mut k, n, 1, n, 10 + n);
+        }
+        // Redis comes back from a snapshot at place 2: term 2 replays 3, 4.
+        read(&mut k, 10, 2, 3, 13);
+        read(&mut k, 11, 2, 4, 14);
+        // Again, from a snapshot at place 3, before term 2 got past 6:
+        // term 3 replays 4, 5 and 6 (not news: they came before term 2),
+        // then has news.
+        for n in 4..=8 {
+            read(&mut k, 20 + n, 3, n, 10 + n);
+        }
+        assert_eq!(got(&k), [11, 12, 13, 14, 15, 16, 17, 18]);
+    }
+
+    #[test]
+    fn a_new_sequence_from_nothing_is_news_from_its_first_change() {
+        let mut k = key();
+        for n in 1..=5 {
+            read(&mut k, n, 1, n, 10 + n);
+        }
+        // The stream was lost; a new holder starts afresh at place 1 with
+        // the state it finds (15: no news), then 16.
+        read(&mut k, 10, 2, 1, 15);
+        read(&mut k, 11, 2, 2, 16);
+        // A stale read of an entry already read changes nothing.
+        read(&mut k, 5, 1, 5, 15);
+        assert_eq!(got(&k), [11, 12, 13, 14, 15, 16]);
+    }
+
+    #[test]
+    fn a_sequence_starts_over_only_at_a_new_term_that_does_not_go_past_the_last_read() {
+        // Term 7 read up to place 5.
+        let read = (7, 5);
+        // The same holder goes on (or its entries come again): not over.
+        assert!(!starts_over(read, 7, 6));
+        assert!(!starts_over(read, 7, 5));
+        // A new holder that went on from the last entry read, or from a
+        // later one: not over (places it shares with a local poller here
+        // came already).
+        assert!(!starts_over(read, 9, 6));
+        assert!(!starts_over(read, 9, 12));
+        // A new holder after Redis lost the stream (from nothing) or came
+        // back from an older snapshot (from place 2): over.
+        assert!(starts_over(read, 9, 1));
+        assert!(starts_over(read, 9, 3));
+        assert!(starts_over(read, 9, 5));
+        // Nothing read yet: nothing to start over from.
+        assert!(!starts_over((0, 0), 9, 1));
     }
 }

@@ -54,8 +54,15 @@ pub type Item<S> = Result<S, pollkit::Error<RemoteError>>;
 ///   on from its own position among the key's last `max_len` statuses, so
 ///   it loses none the stream still holds;
 /// - every status has a place in the key's **sequence** (published with it,
-///   carried on by each new holder from the status it resumes from): a
-///   waiter never gets a status twice, nor one older than one it got;
+///   carried on by each new holder from the status it resumes from) and the
+///   **term** of its holder (the Redis server's clock when it took the
+///   lease): a waiter never gets a status twice, nor one older than one it
+///   got. When Redis loses entries (a restart, from a snapshot or empty, a
+///   `DEL` of the stream), the next holder's sequence goes on from an older
+///   status, or from nothing: its new term tells that its places are its
+///   own, and waiters get its news rather than drop them as seen. Up to
+///   the places they had, they skip the statuses it yields again (a status
+///   equal, as JSON, to the one they got at its place, or to the last);
 /// - when the poller ends (its error, or the end of its stream), the
 ///   waiters present get the end; a watch made after that starts a new
 ///   poller, as `pollkit::Hub` does;
@@ -173,6 +180,10 @@ pub(crate) struct Inner<S> {
     /// Wakes the reader: its set of streams changed.
     wake_reader: Arc<Notify>,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Keys whose lease this instance is giving up: not taken meanwhile
+    /// (see `driver::Release`). Apart from the state, so that the give-up
+    /// task needs no status type.
+    releasing: Arc<Mutex<driver::Releasing>>,
     taken: AtomicU64,
     published: AtomicU64,
     read: AtomicU64,
@@ -210,6 +221,15 @@ pub(crate) struct Key<S> {
     cursor: Option<EntryId>,
     /// The newest place in the sequence delivered here.
     n: u64,
+    /// The term and the place in the sequence of the last stream entry
+    /// read (`(0, 0)` before the first): where the published history
+    /// stands for this instance. A new holder's entries go on past it,
+    /// unless Redis lost entries (a restart, a `DEL`) and the new holder
+    /// went on from an older one, or from nothing.
+    read: (u64, u64),
+    /// After the sequence started over: the newest place delivered before,
+    /// up to which the new holder may replay statuses delivered already.
+    replay: Option<u64>,
     last: Last<S>,
     make: Make<S>,
     run: Option<Run>,
@@ -328,6 +348,7 @@ where
             wake: Arc::default(),
             wake_reader: Arc::default(),
             tasks: Mutex::default(),
+            releasing: Arc::default(),
             taken: AtomicU64::new(0),
             published: AtomicU64::new(0),
             read: AtomicU64::new(0),
@@ -371,6 +392,8 @@ where
                     feed: Arc::new(Feed::new(self.inner.config.max_len)),
                     cursor: None,
                     n: 0,
+                    read: (0, 0),
+                    replay: None,
                     last: Last {
                         status: None,
                         checkpoint: None,
@@ -454,8 +477,8 @@ pub struct FleetWatch<S> {
     entry: u64,
     feed: Arc<Feed<S>>,
     pushed: WatchStream<u64>,
-    /// The place in the key's sequence of the last status this waiter got:
-    /// it gets none at or below it.
+    /// The place in the key's feed of the last status this waiter got: it
+    /// gets none at or below it.
     seen: u64,
     done: bool,
     inner: Arc<Inner<S>>,
@@ -472,7 +495,7 @@ impl<S> fmt::Debug for FleetWatch<S> {
 
 impl<S> FleetWatch<S> {
     fn accept(&mut self, delivery: Delivery<S>) -> Option<Item<S>> {
-        self.seen = delivery.n;
+        self.seen = delivery.at;
         match delivery.event {
             Event::Status(s) => Some(Ok(s)),
             Event::Error(e) => {
@@ -543,9 +566,7 @@ impl<S> Drop for FleetWatch<S> {
             run.abort.abort();
             if run.holder.load(Ordering::Relaxed) {
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    let conn = self.inner.conn.clone();
-                    let lease = vec![self.inner.lease_key(&key)];
-                    runtime.spawn(driver::give_up(conn, lease, self.inner.token.clone()));
+                    runtime.spawn(self.inner.release(vec![key]).give_up());
                 }
             }
         }

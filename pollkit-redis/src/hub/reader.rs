@@ -51,15 +51,15 @@ where
                 }
             }
         }
-        // The keys to read now, from their cursors.
-        let dirty: Vec<(String, EntryId)> = {
+        // The keys to read now (which watch of them), from their cursors.
+        let dirty: Vec<(String, u64, EntryId)> = {
             let mut state = inner.lock();
             let dirty = std::mem::take(&mut state.dirty);
             dirty
                 .into_iter()
                 .filter_map(|key| {
                     let k = state.keys.get(&key).filter(|k| !k.ended)?;
-                    Some((key, k.cursor?))
+                    Some((key, k.id, k.cursor?))
                 })
                 .collect()
         };
@@ -181,30 +181,33 @@ async fn newest_note<S>(inner: &Inner<S>) -> Result<EntryId, Error> {
         .unwrap_or_default())
 }
 
-/// Reads `keys` from their cursors (pipelined) and hands the entries over;
-/// a key with more to read is read again at the next turn.
-async fn read_keys<S>(inner: &Arc<Inner<S>>, keys: &[(String, EntryId)]) -> Result<(), Error>
+/// Reads `keys` from their cursors (pipelined) and hands the entries over
+/// to the same watch of each key (a key whose waiters left and came back
+/// meanwhile is another watch, loaded afresh: it is not handed the old
+/// one's entries, its end among them); a key with more to read is read
+/// again at the next turn.
+async fn read_keys<S>(inner: &Arc<Inner<S>>, keys: &[(String, u64, EntryId)]) -> Result<(), Error>
 where
     S: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     for chunk in keys.chunks(KEYS_PER_ROUND_TRIP) {
         let mut pipe = redis::pipe();
-        for (key, cursor) in chunk {
+        for (key, _, cursor) in chunk {
             pipe.add_command(after_cmd(&inner.stream_key(key), *cursor, READ_COUNT));
         }
         let mut reader = inner.reader.clone();
         let replies: Vec<StreamRangeReply> =
             timed(inner.config.timeout, pipe.query_async(&mut reader)).await?;
         let mut state = inner.lock();
-        for ((key, _), reply) in chunk.iter().zip(replies) {
+        for ((key, watch, _), reply) in chunk.iter().zip(replies) {
             for raw in &reply.ids {
                 inner.read.fetch_add(1, Ordering::Relaxed);
                 match wire::decode::<S>(raw) {
-                    Some(entry) => deliver(&mut state, key, entry),
+                    Some(entry) => deliver(&mut state, key, *watch, entry),
                     // An entry this crate cannot read (not ours, or a
                     // status that no longer decodes during a rolling
                     // deploy): skip it, or the next read returns it again.
-                    None => skip(&mut state, key, &raw.id),
+                    None => skip(&mut state, key, *watch, &raw.id),
                 }
             }
             if reply.ids.len() >= READ_COUNT {

@@ -23,6 +23,11 @@ pub(crate) const NOTE: &str = "k";
 /// Field: the entry's place in the key's sequence (1, 2, ...; carried on by
 /// every new holder from the status it resumes from).
 pub(crate) const SEQ: &str = "n";
+/// Field: the term of the holder that published the entry: the Redis
+/// server's clock (`TIME`, in microseconds) when it took the lease, above
+/// the term of the stream's latest entry. A new term whose sequence does
+/// not go on past the entries a reader read tells that Redis lost some.
+pub(crate) const TERM: &str = "t";
 
 /// A stream entry id, `milliseconds-sequence`, ordered as Redis orders them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -179,6 +184,9 @@ pub(crate) struct Entry<S> {
     /// Its place in the sequence; `None` in an entry written without one
     /// (it then follows the entries before it).
     pub(crate) n: Option<u64>,
+    /// The term of its holder; `None` in an entry written without one (by
+    /// an older release: it is of the term before it).
+    pub(crate) term: Option<u64>,
 }
 
 /// Decodes a stream entry; `None` for one this crate did not write (it is
@@ -189,6 +197,7 @@ pub(crate) fn decode<S: serde::de::DeserializeOwned>(
     let id = entry.id.parse().ok()?;
     let checkpoint = entry.get::<String>(CHECKPOINT);
     let n = entry.get::<u64>(SEQ);
+    let term = entry.get::<u64>(TERM);
     let event = if let Some(status) = entry.get::<String>(STATUS) {
         Event::Status(serde_json::from_str(&status).ok()?)
     } else if let Some(error) = entry.get::<String>(ERROR) {
@@ -203,6 +212,7 @@ pub(crate) fn decode<S: serde::de::DeserializeOwned>(
         event,
         checkpoint,
         n,
+        term,
     })
 }
 
