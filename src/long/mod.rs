@@ -89,7 +89,10 @@ const QUICK_MIN: Duration = Duration::from_millis(10);
 ///   tenth of each other, at least 0.5 s) lower the wait to `3/4 × T`; two
 ///   per-request timeouts in a row halve it (not below 1 s); three cuts in
 ///   a row that make no such pair (gateway nodes with different limits)
-///   lower it to `3/4` of the shortest answer cut among them. The request
+///   lower it to `3/4` of the shortest answer cut among them. A request at
+///   a silently lowered wait of more than 25 s that is silenced too, before
+///   any was answered, halves it again at once (a 5-minute wait behind a
+///   30 s silent NAT would spend the failure bound on pairs). The request
 ///   at the lowered wait goes out at once. Counted in
 ///   [`Stats::waits_lowered`](crate::Stats::waits_lowered), with a tracing
 ///   event.

@@ -40,6 +40,13 @@ const SAME_TIME_MIN: Duration = Duration::from_millis(500);
 /// configured wait again: a real proxy is not hit with a cut every few
 /// minutes, and a wrong lesson does not outlive a quarter of an hour.
 pub(crate) const PROBE_AFTER: Duration = Duration::from_secs(600);
+/// A silent lesson's check silenced too halves the wait again at once
+/// (without a pair) while the check asked more than this, the default wait:
+/// each silence there costs more than half a minute, and pairs would spend
+/// the failure bound before the limit is found. At or below it a pair is
+/// cheap, and keeps a dead silent path from teaching its way down.
+const HALVE_AT_ONCE_ABOVE: Duration = Duration::from_secs(25);
+
 /// Probes that are cut back off up to this.
 const PROBE_MAX: Duration = Duration::from_secs(4 * 3600);
 
@@ -85,6 +92,9 @@ struct Learned {
     /// Probes cut so far: the first cut probe is tried again after
     /// [`PROBE_AFTER`]; only a probe cut again backs off.
     probes_cut: u32,
+    /// Whether a request at the learned wait has been answered: until then
+    /// a silent lesson is still being checked.
+    verified: bool,
 }
 
 impl Learned {
@@ -192,6 +202,30 @@ impl PathLimit {
                 return Lesson::ProbeCut;
             }
             l.undo_suspect();
+            // A silent lesson's check (a request at its wait, before any was
+            // answered) silenced too: the path's silent limit is shorter
+            // still. Halve again at once, as a new lesson. Waiting for a pair
+            // at each halving charged a long wait's silences to the failure
+            // bound before the limit was found (a 300 s wait behind a 30 s
+            // silent NAT died). At the floor a silence is a failure like any
+            // other, and the streak since the first cut applies.
+            if l.silent
+                && !l.verified
+                && !probe
+                && cut == Cut::Silence
+                && asked == l.wait
+                && asked > HALVE_AT_ONCE_ABOVE
+            {
+                let halved = (asked / 2).max(MIN_SILENT_WAIT);
+                if halved < asked {
+                    l.wait = halved;
+                    l.cut_at = asked;
+                    l.since = now;
+                    self.candidate = None;
+                    self.run = (0, None);
+                    return Lesson::Taught(halved);
+                }
+            }
         }
         let previous = self.candidate.replace((cut, asked));
         let (count, shortest) = &mut self.run;
@@ -232,6 +266,7 @@ impl PathLimit {
             probe_after: PROBE_AFTER,
             suspect: None,
             probes_cut: 0,
+            verified: false,
         });
         Lesson::Taught(wait)
     }
@@ -276,6 +311,7 @@ impl PathLimit {
         if !probe {
             // The learned wait works: a probe's cut before it stands.
             l.suspect = None;
+            l.verified = true;
         }
         // A probe answered early (a change) says nothing about the limit:
         // the next request probes again.
@@ -379,6 +415,47 @@ mod tests {
         wait = secs(1);
         path.cut(Cut::Silence, wait, false, now);
         assert_eq!(path.cut(Cut::Silence, wait, false, now), Lesson::Nothing);
+    }
+
+    #[test]
+    fn a_silent_lessons_check_silenced_again_halves_at_once() {
+        let now = Instant::now();
+        let mut path = PathLimit::default();
+        path.cut(Cut::Silence, secs(300), false, now);
+        assert_eq!(
+            path.cut(Cut::Silence, secs(300), false, now),
+            Lesson::Taught(secs(150))
+        );
+        // The check at 150 s silenced: 75 s at once, no pair needed.
+        assert_eq!(
+            path.cut(Cut::Silence, secs(150), false, now),
+            Lesson::Taught(secs(75))
+        );
+        // Answered at 75 s: checked. A later silence needs a pair again.
+        path.answered(secs(75), secs(75), false);
+        assert_eq!(
+            path.cut(Cut::Silence, secs(75), false, now),
+            Lesson::Nothing
+        );
+        assert_eq!(
+            path.cut(Cut::Silence, secs(75), false, now),
+            Lesson::Taught(Duration::from_millis(37_500))
+        );
+        // A check of 25 s or less silenced needs a pair, as before.
+        let mut path = PathLimit::default();
+        path.cut(Cut::Silence, secs(50), false, now);
+        assert_eq!(
+            path.cut(Cut::Silence, secs(50), false, now),
+            Lesson::Taught(secs(25))
+        );
+        assert_eq!(
+            path.cut(Cut::Silence, secs(25), false, now),
+            Lesson::Nothing
+        );
+        assert_eq!(
+            path.cut(Cut::Silence, secs(25), false, now),
+            Lesson::Taught(Duration::from_millis(12_500))
+        );
     }
 
     /// Review find: cuts that never pair (two load balancer nodes cutting at

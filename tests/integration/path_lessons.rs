@@ -149,6 +149,46 @@ async fn a_silent_load_balancer_is_learned() {
     assert!(asked[lowered].0 < secs(80), "{asked:?}");
 }
 
+/// A Consul-style 5-minute wait behind a NAT that drops idle connections
+/// after 30 s without a word: two silences of 5 min 24 s halve the wait to
+/// 150 s, whose own check is silenced too, and with a pair needed for each
+/// halving the silences since the first were charged to the failure bound
+/// (5 minutes) before the limit was found: the healthy watch ended after
+/// 13.5 minutes. A silent lesson's check silenced again halves at once.
+#[tokio::test(start_paused = true)]
+async fn a_five_minute_wait_behind_a_30s_silent_nat_is_learned() {
+    let (quiet, stats) = an_hour_without_errors(Proxy::Silent(secs(30)), Some(secs(300))).await;
+    assert!(stats.waits_lowered() >= 3, "{}", stats.waits_lowered());
+    assert!(quiet.asked().iter().any(|(_, w)| *w < secs(30)));
+}
+
+/// The other side of halving at once: a black hole behind that 5-minute
+/// wait (every request after the first silent) still ends with its error,
+/// once the halving reaches the default wait and a pair at it fails too.
+#[tokio::test(start_paused = true)]
+async fn a_black_holed_five_minute_wait_still_ends_with_its_error() {
+    let start = Instant::now();
+    let mut poller = LongPoll::new(|req: Request<u64>| async move {
+        if req.cursor().is_none() {
+            return Ok(Reply::changed(1, 1));
+        }
+        std::future::pending::<Result<Reply<u64, u64>, ApiError>>().await
+    })
+    .wait(secs(300));
+    assert_eq!(poller.next().await.unwrap().unwrap(), 1);
+    let end = tokio::time::timeout(HOUR, poller.next()).await;
+    assert!(
+        matches!(end, Ok(Some(Err(Error::AttemptTimeout { .. })))),
+        "{end:?}"
+    );
+    // Two silences of 324 s (300 s + 1/16 + 5 s) teach 150 s; its check
+    // (165 s), 75 s (85 s) and 37.5 s (45 s) are silenced and halve at
+    // once; the check at 18.75 s (25 s) needs a pair, fails, and the
+    // streak since the first cut is past the 5-minute bound: 967 s.
+    let took = start.elapsed();
+    assert!(took <= secs(324 * 2 + 165 + 85 + 45 + 25 + 5), "{took:?}");
+}
+
 /// Review find: cuts that never come at about the same time (two gateway
 /// nodes with limits of 10 s and 20 s, in turn) never made a pair, so
 /// nothing was learned, every cut counted, and the healthy watch ended at

@@ -1237,8 +1237,10 @@ fn admitted(
 /// 0.5 s) of each other teach three quarters of the shorter; two silences
 /// at the same wait halve it (not below 1 s); three cuts in a row with no
 /// pair among them teach three quarters of the shortest answer cut among
-/// them; a lesson lowers the wait only. A probe cut by silence under a
-/// silent lesson doubles the learned wait, up to half the probe's.
+/// them; a lesson lowers the wait only; a silent lesson's check (a request
+/// at its wait before any was answered, of more than 25 s) silenced too
+/// halves it again at once. A probe cut by silence under a silent lesson doubles the learned
+/// wait, up to half the probe's.
 /// Ten minutes after a lesson, one request probes the configured wait: cut,
 /// the next probe goes 10 minutes later, and each cut again waits twice as
 /// long (up to 4 h); answered after holding as long as the cut (or its
@@ -1266,6 +1268,8 @@ struct LessonModel {
     after: Duration,
     suspect: Option<(Instant, Duration, u32)>,
     probes_cut: u32,
+    /// A request at the learned wait was answered.
+    verified: bool,
 }
 
 impl LessonModel {
@@ -1358,6 +1362,24 @@ impl PathModel {
                 return PathLesson::ProbeCut;
             }
             l.undo();
+            // A silent lesson's unanswered check silenced too: halve at once.
+            if l.silent
+                && !l.verified
+                && !probe
+                && took.is_none()
+                && asked == l.wait
+                && asked > Duration::from_secs(25)
+            {
+                let halved = (asked / 2).max(Duration::from_secs(1));
+                if halved < asked {
+                    l.wait = halved;
+                    l.cut_at = asked;
+                    l.since = now;
+                    self.candidate = None;
+                    self.run = (0, None);
+                    return PathLesson::Taught;
+                }
+            }
         }
         let previous = self.candidate.replace((took, asked));
         self.run.0 += 1;
@@ -1390,6 +1412,7 @@ impl PathModel {
             after: Duration::from_secs(600),
             suspect: None,
             probes_cut: 0,
+            verified: false,
         });
         PathLesson::Taught
     }
@@ -1404,6 +1427,7 @@ impl PathModel {
         };
         if !probe {
             l.suspect = None;
+            l.verified = true;
         }
         if probe && took >= l.cut_at.min(asked) {
             self.learned = None;
