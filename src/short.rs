@@ -12,14 +12,14 @@ use futures_core::{Stream, TryFuture};
 use crate::builder::{poll_after_setter, shared_setters};
 use crate::driver::Driver;
 use crate::gate::StartClock;
+use crate::hooks::Hooks;
+use crate::schedule::{Pacing, Schedule};
+use crate::{Cadence, Checkpoint, Error};
 
 /// Default per-request timeout: the server answers at once, so a request
 /// still open after this was swallowed (a silent load balancer, a server
 /// that never answers) and fails instead of hanging the watch.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-use crate::hooks::Hooks;
-use crate::schedule::{Pacing, Schedule};
-use crate::{Cadence, Checkpoint, Error};
 
 /// Short polling: one request now, then one every interval, until you stop
 /// listening, a condition holds, or a limit is reached.
