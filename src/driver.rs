@@ -203,7 +203,7 @@ impl<Fut: Future, E> Driver<Fut, E> {
                     started: now,
                     limit: Nanos::from_option(limit),
                     armed: false,
-                    stale: gate.stale_start(),
+                    stale: gate.may_stand_in(schedule),
                 }
             }
         };

@@ -88,11 +88,6 @@ pub(crate) struct Gate {
     /// Whether `last_now` was read at the end of the reply just handled,
     /// with no wait since.
     fresh: bool,
-    /// Whether the instant of the last [`Gated::Go`] is a stand-in that may
-    /// be older than the request's start (a `ShortPoll` whose policies need
-    /// no clock): a limit then counts from when the request is first found
-    /// pending, read at that moment.
-    stale_start: bool,
 }
 
 impl Gate {
@@ -106,15 +101,15 @@ impl Gate {
             phase: Phase::Fresh,
             start_clock: StartClock::Read,
             fresh: false,
-            stale_start: false,
         }
     }
 
-    /// Whether the instant the last request was let through at may be older
-    /// than its start (see `stale_start`).
+    /// Whether the instant [`Gated::Go`] hands out may be a stand-in older
+    /// than the request's start: a strategy that reads the start only
+    /// through the schedule's policies, none of which needs the clock.
     #[inline]
-    pub(crate) fn stale_start(&self) -> bool {
-        self.stale_start
+    pub(crate) fn may_stand_in(&self, schedule: &Schedule) -> bool {
+        self.start_clock == StartClock::Policies && !schedule.needs_start_clock()
     }
 
     /// Waits until the next request may start, and counts it as started.
@@ -186,7 +181,6 @@ impl Gate {
                         StartClock::Policies => !schedule.needs_start_clock(),
                     };
                     self.fresh = false;
-                    self.stale_start = stand_in && self.start_clock == StartClock::Policies;
                     let now = match self.last_now {
                         Some(last) if stand_in => last,
                         _ => {

@@ -33,7 +33,7 @@ use rules::Rules;
 /// Default wait the server is asked to hold each request: under the
 /// shortest common proxy limit (AWS API Gateway's 29 s) with room for the
 /// server's own jitter (Consul adds up to wait/16).
-const WAIT: Duration = Duration::from_secs(25);
+pub(crate) const WAIT: Duration = Duration::from_secs(25);
 /// Default fixed part of the per-request timeout beyond the wait.
 const MARGIN: Duration = Duration::from_secs(5);
 /// An empty reply faster than this share of the wait ignored the wait.

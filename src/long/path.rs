@@ -45,7 +45,7 @@ pub(crate) const PROBE_AFTER: Duration = Duration::from_secs(600);
 /// each silence there costs more than half a minute, and pairs would spend
 /// the failure bound before the limit is found. At or below it a pair is
 /// cheap, and keeps a dead silent path from teaching its way down.
-const HALVE_AT_ONCE_ABOVE: Duration = Duration::from_secs(25);
+const HALVE_AT_ONCE_ABOVE: Duration = super::WAIT;
 
 /// Probes that are cut back off up to this.
 const PROBE_MAX: Duration = Duration::from_secs(4 * 3600);
